@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The whole configuration, validated once at start and injected everywhere else.
+ * Sources, later wins: defaults, the JSON config file, environment, command-line flags.
+ */
+const duration = z
+  .string()
+  .regex(/^\d+[smhdw]$/, 'a duration such as 90s, 15m, 12h, 30d or 8w')
+  .transform((s) => parseDuration(s));
+
+export const ConfigSchema = z.object({
+  /** HTTP port of the API. */
+  port: z.coerce.number().int().min(0).max(65535).default(8787),
+  /** Interface the API and collectors bind to. */
+  host: z.string().default('0.0.0.0'),
+  /** Where the embedded database lives (ignored with databaseUrl). */
+  dataDir: z.string().default('./data'),
+  /** postgres://… to a PostgreSQL + TimescaleDB server; unset = embedded database. */
+  databaseUrl: z.string().url().optional(),
+  /** Demo traffic: `npm start` turns it on; FLOWRADAR_DEMO=0 turns it off. */
+  demo: z.boolean().default(false),
+  /** Origins allowed to call the API from a browser. Empty = no CORS headers. */
+  corsOrigins: z.array(z.string()).default([]),
+  retention: z
+    .object({
+      /** Minute rows in `traffic`. */
+      raw: duration.prefault('90d'),
+      /** Hourly rollup. */
+      hourly: duration.prefault('104w'),
+      /** Daily rollup. */
+      daily: duration.prefault('520w'),
+    })
+    .prefault({}),
+  /** Compress `traffic` chunks older than this. */
+  compressAfter: duration.prefault('7d'),
+  /** How often the service refreshes rollups and applies compression and retention. */
+  maintenanceInterval: duration.prefault('60s'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Statement timeout for API queries. */
+  queryTimeout: duration.prefault('15s'),
+  netflowPort: z.coerce.number().int().min(0).max(65535).default(2055),
+  sflowPort: z.coerce.number().int().min(0).max(65535).default(6343),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Milliseconds of a duration such as `15m`, `7d`, `8w`. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+)([smhdw])$/.exec(s);
+  if (!m) throw new Error(`not a duration: ${s}`);
+  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
+  return Number(m[1]) * unit;
+}
+
+/** Environment variable → config key. Only these are read, and only here. */
+const ENV_KEYS: Record<string, string> = {
+  PORT: 'port',
+  FLOWRADAR_HOST: 'host',
+  FLOWRADAR_DATA_DIR: 'dataDir',
+  DATABASE_URL: 'databaseUrl',
+  FLOWRADAR_DEMO: 'demo',
+  FLOWRADAR_CORS_ORIGINS: 'corsOrigins',
+  FLOWRADAR_RETENTION_RAW: 'retention.raw',
+  FLOWRADAR_RETENTION_HOURLY: 'retention.hourly',
+  FLOWRADAR_RETENTION_DAILY: 'retention.daily',
+  FLOWRADAR_COMPRESS_AFTER: 'compressAfter',
+  FLOWRADAR_LOG_LEVEL: 'logLevel',
+  FLOWRADAR_QUERY_TIMEOUT: 'queryTimeout',
+  FLOWRADAR_NETFLOW_PORT: 'netflowPort',
+  FLOWRADAR_SFLOW_PORT: 'sflowPort',
+};
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let obj = target;
+  for (const k of keys.slice(0, -1)) {
+    obj[k] = { ...((obj[k] as Record<string, unknown>) ?? {}) };
+    obj = obj[k] as Record<string, unknown>;
+  }
+  obj[keys.at(-1)!] = value;
+}
+
+function envValue(key: string, raw: string): unknown {
+  if (key === 'demo') return !['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase());
+  if (key === 'corsOrigins')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  return raw;
+}
+
+/**
+ * Build the configuration from a config file, the environment and flags.
+ * @example
+ * const config = loadConfig({ env: process.env, flags: { port: '9000' } });
+ */
+export function loadConfig(opts: {
+  env?: Record<string, string | undefined>;
+  flags?: Record<string, unknown>;
+  file?: string;
+}): Config {
+  const merged: Record<string, unknown> = {};
+  const file = opts.file ?? opts.env?.FLOWRADAR_CONFIG;
+  if (file) Object.assign(merged, JSON.parse(readFileSync(file, 'utf8')));
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const raw = opts.env?.[name];
+    if (raw !== undefined && raw !== '') setPath(merged, key, envValue(key, raw));
+  }
+  for (const [key, value] of Object.entries(opts.flags ?? {})) {
+    if (value !== undefined) setPath(merged, key, value);
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${detail}`);
+  }
+  return parsed.data;
+}

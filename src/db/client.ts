@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import type { SQL } from 'drizzle-orm';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { lockDataDir, openPglite, type Pglite } from './embedded.js';
+import * as schema from './schema.js';
+
+export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/**
+ * The database as the rest of the code sees it, the same in both modes.
+ * `query` returns plain rows; numbers should be cast in SQL (`::float8`, `::text`) because the
+ * two drivers parse bigint differently.
+ */
+export interface Database {
+  kind: 'embedded' | 'server';
+  orm: Orm;
+  query<T = Record<string, unknown>>(q: SQL): Promise<T[]>;
+  /** Runs SQL text with several statements and no parameters (DDL, maintenance). */
+  exec(text: string): Promise<void>;
+  close(): Promise<void>;
+  /** The embedded instance, when there is one (tests serve it over a socket). */
+  pglite?: Pglite;
+}
+
+export interface OpenOptions {
+  /** postgres://… ; unset = embedded. */
+  databaseUrl?: string | undefined;
+  /** Embedded data directory; undefined = in memory (tests). */
+  dataDir?: string | undefined;
+  /** Embedded: a dumped data directory to start from (tests start from a migrated template). */
+  loadDataDir?: Blob;
+  /** Embedded: how long to wait for another process to release the data directory. */
+  lockWaitMs?: number;
+  /** Server: pool size and prepared statements (pglite-socket needs max 1, prepare false). */
+  max?: number;
+  prepare?: boolean;
+  /** Server: statement timeout, ms. */
+  statementTimeoutMs?: number;
+}
+
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** Opens the database of the configuration: a server when databaseUrl is set, else embedded. */
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  if (opts.databaseUrl) return openServer(opts.databaseUrl, opts);
+  const unlock = opts.dataDir ? await lockDataDir(opts.dataDir, { waitMs: opts.lockWaitMs ?? 0 }) : undefined;
+  try {
+    // The database files live in a subdirectory: initdb wants an empty directory, and the data
+    // directory also holds the lock and the admin token.
+    const pgDir = opts.dataDir ? join(opts.dataDir, 'pg') : undefined;
+    const pg = await openPglite(pgDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
+    const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
+    return {
+      kind: 'embedded',
+      orm,
+      pglite: pg,
+      query: async (q) => rowsOf(await orm.execute(q)),
+      exec: async (text) => {
+        await pg.exec(text);
+      },
+      close: async () => {
+        await pg.close();
+        await unlock?.();
+      },
+    };
+  } catch (err) {
+    await unlock?.();
+    throw err;
+  }
+}
+
+function openServer(url: string, opts: OpenOptions): Database {
+  const client = postgres(url, {
+    max: opts.max ?? 10,
+    prepare: opts.prepare ?? true,
+    onnotice: () => {},
+    connection: {
+      client_min_messages: 'warning',
+      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    },
+  });
+  const orm = drizzlePostgres(client, { schema }) as unknown as Orm;
+  return {
+    kind: 'server',
+    orm,
+    query: async (q) => rowsOf(await orm.execute(q)),
+    exec: async (text) => {
+      await client.unsafe(text).simple();
+    },
+    close: async () => {
+      await client.end({ timeout: 5 });
+    },
+  };
+}

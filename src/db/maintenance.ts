@@ -1,0 +1,58 @@
+import type { Config } from '../config.js';
+import type { Database } from './client.js';
+
+/**
+ * What TimescaleDB's background jobs would do, done by the service itself: the embedded database
+ * runs no background workers, and doing it ourselves keeps both modes identical.
+ */
+
+/** Materializes whatever changed in the rollups (hourly first: the daily one reads it). */
+export async function refreshRollups(db: Database): Promise<void> {
+  await db.exec(`CALL refresh_continuous_aggregate('traffic_1h', NULL, NULL);`);
+  await db.exec(`CALL refresh_continuous_aggregate('traffic_1d', NULL, NULL);`);
+}
+
+const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
+
+/** Compresses old `traffic` chunks and drops what is past retention, per table. */
+export async function compressAndRetain(db: Database, config: Pick<Config, 'compressAfter' | 'retention'>) {
+  await db.exec(
+    `SELECT compress_chunk(c, if_not_compressed => true)
+       FROM show_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.compressAfter)}') c;`,
+  );
+  await db.exec(`SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`);
+  await db.exec(
+    `SELECT drop_chunks('traffic_1h', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,
+  );
+  await db.exec(
+    `SELECT drop_chunks('traffic_1d', older_than => now() - INTERVAL '${seconds(config.retention.daily)}');`,
+  );
+  await db.exec(
+    `DELETE FROM exporter_minutes WHERE time < now() - INTERVAL '${seconds(config.retention.raw)}';
+     DELETE FROM ingest_batches WHERE created_at < now() - INTERVAL '7 days';`,
+  );
+}
+
+/** Runs refresh, compression and retention every `maintenanceInterval`. Returns a stop function. */
+export function startMaintenance(
+  db: Database,
+  config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
+  log: { warn: (o: object, msg: string) => void },
+): () => void {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await refreshRollups(db);
+      await compressAndRetain(db, config);
+    } catch (err) {
+      log.warn({ err }, 'maintenance failed; will retry');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(tick, config.maintenanceInterval);
+  timer.unref();
+  return () => clearInterval(timer);
+}

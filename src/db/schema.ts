@@ -1,0 +1,121 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  char,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  unique,
+} from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const counter = (name: string) => bigint(name, { mode: 'number' }).notNull().default(0);
+
+/**
+ * One-minute traffic rows; a TimescaleDB hypertable (see the custom migration). Writers add to
+ * a row with `ON CONFLICT … DO UPDATE SET bytes = traffic.bytes + excluded.bytes`, so several
+ * collectors can each write partial sums of the same minute.
+ */
+export const traffic = pgTable(
+  'traffic',
+  {
+    time: tstz('time').notNull(),
+    /** Remote party's AS; 0 when unknown. */
+    asn: integer('asn').notNull(),
+    /** Remote party's ISO 3166-1 alpha-2 country; XX when unknown. */
+    location: char('location', { length: 2 }).notNull(),
+    /** HTTP or OTHER. */
+    product: text('product').notNull(),
+    /** in: towards the local networks; out: from them. */
+    direction: text('direction').notNull(),
+    bytes: counter('bytes'),
+    packets: counter('packets'),
+    flows: counter('flows'),
+  },
+  (t) => [unique('traffic_key').on(t.time, t.asn, t.location, t.product, t.direction)],
+);
+
+/** Bearer tokens. Only the SHA-256 of a token is stored. */
+export const apiTokens = pgTable('api_tokens', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  hash: text('hash').notNull().unique(),
+  scopes: text('scopes').array().notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  expiresAt: tstz('expires_at'),
+  revokedAt: tstz('revoked_at'),
+  lastUsedAt: tstz('last_used_at'),
+});
+
+/** Operator events shown in `meta.confidenceInfo.annotations`. */
+export const annotations = pgTable('annotations', {
+  id: serial('id').primaryKey(),
+  startTime: tstz('start_time').notNull(),
+  endTime: tstz('end_time'),
+  description: text('description').notNull(),
+  eventType: text('event_type').notNull().default('GENERAL'),
+  linkedUrl: text('linked_url').notNull().default(''),
+  /** 1–5: the confidence level a window touching this event gets (5 = no issue). */
+  level: integer('level').notNull().default(4),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+/** AS names, filled by enrichment databases. */
+export const asnNames = pgTable('asn_names', {
+  asn: integer('asn').primaryKey(),
+  name: text('name').notNull(),
+  country: char('country', { length: 2 }),
+});
+
+/** Every flow exporter we have heard from, with its counters. */
+export const exporters = pgTable('exporters', {
+  address: text('address').primaryKey(),
+  firstSeen: tstz('first_seen').notNull().defaultNow(),
+  lastSeen: tstz('last_seen').notNull().defaultNow(),
+  datagrams: counter('datagrams'),
+  records: counter('records'),
+  /** Decode errors by reason. */
+  errors: jsonb('errors').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  lostRecords: counter('lost_records'),
+  unsampledRecords: counter('unsampled_records'),
+  /** Sampling rates seen, with record counts. */
+  samplingRates: jsonb('sampling_rates').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+});
+
+/** Data quality per exporter and minute, read by the API for confidenceInfo. */
+export const exporterMinutes = pgTable(
+  'exporter_minutes',
+  {
+    time: tstz('time').notNull(),
+    exporter: text('exporter').notNull(),
+    records: counter('records'),
+    lostRecords: counter('lost_records'),
+    unsampledRecords: counter('unsampled_records'),
+  },
+  (t) => [primaryKey({ columns: [t.time, t.exporter] })],
+);
+
+/** v9 / IPFIX templates and sampler options, so a restart decodes at once. */
+export const flowTemplates = pgTable(
+  'flow_templates',
+  {
+    exporter: text('exporter').notNull(),
+    domain: bigint('domain', { mode: 'number' }).notNull(),
+    templateId: integer('template_id').notNull(),
+    protocol: text('protocol').notNull(),
+    definition: jsonb('definition').notNull(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.exporter, t.domain, t.protocol, t.templateId] })],
+);
+
+/** Ids of batches already written, so a retried batch never counts twice. */
+export const ingestBatches = pgTable('ingest_batches', {
+  id: text('id').primaryKey(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  rows: integer('rows').notNull().default(0),
+});

@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+
+/** What the app needs from its host; injected so Node, Workers and tests build it alike. */
+export interface Deps {
+  db: Database;
+  config: Config;
+  logger: Logger;
+  /** Current time, Unix ms; tests pin it. */
+  now: () => number;
+}
+
+export interface Caller {
+  tokenId: string;
+  scopes: string[];
+}
+
+export type AppEnv = { Variables: { deps: Deps; caller: Caller } };

@@ -1,0 +1,290 @@
+import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { countriesOf, isCountryCode } from './geo.js';
+import { bucketsBetween, floorTo, INTERVALS, type Interval, MINUTE, WEEK } from './time.js';
+
+/** Parameters whose position i belongs to series i. */
+export const SERIES_PARAMS = [
+  'name',
+  'dateRange',
+  'dateStart',
+  'dateEnd',
+  'asn',
+  'location',
+  'continent',
+  'product',
+] as const;
+/** Parameters that apply to the whole request; given twice they are an error. */
+export const SCALAR_PARAMS = [
+  'aggInterval',
+  'normalization',
+  'format',
+  'limit',
+  'limitPerGroup',
+  'metric',
+  'direction',
+] as const;
+
+export const MAX_SERIES = 20;
+export const MAX_LIST_ITEMS = 100;
+export const MAX_BUCKETS = 4000;
+
+export interface Filter<T> {
+  include: T[];
+  exclude: T[];
+}
+
+export interface SeriesSpec {
+  name: string;
+  /** Window start, Unix ms, inclusive. */
+  start: number;
+  /** Window end, Unix ms, exclusive. */
+  end: number;
+  asn: Filter<number>;
+  /** Locations and continents, continents expanded to their countries. */
+  location: Filter<string>;
+  /** Only HTTP, or every product. */
+  product: 'ALL' | 'HTTP';
+}
+
+export type Metric = 'bytes' | 'packets' | 'flows';
+export type Direction = 'in' | 'out' | undefined;
+
+export interface ParsedQuery {
+  series: SeriesSpec[];
+  interval: Interval;
+  /** The first bucket of every series, aligned, and how many buckets each series has. */
+  bucketStarts: number[];
+  bucketCount: number;
+  normalization: string | undefined;
+  format: 'JSON' | 'CSV';
+  limit: number | undefined;
+  limitPerGroup: number | undefined;
+  metric: Metric;
+  direction: Direction;
+}
+
+export type Kind = 'timeseries' | 'groups' | 'summary' | 'top';
+
+const DEFAULT_NAME: Record<Kind, string> = {
+  timeseries: 'serie',
+  groups: 'serie',
+  summary: 'summary',
+  top: 'top',
+};
+
+function enumValue<T extends string>(param: string, raw: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a.toLowerCase() === raw.trim().toLowerCase());
+  if (!found) throw badParam(param, `expected one of ${allowed.join(', ')}, got "${raw}"`);
+  return found;
+}
+
+function splitList(param: string, raw: string, position: number): { item: string; negated: boolean }[] {
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (items.length > MAX_LIST_ITEMS) throw badParam(param, `at most ${MAX_LIST_ITEMS} items`, position);
+  return items.map((s) => (s.startsWith('-') ? { item: s.slice(1).trim(), negated: true } : { item: s, negated: false }));
+}
+
+function parseAsnList(raw: string | undefined, position: number): Filter<number> {
+  const f: Filter<number> = { include: [], exclude: [] };
+  for (const { item, negated } of splitList('asn', raw ?? '', position)) {
+    if (!/^\d{1,10}$/.test(item) || Number(item) > 4294967295)
+      throw badParam('asn', `"${item}" is not an AS number (digits only, e.g. 13335)`, position);
+    (negated ? f.exclude : f.include).push(Number(item));
+  }
+  return f;
+}
+
+function parseLocations(
+  locationRaw: string | undefined,
+  continentRaw: string | undefined,
+  position: number,
+): Filter<string> {
+  const f: Filter<string> = { include: [], exclude: [] };
+  for (const { item, negated } of splitList('location', locationRaw ?? '', position)) {
+    const code = item.toUpperCase();
+    if (!/^[A-Z]{2}$/.test(code) || !isCountryCode(code))
+      throw badParam('location', `"${item}" is not an ISO 3166-1 alpha-2 code`, position);
+    (negated ? f.exclude : f.include).push(code);
+  }
+  const continentInclude: string[] = [];
+  for (const { item, negated } of splitList('continent', continentRaw ?? '', position)) {
+    const countries = countriesOf(item.toUpperCase());
+    if (!countries) throw badParam('continent', `"${item}" is not one of AF, AN, AS, EU, NA, OC, SA`, position);
+    if (negated) f.exclude.push(...countries);
+    else continentInclude.push(...countries);
+  }
+  // location and continent are two filters, both must hold: intersect their include lists.
+  if (continentInclude.length > 0) {
+    if (f.include.length === 0) f.include = continentInclude;
+    else {
+      const allowed = new Set(continentInclude);
+      f.include = f.include.filter((c) => allowed.has(c));
+      // Nothing left: the series matches nothing, which an impossible code expresses.
+      if (f.include.length === 0) f.include = ['--'];
+    }
+  }
+  return f;
+}
+
+const RANGE = /^(\d{1,3})([dw])(control)?$/i;
+
+function parseDateRange(raw: string, position: number): { length: number; shift: number } {
+  const m = RANGE.exec(raw.trim());
+  if (!m) throw badParam('dateRange', `"${raw}" is not a range such as 1d…364d, 1w…52w, or 7dControl`, position);
+  const n = Number(m[1]);
+  const unit = m[2]!.toLowerCase();
+  if (n < 1 || (unit === 'd' && n > 364) || (unit === 'w' && n > 52))
+    throw badParam('dateRange', `"${raw}" is out of range (1d…364d, 1w…52w)`, position);
+  const length = n * (unit === 'd' ? 24 * 60 * MINUTE : WEEK);
+  // A control window lies before the current one by its length rounded up to whole weeks, so
+  // weekdays line up and the two windows do not overlap.
+  const shift = m[3] ? Math.ceil(length / WEEK) * WEEK : 0;
+  return { length, shift };
+}
+
+function parseInstant(param: string, raw: string, position: number): number {
+  const trimmed = raw.trim();
+  // ISO-8601 with a date; a missing zone means UTC.
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(trimmed))
+    throw badParam(param, `"${raw}" is not an ISO-8601 date-time such as 2026-11-01T00:00:00Z`, position);
+  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(trimmed) && trimmed.length > 10;
+  const ms = Date.parse(hasZone ? trimmed : `${trimmed.length === 10 ? `${trimmed}T00:00:00` : trimmed}Z`);
+  if (Number.isNaN(ms)) throw badParam(param, `"${raw}" is not a valid date`, position);
+  return ms;
+}
+
+function defaultInterval(span: number): Interval {
+  const day = 24 * 60 * MINUTE;
+  if (span <= 3 * day) return INTERVALS['15m'];
+  if (span <= 30 * day) return INTERVALS['1h'];
+  if (span <= 180 * day) return INTERVALS['1d'];
+  return INTERVALS['1w'];
+}
+
+function scalar(query: Record<string, string[]>, key: string): string | undefined {
+  const values = query[key];
+  if (!values || values.length === 0) return undefined;
+  if (values.length > 1) throw badParam(key, 'given more than once; it applies to the whole request');
+  return values[0];
+}
+
+function intParam(query: Record<string, string[]>, key: string, min: number, max: number): number | undefined {
+  const raw = scalar(query, key);
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (!/^\d+$/.test(raw.trim())) throw badParam(key, `"${raw}" is not a whole number`);
+  const n = Number(raw);
+  if (n < min || n > max) throw badParam(key, `must be between ${min} and ${max}`);
+  return n;
+}
+
+/**
+ * Turns the query string of any NetFlows endpoint into series windows, filters and scalars.
+ * Every rule that can reject a request lives here, so every endpoint rejects alike.
+ * @example
+ * parseQuery(new URL(req.url).searchParams, 'timeseries', Date.now())
+ */
+export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): ParsedQuery {
+  const query: Record<string, string[]> = {};
+  for (const [k, v] of params) (query[k] ??= []).push(v);
+  if (query.geoId) throw badParam('geoId', 'not supported: flowradar locates traffic by country only');
+
+  const count = Math.max(1, ...SERIES_PARAMS.map((p) => query[p]?.length ?? 0));
+  if (count > MAX_SERIES) throw badParam('name', `at most ${MAX_SERIES} series per request, got ${count}`);
+  const at = (p: (typeof SERIES_PARAMS)[number], i: number) => {
+    const v = query[p]?.[i];
+    return v === undefined || v.trim() === '' ? undefined : v;
+  };
+
+  const aggRaw = scalar(query, 'aggInterval');
+  const requested = aggRaw === undefined ? undefined : INTERVALS[enumValue('aggInterval', aggRaw, ['15m', '1h', '1d', '1w'])];
+
+  // Windows first: the default interval depends on their span.
+  const windows: { start: number; end: number; shift: number; relative: boolean }[] = [];
+  for (let i = 0; i < count; i++) {
+    const range = at('dateRange', i);
+    const ds = at('dateStart', i);
+    const de = at('dateEnd', i);
+    if (range !== undefined && (ds !== undefined || de !== undefined))
+      throw badParam('dateRange', 'give either dateRange or dateStart with dateEnd, not both', i);
+    if ((ds === undefined) !== (de === undefined))
+      throw badParam(ds === undefined ? 'dateStart' : 'dateEnd', 'dateStart and dateEnd go together', i);
+    if (ds !== undefined && de !== undefined) {
+      const start = floorTo(parseInstant('dateStart', ds, i), 15 * MINUTE);
+      // dateEnd is inclusive: the 15-minute slot it falls in belongs to the window.
+      const end = floorTo(parseInstant('dateEnd', de, i), 15 * MINUTE) + 15 * MINUTE;
+      if (end <= start) throw badParam('dateEnd', 'must not be before dateStart', i);
+      windows.push({ start, end, shift: 0, relative: false });
+    } else {
+      const { length, shift } = parseDateRange(range ?? '7d', i);
+      windows.push({ start: -length, end: 0, shift, relative: true });
+    }
+  }
+  const durations = windows.map((w) => w.end - w.start);
+  const interval = requested ?? defaultInterval(durations[0]!);
+  // Relative windows end with the bucket that holds "now", so the newest minute is always shown.
+  const anchor = floorTo(nowMs, interval.ms) + interval.ms;
+  for (const w of windows) {
+    if (!w.relative) continue;
+    w.start = anchor + w.start - w.shift;
+    w.end = anchor - w.shift;
+  }
+  const mismatch = durations.findIndex((d) => d !== durations[0]);
+  if (mismatch > 0)
+    throw badParam(
+      windows[mismatch]!.relative ? 'dateRange' : 'dateStart',
+      'every series of a request must cover the same duration as the first',
+      mismatch,
+    );
+
+  const bucketCount = Math.max(...windows.map((w) => bucketsBetween(w.start, w.end, interval)));
+  if (bucketCount > MAX_BUCKETS)
+    throw badParam(
+      'aggInterval',
+      `${interval.name} gives ${bucketCount} buckets per series; at most ${MAX_BUCKETS}: use a coarser aggInterval or a shorter range`,
+    );
+
+  const names = new Set<string>();
+  const series: SeriesSpec[] = windows.map((w, i) => {
+    const name = at('name', i)?.trim() ?? `${DEFAULT_NAME[kind]}_${i}`;
+    if (name.length > 100) throw badParam('name', 'at most 100 characters', i);
+    if (name === 'meta') throw badParam('name', '"meta" is reserved for the metadata of the response', i);
+    if (names.has(name)) throw badParam('name', `"${name}" is used twice; series names must be unique`, i);
+    names.add(name);
+    const productRaw = at('product', i);
+    return {
+      name,
+      start: w.start,
+      end: w.end,
+      asn: parseAsnList(at('asn', i), i),
+      location: parseLocations(at('location', i), at('continent', i), i),
+      product: productRaw === undefined ? 'ALL' : enumValue(`product[${i}]`, productRaw, ['ALL', 'HTTP'] as const),
+    };
+  });
+
+  const formatRaw = scalar(query, 'format');
+  const metricRaw = scalar(query, 'metric');
+  const directionRaw = scalar(query, 'direction');
+  return {
+    series,
+    interval,
+    bucketStarts: series.map((s) => floorTo(s.start, interval.ms)),
+    bucketCount,
+    normalization: scalar(query, 'normalization'),
+    format: formatRaw === undefined ? 'JSON' : enumValue('format', formatRaw, ['JSON', 'CSV'] as const),
+    limit: intParam(query, 'limit', 1, 100),
+    limitPerGroup: intParam(query, 'limitPerGroup', 2, 100),
+    metric: metricRaw === undefined ? 'bytes' : enumValue('metric', metricRaw, ['bytes', 'packets', 'flows'] as const),
+    direction: directionRaw === undefined ? undefined : enumValue('direction', directionRaw, ['in', 'out'] as const),
+  };
+}
+
+/** Validates `normalization` against what an endpoint supports; returns the canonical name. */
+export function normalizationOf<T extends string>(q: ParsedQuery, allowed: readonly T[], fallback: T): T {
+  if (q.normalization === undefined) return fallback;
+  return enumValue('normalization', q.normalization, allowed);
+}
+
+export { ApiError, ErrorCode };

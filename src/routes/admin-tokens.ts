@@ -1,0 +1,105 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { createToken, listTokens, revokeToken, SCOPES } from '../auth/tokens.js';
+import { parseDuration } from '../config.js';
+import type { AppEnv } from '../deps.js';
+import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { bearer, errorResponses } from './schemas.js';
+
+const TokenInfo = z
+  .object({
+    id: z.string().openapi({ example: '3f9a0c21b7de' }),
+    name: z.string().openapi({ example: 'grafana' }),
+    scopes: z.array(z.string()).openapi({ description: 'read, read:raw, ingest, admin', example: ['read'] }),
+    createdAt: z.string().openapi({ example: '2026-11-23T10:00:00.000Z' }),
+    expiresAt: z.string().nullable().openapi({ example: null }),
+    revokedAt: z.string().nullable().openapi({ example: null }),
+  })
+  .openapi('TokenInfo');
+
+const ok = <T extends z.ZodTypeAny>(result: T) =>
+  z.object({ success: z.literal(true), errors: z.array(z.unknown()), messages: z.array(z.unknown()), result });
+
+const createTokenRoute = createRoute({
+  method: 'post',
+  path: '/admin/tokens',
+  operationId: 'admin-create-token',
+  summary: 'Create an API token (shown once)',
+  tags: ['Admin'],
+  security: bearer,
+  request: {
+    body: {
+      content: {
+        'application/json': {
+          schema: z
+            .object({
+              name: z.string().min(1).max(100).openapi({ example: 'grafana' }),
+              scopes: z.array(z.enum(SCOPES)).min(1).openapi({ example: ['read'] }),
+              expires: z.string().optional().openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
+            })
+            .openapi('CreateTokenRequest'),
+        },
+      },
+    },
+  },
+  responses: {
+    201: {
+      description: 'The token; store it now, it is not shown again.',
+      content: { 'application/json': { schema: ok(TokenInfo.extend({ token: z.string().openapi({ example: 'frt_…' }) })) } },
+    },
+    ...errorResponses,
+  },
+});
+
+const listTokensRoute = createRoute({
+  method: 'get',
+  path: '/admin/tokens',
+  operationId: 'admin-list-tokens',
+  summary: 'List API tokens (never the tokens themselves)',
+  tags: ['Admin'],
+  security: bearer,
+  responses: {
+    200: { description: 'Tokens, newest first.', content: { 'application/json': { schema: ok(z.array(TokenInfo)) } } },
+    ...errorResponses,
+  },
+});
+
+const revokeTokenRoute = createRoute({
+  method: 'delete',
+  path: '/admin/tokens/{id}',
+  operationId: 'admin-revoke-token',
+  summary: 'Revoke a token by id or name',
+  tags: ['Admin'],
+  security: bearer,
+  request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '3f9a0c21b7de' }) }) },
+  responses: {
+    200: {
+      description: 'How many tokens were revoked.',
+      content: { 'application/json': { schema: ok(z.object({ revoked: z.number().int() })) } },
+    },
+    ...errorResponses,
+  },
+});
+
+export function register(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(createTokenRoute, async (c) => {
+    const body = c.req.valid('json');
+    let expiresAt: Date | null = null;
+    if (body.expires) {
+      try {
+        expiresAt = new Date(c.var.deps.now() + parseDuration(body.expires));
+      } catch {
+        throw badParam('expires', `"${body.expires}" is not a duration such as 30d or 12h`);
+      }
+    }
+    const { token, info } = await createToken(c.var.deps.db, { name: body.name, scopes: body.scopes, expiresAt });
+    return c.json({ success: true as const, errors: [], messages: [], result: { ...info, token } }, 201);
+  });
+  app.openapi(listTokensRoute, async (c) =>
+    c.json({ success: true as const, errors: [], messages: [], result: await listTokens(c.var.deps.db) }, 200),
+  );
+  app.openapi(revokeTokenRoute, async (c) => {
+    const revoked = await revokeToken(c.var.deps.db, c.req.valid('param').id);
+    if (revoked === 0) throw new ApiError(404, ErrorCode.NOT_FOUND, 'no active token with that id or name');
+    return c.json({ success: true as const, errors: [], messages: [], result: { revoked } }, 200);
+  });
+}

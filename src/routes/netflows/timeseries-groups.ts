@@ -1,0 +1,27 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../../deps.js';
+import { dimensionOf, getTimeseriesGroups } from '../../query/netflows.js';
+import { queryOf, respond } from '../respond.js';
+import { bearer, DimensionParam, errorResponses, GroupsQuery, GroupsResponse, jsonOrCsv } from '../schemas.js';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/timeseries_groups/{dimension}',
+  operationId: 'radar-get-netflows-timeseries-groups',
+  summary: 'Traffic over time split by AS, location or product',
+  description:
+    'Per bucket, each group’s share of the series (PERCENTAGE, default) or its size scaled by the largest value (MIN0_MAX). ' +
+    'AS and LOCATION keep the top limitPerGroup groups and fold the rest into `other`.',
+  tags: ['NetFlows'],
+  security: bearer,
+  request: { params: DimensionParam, query: GroupsQuery },
+  responses: { 200: jsonOrCsv(GroupsResponse, 'Groups per series.'), ...errorResponses },
+});
+
+export function register(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    const dim = dimensionOf(c.req.param('dimension'));
+    const out = await getTimeseriesGroups(c.var.deps.db, queryOf(c, 'groups'), dim, c.var.caller);
+    return respond(c, out) as never;
+  });
+}

@@ -1,0 +1,38 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../../deps.js';
+import { getTop } from '../../query/netflows.js';
+import { queryOf, respond } from '../respond.js';
+import { bearer, errorResponses, jsonOrCsv, TopAsesResponse, TopLocationsResponse, TopQuery } from '../schemas.js';
+
+export const asesRoute = createRoute({
+  method: 'get',
+  path: '/top/ases',
+  operationId: 'radar-get-netflows-top-ases',
+  summary: 'The remote ASes with the most traffic',
+  tags: ['NetFlows'],
+  security: bearer,
+  request: { query: TopQuery },
+  responses: { 200: jsonOrCsv(TopAsesResponse, 'Top ASes per series, value = share in percent.'), ...errorResponses },
+});
+
+export const locationsRoute = createRoute({
+  method: 'get',
+  path: '/top/locations',
+  operationId: 'radar-get-netflows-top-locations',
+  summary: 'The remote locations with the most traffic',
+  tags: ['NetFlows'],
+  security: bearer,
+  request: { query: TopQuery },
+  responses: {
+    200: jsonOrCsv(TopLocationsResponse, 'Top locations per series, value = share in percent.'),
+    ...errorResponses,
+  },
+});
+
+export function register(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(asesRoute, async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'AS')) as never);
+  app.openapi(
+    locationsRoute,
+    async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'LOCATION')) as never,
+  );
+}

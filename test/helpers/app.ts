@@ -1,0 +1,45 @@
+import pino from 'pino';
+import { createApp } from '../../src/app.js';
+import { createToken, type Scope } from '../../src/auth/tokens.js';
+import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/db/client.js';
+import { type Mode, testDatabase } from './db.js';
+
+export interface TestApp {
+  db: Database;
+  app: ReturnType<typeof createApp>;
+  /** Bearer token with the given scopes. */
+  token(scopes?: Scope[]): Promise<string>;
+  /** GET with a token; returns status, headers and parsed body (JSON or text). */
+  get(path: string, token?: string | null): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  close(): Promise<void>;
+}
+
+/** The real app on its own database, with the clock pinned to `now`. */
+export async function testApp(opts: { mode?: Mode; now: string; logs?: string[] }): Promise<TestApp> {
+  const db = await testDatabase(opts.mode);
+  const logs = opts.logs;
+  const logger = logs
+    ? pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) })
+    : pino({ level: 'silent' });
+  const nowMs = Date.parse(opts.now);
+  const app = createApp({ db, config: loadConfig({}), logger, now: () => nowMs });
+  let readToken: string | undefined;
+  const token = async (scopes: Scope[] = ['read']) =>
+    (await createToken(db, { name: `t-${scopes.join('-')}`, scopes })).token;
+  return {
+    db,
+    app,
+    token,
+    async get(path, tok) {
+      if (tok === undefined) readToken ??= await token(['read']);
+      const t = tok === undefined ? readToken : tok;
+      const res = await app.request(path, { headers: t ? { authorization: `Bearer ${t}` } : {} });
+      const text = await res.text();
+      let body: unknown = text;
+      if (res.headers.get('content-type')?.includes('json')) body = JSON.parse(text);
+      return { status: res.status, headers: res.headers, body, text };
+    },
+    close: () => db.close(),
+  };
+}
