@@ -7,10 +7,10 @@ import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
 import * as adminTokens from './routes/admin-tokens.js';
-import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as summary from './routes/netflows/summary.js';
-import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
+import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as timeseries from './routes/netflows/timeseries.js';
+import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
 
 export const API_VERSION = '0.1.0';
@@ -32,7 +32,17 @@ function newApp() {
   });
 }
 
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01',
+  '57P03',
+]);
 
 function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
@@ -53,7 +63,10 @@ export function createApp(deps: Deps) {
     await next();
   });
   if (deps.config.corsOrigins.length > 0)
-    app.use('*', cors({ origin: deps.config.corsOrigins, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }));
+    app.use(
+      '*',
+      cors({ origin: deps.config.corsOrigins, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }),
+    );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
@@ -82,7 +95,10 @@ export function createApp(deps: Deps) {
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
     if (err instanceof HTTPException && err.status < 500)
-      return c.json(errorBody(ErrorCode.INPUT, err.message || 'bad request'), err.status as ContentfulStatusCode);
+      return c.json(
+        errorBody(ErrorCode.INPUT, err.message || 'bad request'),
+        err.status as ContentfulStatusCode,
+      );
     if (isUnavailable(err)) {
       deps.logger.warn({ err }, 'database unavailable');
       return c.json(errorBody(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly'), 503, {
@@ -107,7 +123,10 @@ export const openApiConfig = {
   },
   servers: [{ url: '/', description: 'this server' }],
   tags: [
-    { name: 'NetFlows', description: 'Traffic series, groups, summaries and tops, wire-compatible with Radar.' },
+    {
+      name: 'NetFlows',
+      description: 'Traffic series, groups, summaries and tops, wire-compatible with Radar.',
+    },
     { name: 'Admin', description: 'Token management (scope admin).' },
   ],
 };

@@ -43,7 +43,13 @@ export async function createToken(
   const id = randomBytes(6).toString('hex');
   const [row] = await db.orm
     .insert(apiTokens)
-    .values({ id, name: opts.name, hash: hashToken(token), scopes: opts.scopes, expiresAt: opts.expiresAt ?? null })
+    .values({
+      id,
+      name: opts.name,
+      hash: hashToken(token),
+      scopes: opts.scopes,
+      expiresAt: opts.expiresAt ?? null,
+    })
     .returning();
   return { token, info: info(row!) };
 }
@@ -68,7 +74,9 @@ export async function revokeToken(db: Database, idOrName: string): Promise<numbe
   return byName.length;
 }
 
-export type Verdict = { ok: true; id: string; scopes: string[] } | { ok: false; reason: 'unknown' | 'revoked' | 'expired' };
+export type Verdict =
+  | { ok: true; id: string; scopes: string[] }
+  | { ok: false; reason: 'unknown' | 'revoked' | 'expired' };
 
 /** Looks a presented token up by its hash; the comparison happens in the index, not in JS. */
 export async function verifyToken(db: Database, token: string, nowMs: number): Promise<Verdict> {
@@ -94,7 +102,9 @@ export function parseScopes(raw: string): Scope[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const s of scopes) if (!(SCOPES as readonly string[]).includes(s)) throw new Error(`unknown scope "${s}" (${SCOPES.join(', ')})`);
+  for (const s of scopes)
+    if (!(SCOPES as readonly string[]).includes(s))
+      throw new Error(`unknown scope "${s}" (${SCOPES.join(', ')})`);
   if (scopes.length === 0) throw new Error('at least one scope');
   return scopes as Scope[];
 }

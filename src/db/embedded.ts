@@ -39,7 +39,10 @@ export type Pglite = PGlite;
  * Takes the data directory's lock: PGlite takes none, and two processes on one directory corrupt
  * it. A lock whose holder died goes stale after 10 s.
  */
-export async function lockDataDir(dataDir: string, opts: { waitMs?: number } = {}): Promise<() => Promise<void>> {
+export async function lockDataDir(
+  dataDir: string,
+  opts: { waitMs?: number } = {},
+): Promise<() => Promise<void>> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const waitMs = opts.waitMs ?? 0;

@@ -20,7 +20,9 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
     `SELECT compress_chunk(c, if_not_compressed => true)
        FROM show_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.compressAfter)}') c;`,
   );
-  await db.exec(`SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`);
+  await db.exec(
+    `SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
+  );
   await db.exec(
     `SELECT drop_chunks('traffic_1h', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,
   );

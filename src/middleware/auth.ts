@@ -29,9 +29,14 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
       );
     const verdict = await verifyToken(c.var.deps.db, match[1]!, c.var.deps.now());
     if (!verdict.ok)
-      throw new ApiError(401, ErrorCode.AUTH, `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`, {
-        'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
-      });
+      throw new ApiError(
+        401,
+        ErrorCode.AUTH,
+        `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`,
+        {
+          'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
+        },
+      );
     if (!verdict.scopes.includes(options.scope) && !verdict.scopes.includes('admin'))
       throw new ApiError(403, ErrorCode.AUTH, `the token lacks the scope ${options.scope}`);
     c.set('caller', { tokenId: verdict.id, scopes: verdict.scopes });

@@ -52,7 +52,14 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
                   (extract(epoch from end_time) * 1000)::float8 AS end_ms, event_type, linked_url, level
              FROM annotations WHERE ${overlapsAny(q, 'start_time', 'end_time')}
              ORDER BY start_time LIMIT 50`),
-    db.query<{ exporter: string; records: number; lost: number; unsampled: number; first_ms: number; last_ms: number }>(
+    db.query<{
+      exporter: string;
+      records: number;
+      lost: number;
+      unsampled: number;
+      first_ms: number;
+      last_ms: number;
+    }>(
       sql`SELECT exporter, sum(records)::float8 AS records, sum(lost_records)::float8 AS lost,
                  sum(unsampled_records)::float8 AS unsampled,
                  (extract(epoch from min(time)) * 1000)::float8 AS first_ms,
@@ -111,7 +118,9 @@ export async function buildMeta(
   opts: { normalization: string; withInterval: boolean; unit?: string },
 ): Promise<Meta> {
   const [last, confidenceInfo] = await Promise.all([
-    db.query<{ ms: number | null }>(sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`),
+    db.query<{ ms: number | null }>(
+      sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`,
+    ),
     confidenceOf(db, q),
   ]);
   const lastMs = last[0]?.ms ?? null;

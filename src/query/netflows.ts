@@ -23,7 +23,8 @@ export interface Caller {
   scopes: string[];
 }
 
-const hasScope = (caller: Caller, scope: string) => caller.scopes.includes(scope) || caller.scopes.includes('admin');
+const hasScope = (caller: Caller, scope: string) =>
+  caller.scopes.includes(scope) || caller.scopes.includes('admin');
 
 /** Per series, the bucket starts it reports. */
 function timestampsOf(q: ParsedQuery, i: number): number[] {
@@ -62,7 +63,8 @@ export function normalizeSeries(values: number[][], method: string): (string | n
     case 'PERCENTAGE_CHANGE': {
       const base = values[1]!;
       // A zero baseline has no percentage change: 0 when the value is 0 too, else null.
-      const change = (v: number, b: number) => (b === 0 ? (v === 0 ? '0' : null) : formatValue((100 * (v - b)) / b));
+      const change = (v: number, b: number) =>
+        b === 0 ? (v === 0 ? '0' : null) : formatValue((100 * (v - b)) / b);
       return values.map((s) => s.map((v, k) => change(v, base[k]!)));
     }
     default: {
@@ -111,7 +113,8 @@ export const DIMENSIONS = ['AS', 'LOCATION', 'PRODUCT'] as const;
 /** Validates a path dimension; ADM1 is Radar's, but flowradar has no regions below countries. */
 export function dimensionOf(raw: string): Dimension {
   const upper = raw.toUpperCase();
-  if (upper === 'ADM1') throw badParam('dimension', 'ADM1 is not supported: flowradar locates traffic by country');
+  if (upper === 'ADM1')
+    throw badParam('dimension', 'ADM1 is not supported: flowradar locates traffic by country');
   if (!(DIMENSIONS as readonly string[]).includes(upper))
     throw badParam('dimension', `expected one of ${DIMENSIONS.join(', ')}, got "${raw}"`);
   return upper as Dimension;
@@ -194,12 +197,21 @@ export async function getTimeseriesGroups(
   const max = Math.max(0, ...perSeries.flatMap((p) => [...p.grid.values()].flat()));
   const shaped = perSeries.map((p) => {
     const totals = new Array<number>(q.bucketCount).fill(0);
-    for (const vs of p.grid.values()) vs.forEach((v, k) => (totals[k]! += v));
+    for (const vs of p.grid.values())
+      vs.forEach((v, k) => {
+        totals[k]! += v;
+      });
     const out: Record<string, string[]> = {};
     for (const [g, vs] of p.grid)
       out[g] = vs.map((v, k) =>
         formatValue(
-          normalization === 'PERCENTAGE' ? (totals[k] === 0 ? 0 : (100 * v) / totals[k]!) : max === 0 ? 0 : v / max,
+          normalization === 'PERCENTAGE'
+            ? totals[k] === 0
+              ? 0
+              : (100 * v) / totals[k]!
+            : max === 0
+              ? 0
+              : v / max,
         ),
       );
     return { ...p, out };
@@ -319,7 +331,10 @@ export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION
       csv: toCsv(
         q.series.flatMap((s, i) => {
           const rowsOf = entries[i]! as unknown as Record<string, string | number>[];
-          const keys = dim === 'AS' ? ['clientASN', 'clientASName', 'value'] : ['clientCountryAlpha2', 'clientCountryName', 'value'];
+          const keys =
+            dim === 'AS'
+              ? ['clientASN', 'clientASName', 'value']
+              : ['clientCountryAlpha2', 'clientCountryName', 'value'];
           return keys.map((k) => ({ header: `${csvTitle(s.name)} ${k}`, cells: rowsOf.map((e) => e[k]!) }));
         }),
       ),

@@ -84,7 +84,9 @@ function splitList(param: string, raw: string, position: number): { item: string
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (items.length > MAX_LIST_ITEMS) throw badParam(param, `at most ${MAX_LIST_ITEMS} items`, position);
-  return items.map((s) => (s.startsWith('-') ? { item: s.slice(1).trim(), negated: true } : { item: s, negated: false }));
+  return items.map((s) =>
+    s.startsWith('-') ? { item: s.slice(1).trim(), negated: true } : { item: s, negated: false },
+  );
 }
 
 function parseAsnList(raw: string | undefined, position: number): Filter<number> {
@@ -112,7 +114,8 @@ function parseLocations(
   const continentInclude: string[] = [];
   for (const { item, negated } of splitList('continent', continentRaw ?? '', position)) {
     const countries = countriesOf(item.toUpperCase());
-    if (!countries) throw badParam('continent', `"${item}" is not one of AF, AN, AS, EU, NA, OC, SA`, position);
+    if (!countries)
+      throw badParam('continent', `"${item}" is not one of AF, AN, AS, EU, NA, OC, SA`, position);
     if (negated) f.exclude.push(...countries);
     else continentInclude.push(...countries);
   }
@@ -133,7 +136,8 @@ const RANGE = /^(\d{1,3})([dw])(control)?$/i;
 
 function parseDateRange(raw: string, position: number): { length: number; shift: number } {
   const m = RANGE.exec(raw.trim());
-  if (!m) throw badParam('dateRange', `"${raw}" is not a range such as 1d…364d, 1w…52w, or 7dControl`, position);
+  if (!m)
+    throw badParam('dateRange', `"${raw}" is not a range such as 1d…364d, 1w…52w, or 7dControl`, position);
   const n = Number(m[1]);
   const unit = m[2]!.toLowerCase();
   if (n < 1 || (unit === 'd' && n > 364) || (unit === 'w' && n > 52))
@@ -171,7 +175,12 @@ function scalar(query: Record<string, string[]>, key: string): string | undefine
   return values[0];
 }
 
-function intParam(query: Record<string, string[]>, key: string, min: number, max: number): number | undefined {
+function intParam(
+  query: Record<string, string[]>,
+  key: string,
+  min: number,
+  max: number,
+): number | undefined {
   const raw = scalar(query, key);
   if (raw === undefined || raw.trim() === '') return undefined;
   if (!/^\d+$/.test(raw.trim())) throw badParam(key, `"${raw}" is not a whole number`);
@@ -188,7 +197,10 @@ function intParam(query: Record<string, string[]>, key: string, min: number, max
  */
 export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): ParsedQuery {
   const query: Record<string, string[]> = {};
-  for (const [k, v] of params) (query[k] ??= []).push(v);
+  for (const [k, v] of params) {
+    query[k] ??= [];
+    query[k].push(v);
+  }
   if (query.geoId) throw badParam('geoId', 'not supported: flowradar locates traffic by country only');
 
   const count = Math.max(1, ...SERIES_PARAMS.map((p) => query[p]?.length ?? 0));
@@ -199,7 +211,8 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
   };
 
   const aggRaw = scalar(query, 'aggInterval');
-  const requested = aggRaw === undefined ? undefined : INTERVALS[enumValue('aggInterval', aggRaw, ['15m', '1h', '1d', '1w'])];
+  const requested =
+    aggRaw === undefined ? undefined : INTERVALS[enumValue('aggInterval', aggRaw, ['15m', '1h', '1d', '1w'])];
 
   // Windows first: the default interval depends on their span.
   const windows: { start: number; end: number; shift: number; relative: boolean }[] = [];
@@ -260,7 +273,8 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
       end: w.end,
       asn: parseAsnList(at('asn', i), i),
       location: parseLocations(at('location', i), at('continent', i), i),
-      product: productRaw === undefined ? 'ALL' : enumValue(`product[${i}]`, productRaw, ['ALL', 'HTTP'] as const),
+      product:
+        productRaw === undefined ? 'ALL' : enumValue(`product[${i}]`, productRaw, ['ALL', 'HTTP'] as const),
     };
   });
 
@@ -276,8 +290,12 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
     format: formatRaw === undefined ? 'JSON' : enumValue('format', formatRaw, ['JSON', 'CSV'] as const),
     limit: intParam(query, 'limit', 1, 100),
     limitPerGroup: intParam(query, 'limitPerGroup', 2, 100),
-    metric: metricRaw === undefined ? 'bytes' : enumValue('metric', metricRaw, ['bytes', 'packets', 'flows'] as const),
-    direction: directionRaw === undefined ? undefined : enumValue('direction', directionRaw, ['in', 'out'] as const),
+    metric:
+      metricRaw === undefined
+        ? 'bytes'
+        : enumValue('metric', metricRaw, ['bytes', 'packets', 'flows'] as const),
+    direction:
+      directionRaw === undefined ? undefined : enumValue('direction', directionRaw, ['in', 'out'] as const),
   };
 }
 

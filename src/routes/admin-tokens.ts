@@ -17,7 +17,12 @@ const TokenInfo = z
   .openapi('TokenInfo');
 
 const ok = <T extends z.ZodTypeAny>(result: T) =>
-  z.object({ success: z.literal(true), errors: z.array(z.unknown()), messages: z.array(z.unknown()), result });
+  z.object({
+    success: z.literal(true),
+    errors: z.array(z.unknown()),
+    messages: z.array(z.unknown()),
+    result,
+  });
 
 const createTokenRoute = createRoute({
   method: 'post',
@@ -33,8 +38,14 @@ const createTokenRoute = createRoute({
           schema: z
             .object({
               name: z.string().min(1).max(100).openapi({ example: 'grafana' }),
-              scopes: z.array(z.enum(SCOPES)).min(1).openapi({ example: ['read'] }),
-              expires: z.string().optional().openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
+              scopes: z
+                .array(z.enum(SCOPES))
+                .min(1)
+                .openapi({ example: ['read'] }),
+              expires: z
+                .string()
+                .optional()
+                .openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
             })
             .openapi('CreateTokenRequest'),
         },
@@ -44,7 +55,11 @@ const createTokenRoute = createRoute({
   responses: {
     201: {
       description: 'The token; store it now, it is not shown again.',
-      content: { 'application/json': { schema: ok(TokenInfo.extend({ token: z.string().openapi({ example: 'frt_…' }) })) } },
+      content: {
+        'application/json': {
+          schema: ok(TokenInfo.extend({ token: z.string().openapi({ example: 'frt_…' }) })),
+        },
+      },
     },
     ...errorResponses,
   },
@@ -58,7 +73,10 @@ const listTokensRoute = createRoute({
   tags: ['Admin'],
   security: bearer,
   responses: {
-    200: { description: 'Tokens, newest first.', content: { 'application/json': { schema: ok(z.array(TokenInfo)) } } },
+    200: {
+      description: 'Tokens, newest first.',
+      content: { 'application/json': { schema: ok(z.array(TokenInfo)) } },
+    },
     ...errorResponses,
   },
 });
@@ -70,7 +88,15 @@ const revokeTokenRoute = createRoute({
   summary: 'Revoke a token by id or name',
   tags: ['Admin'],
   security: bearer,
-  request: { params: z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '3f9a0c21b7de' }) }) },
+  request: {
+    params: z.object({
+      id: z.string().openapi({
+        param: { name: 'id', in: 'path' },
+        description: 'Token id or name.',
+        example: '3f9a0c21b7de',
+      }),
+    }),
+  },
   responses: {
     200: {
       description: 'How many tokens were revoked.',
@@ -91,11 +117,18 @@ export function register(app: OpenAPIHono<AppEnv>): void {
         throw badParam('expires', `"${body.expires}" is not a duration such as 30d or 12h`);
       }
     }
-    const { token, info } = await createToken(c.var.deps.db, { name: body.name, scopes: body.scopes, expiresAt });
+    const { token, info } = await createToken(c.var.deps.db, {
+      name: body.name,
+      scopes: body.scopes,
+      expiresAt,
+    });
     return c.json({ success: true as const, errors: [], messages: [], result: { ...info, token } }, 201);
   });
   app.openapi(listTokensRoute, async (c) =>
-    c.json({ success: true as const, errors: [], messages: [], result: await listTokens(c.var.deps.db) }, 200),
+    c.json(
+      { success: true as const, errors: [], messages: [], result: await listTokens(c.var.deps.db) },
+      200,
+    ),
   );
   app.openapi(revokeTokenRoute, async (c) => {
     const revoked = await revokeToken(c.var.deps.db, c.req.valid('param').id);

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
+import type { AppEnv } from '../deps.js';
 import type { Output } from '../query/netflows.js';
 import type { ParsedQuery } from '../query/params.js';
-import { parseQuery, type Kind } from '../query/params.js';
-import type { AppEnv } from '../deps.js';
+import { type Kind, parseQuery } from '../query/params.js';
 
 /** The parsed series of the request, by the one parser every endpoint shares. */
 export function queryOf(c: Context<AppEnv>, kind: Kind): ParsedQuery {

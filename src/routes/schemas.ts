@@ -15,20 +15,35 @@ const scalarParam = (description: string, example: string) =>
 /** Parameters every NetFlows endpoint takes. Position i of every repeated key belongs to series i. */
 export const SeriesQuery = z
   .object({
-    name: seriesParam('Names of the series, by position; default serie_<i> (summary_<i>, top_<i>). Unique.', 'AS3243_all'),
+    name: seriesParam(
+      'Names of the series, by position; default serie_<i> (summary_<i>, top_<i>). Unique.',
+      'AS3243_all',
+    ),
     dateRange: seriesParam(
       'Relative window ending now: 1d…364d or 1w…52w, with an optional `control` suffix for the previous window shifted back by its length rounded up to whole weeks. Default 7d.',
       '7d',
     ),
-    dateStart: seriesParam('Start of an explicit window (ISO-8601, floored to 15 minutes); with dateEnd.', '2026-11-01T00:00:00Z'),
-    dateEnd: seriesParam('End of an explicit window (ISO-8601, floored to 15 minutes, inclusive); with dateStart.', '2026-11-08T00:00:00Z'),
+    dateStart: seriesParam(
+      'Start of an explicit window (ISO-8601, floored to 15 minutes); with dateEnd.',
+      '2026-11-01T00:00:00Z',
+    ),
+    dateEnd: seriesParam(
+      'End of an explicit window (ISO-8601, floored to 15 minutes, inclusive); with dateStart.',
+      '2026-11-08T00:00:00Z',
+    ),
     asn: seriesParam('Comma list of AS numbers; a leading `-` excludes (`-174, 3356`).', '3243'),
-    location: seriesParam('Comma list of ISO 3166-1 alpha-2 codes, case-insensitive; a leading `-` excludes.', 'PT'),
+    location: seriesParam(
+      'Comma list of ISO 3166-1 alpha-2 codes, case-insensitive; a leading `-` excludes.',
+      'PT',
+    ),
     continent: seriesParam('Comma list of continents (AF AN AS EU NA OC SA); a leading `-` excludes.', 'EU'),
     product: seriesParam('HTTP (web traffic) or ALL (everything, the default).', 'HTTP'),
     format: scalarParam('JSON (default) or CSV.', 'JSON'),
     metric: scalarParam('What to count: bytes (default), packets or flows. A flowradar extension.', 'bytes'),
-    direction: scalarParam('in (towards the local networks) or out; default both. A flowradar extension.', 'in'),
+    direction: scalarParam(
+      'in (towards the local networks) or out; default both. A flowradar extension.',
+      'in',
+    ),
     geoId: seriesParam('Not supported (400): flowradar locates traffic by country.', ''),
   })
   .openapi('SeriesQuery');
@@ -45,12 +60,21 @@ export const TimeseriesQuery = SeriesQuery.extend({
 }).openapi('TimeseriesQuery');
 
 export const GroupsQuery = TimeseriesQuery.extend({
-  normalization: scalarParam('PERCENTAGE (default: shares per bucket summing to 100) or MIN0_MAX.', 'PERCENTAGE'),
-  limitPerGroup: scalarParam('For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.', '10'),
+  normalization: scalarParam(
+    'PERCENTAGE (default: shares per bucket summing to 100) or MIN0_MAX.',
+    'PERCENTAGE',
+  ),
+  limitPerGroup: scalarParam(
+    'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
+    '10',
+  ),
 }).openapi('GroupsQuery');
 
 export const SummaryQuery = SeriesQuery.extend({
-  limitPerGroup: scalarParam('For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.', '10'),
+  limitPerGroup: scalarParam(
+    'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
+    '10',
+  ),
 }).openapi('SummaryQuery');
 
 export const TopQuery = SeriesQuery.extend({
@@ -58,15 +82,22 @@ export const TopQuery = SeriesQuery.extend({
 }).openapi('TopQuery');
 
 export const DimensionParam = z.object({
-  dimension: z
-    .string()
-    .openapi({ param: { name: 'dimension', in: 'path' }, description: 'AS, LOCATION or PRODUCT (ADM1 is not supported).', example: 'AS' }),
+  dimension: z.string().openapi({
+    param: { name: 'dimension', in: 'path' },
+    description: 'AS, LOCATION or PRODUCT (ADM1 is not supported).',
+    example: 'AS',
+  }),
 });
 
 const Annotation = z
   .object({
-    dataSource: z.string().openapi({ description: 'ALL for operator annotations, NET for collector data quality.', example: 'NET' }),
-    description: z.string().openapi({ example: 'exporter 192.0.2.1: an estimated 3.2% of flow records lost (120 of 3750)' }),
+    dataSource: z.string().openapi({
+      description: 'ALL for operator annotations, NET for collector data quality.',
+      example: 'NET',
+    }),
+    description: z
+      .string()
+      .openapi({ example: 'exporter 192.0.2.1: an estimated 3.2% of flow records lost (120 of 3750)' }),
     startDate: z.string().openapi({ example: '2026-11-20T10:00:00Z' }),
     endDate: z.string().openapi({ example: '2026-11-20T11:00:00Z' }),
     eventType: z.string().openapi({ description: 'GENERAL, OUTAGE, PIPELINE, …', example: 'PIPELINE' }),
@@ -81,15 +112,24 @@ export const Meta = z
       .enum(['FIFTEEN_MINUTES', 'ONE_HOUR', 'ONE_DAY', 'ONE_WEEK'])
       .optional()
       .openapi({ description: 'Bucket width (time series only).', example: 'ONE_HOUR' }),
-    dateRange: z
-      .array(z.object({ startTime: z.string(), endTime: z.string() }))
-      .openapi({ description: 'Window of each series: start inclusive, end exclusive.', example: [{ startTime: '2026-11-22T11:00:00Z', endTime: '2026-11-23T11:00:00Z' }] }),
-    lastUpdated: z.string().nullable().openapi({ description: 'Newest minute with traffic.', example: '2026-11-23T10:41:00Z' }),
+    dateRange: z.array(z.object({ startTime: z.string(), endTime: z.string() })).openapi({
+      description: 'Window of each series: start inclusive, end exclusive.',
+      example: [{ startTime: '2026-11-22T11:00:00Z', endTime: '2026-11-23T11:00:00Z' }],
+    }),
+    lastUpdated: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Newest minute with traffic.', example: '2026-11-23T10:41:00Z' }),
     normalization: z.string().openapi({ example: 'MIN0_MAX' }),
-    units: z.array(z.object({ name: z.string(), value: z.string() })).openapi({ example: [{ name: '*', value: 'bytes' }] }),
+    units: z
+      .array(z.object({ name: z.string(), value: z.string() }))
+      .openapi({ example: [{ name: '*', value: 'bytes' }] }),
     confidenceInfo: z
       .object({
-        level: z.number().int().openapi({ description: '1–5; 5 = no known issue in the window.', example: 5 }),
+        level: z
+          .number()
+          .int()
+          .openapi({ description: '1–5; 5 = no known issue in the window.', example: 5 }),
         annotations: z.array(Annotation),
       })
       .openapi({ description: 'Data quality of the windows: operator annotations and collector loss.' }),
@@ -130,37 +170,36 @@ export const SummaryResponse = Envelope(
   z
     .object({ meta: Meta })
     .catchall(z.record(z.string(), z.string()))
-    .openapi({ description: 'meta, then per series name: group → share in percent.', example: { summary_0: { HTTP: '62.5', OTHER: '37.5' } } }),
+    .openapi({
+      description: 'meta, then per series name: group → share in percent.',
+      example: { summary_0: { HTTP: '62.5', OTHER: '37.5' } },
+    }),
   'SummaryResponse',
 );
 
 export const TopAsesResponse = Envelope(
-  z
-    .object({ meta: Meta })
-    .catchall(
-      z.array(
-        z.object({
-          clientASN: z.number().int().openapi({ example: 3243 }),
-          clientASName: z.string().openapi({ example: 'MEO-RESIDENCIAL' }),
-          value: z.string().openapi({ description: 'Share of the series traffic, percent.', example: '12.5' }),
-        }),
-      ),
+  z.object({ meta: Meta }).catchall(
+    z.array(
+      z.object({
+        clientASN: z.number().int().openapi({ example: 3243 }),
+        clientASName: z.string().openapi({ example: 'MEO-RESIDENCIAL' }),
+        value: z.string().openapi({ description: 'Share of the series traffic, percent.', example: '12.5' }),
+      }),
     ),
+  ),
   'TopAsesResponse',
 );
 
 export const TopLocationsResponse = Envelope(
-  z
-    .object({ meta: Meta })
-    .catchall(
-      z.array(
-        z.object({
-          clientCountryAlpha2: z.string().openapi({ example: 'PT' }),
-          clientCountryName: z.string().openapi({ example: 'Portugal' }),
-          value: z.string().openapi({ description: 'Share of the series traffic, percent.', example: '12.5' }),
-        }),
-      ),
+  z.object({ meta: Meta }).catchall(
+    z.array(
+      z.object({
+        clientCountryAlpha2: z.string().openapi({ example: 'PT' }),
+        clientCountryName: z.string().openapi({ example: 'Portugal' }),
+        value: z.string().openapi({ description: 'Share of the series traffic, percent.', example: '12.5' }),
+      }),
     ),
+  ),
   'TopLocationsResponse',
 );
 
@@ -180,7 +219,10 @@ export const ErrorResponse = z
   })
   .openapi('Error');
 
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorResponse } } });
+const err = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorResponse } },
+});
 
 /** The error responses every authenticated route can give. */
 export const errorResponses = {
@@ -199,7 +241,9 @@ export const jsonOrCsv = <T extends z.ZodTypeAny>(schema: T, description: string
   description,
   content: {
     'application/json': { schema },
-    'text/csv': { schema: z.string().openapi({ example: 'Serie_0 timestamps,Serie_0 values\n2026-11-23T09:00:00Z,1\n' }) },
+    'text/csv': {
+      schema: z.string().openapi({ example: 'Serie_0 timestamps,Serie_0 values\n2026-11-23T09:00:00Z,1\n' }),
+    },
   },
 });
 

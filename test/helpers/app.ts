@@ -11,7 +11,10 @@ export interface TestApp {
   /** Bearer token with the given scopes. */
   token(scopes?: Scope[]): Promise<string>;
   /** GET with a token; returns status, headers and parsed body (JSON or text). */
-  get(path: string, token?: string | null): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  get(
+    path: string,
+    token?: string | null,
+  ): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   close(): Promise<void>;
 }
 

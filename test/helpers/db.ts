@@ -31,7 +31,11 @@ export async function testDatabase(mode: Mode = 'embedded'): Promise<Database & 
   const port = await freePort();
   const server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
   await server.start();
-  const db = await openDatabase({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, max: 1, prepare: false });
+  const db = await openDatabase({
+    databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    max: 1,
+    prepare: false,
+  });
   return Object.assign(db, {
     embedded,
     close: async () => {

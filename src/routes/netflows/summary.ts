@@ -2,7 +2,14 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../deps.js';
 import { dimensionOf, getSummary } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
-import { bearer, DimensionParam, errorResponses, jsonOrCsv, SummaryQuery, SummaryResponse } from '../schemas.js';
+import {
+  bearer,
+  DimensionParam,
+  errorResponses,
+  jsonOrCsv,
+  SummaryQuery,
+  SummaryResponse,
+} from '../schemas.js';
 
 export const route = createRoute({
   method: 'get',

@@ -15,7 +15,10 @@ export const route = createRoute({
   tags: ['NetFlows'],
   security: bearer,
   request: { query: TimeseriesQuery },
-  responses: { 200: jsonOrCsv(TimeseriesResponse, 'Series with identical bucket counts.'), ...errorResponses },
+  responses: {
+    200: jsonOrCsv(TimeseriesResponse, 'Series with identical bucket counts.'),
+    ...errorResponses,
+  },
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {

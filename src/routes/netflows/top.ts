@@ -2,7 +2,14 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../deps.js';
 import { getTop } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
-import { bearer, errorResponses, jsonOrCsv, TopAsesResponse, TopLocationsResponse, TopQuery } from '../schemas.js';
+import {
+  bearer,
+  errorResponses,
+  jsonOrCsv,
+  TopAsesResponse,
+  TopLocationsResponse,
+  TopQuery,
+} from '../schemas.js';
 
 export const asesRoute = createRoute({
   method: 'get',
@@ -12,7 +19,10 @@ export const asesRoute = createRoute({
   tags: ['NetFlows'],
   security: bearer,
   request: { query: TopQuery },
-  responses: { 200: jsonOrCsv(TopAsesResponse, 'Top ASes per series, value = share in percent.'), ...errorResponses },
+  responses: {
+    200: jsonOrCsv(TopAsesResponse, 'Top ASes per series, value = share in percent.'),
+    ...errorResponses,
+  },
 });
 
 export const locationsRoute = createRoute({
@@ -30,7 +40,10 @@ export const locationsRoute = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(asesRoute, async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'AS')) as never);
+  app.openapi(
+    asesRoute,
+    async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'AS')) as never,
+  );
   app.openapi(
     locationsRoute,
     async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'LOCATION')) as never,

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { createToken, listTokens, parseScopes, revokeToken, type TokenInfo } from './auth/tokens.js';
+import { type Config, loadConfig, parseDuration } from './config.js';
+import { isDataDirLocked } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { adminTokenPath, openConfigured, serviceFilePath, startService } from './service.js';
+
+const program = new Command('flowradar').description('Radar-compatible NetFlows API and flow collector');
+
+/** Options every command shares; they override the environment and the config file. */
+function withCommon(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--config <file>', 'JSON config file (env FLOWRADAR_CONFIG)'))
+    .addOption(new Option('--data-dir <dir>', 'embedded database directory (env FLOWRADAR_DATA_DIR)'))
+    .addOption(new Option('--database-url <url>', 'PostgreSQL + TimescaleDB server (env DATABASE_URL)'))
+    .addOption(new Option('--log-level <level>', 'fatal … trace, silent (env FLOWRADAR_LOG_LEVEL)'));
+}
+
+function configOf(opts: Record<string, unknown>, extra: Record<string, unknown> = {}): Config {
+  return loadConfig({
+    env: process.env,
+    file: opts.config as string | undefined,
+    flags: {
+      dataDir: opts.dataDir,
+      databaseUrl: opts.databaseUrl,
+      logLevel: opts.logLevel,
+      ...extra,
+    },
+  });
+}
+
+function fail(message: string): never {
+  process.stderr.write(`flowradar: ${message}\n`);
+  process.exit(1);
+}
+
+withCommon(program.command('serve'))
+  .description('run the API (and maintenance) on the configured database; applies migrations first')
+  .option('--port <port>', 'HTTP port (env PORT, default 8787)')
+  .option('--host <host>', 'interface to bind (env FLOWRADAR_HOST, default 0.0.0.0)')
+  .option('--demo', 'write live demo traffic (npm start does; FLOWRADAR_DEMO=0 turns it off)')
+  .action(async (opts) => {
+    const demoEnv = process.env.FLOWRADAR_DEMO;
+    const demo = opts.demo
+      ? demoEnv === undefined || !['0', 'false', 'no', 'off'].includes(demoEnv)
+      : undefined;
+    const config = configOf(opts, { port: opts.port, host: opts.host, demo });
+    const service = await startService(config).catch((err: Error) => fail(err.message));
+    const shutdown = async (signal: string) => {
+      process.stderr.write(`flowradar: ${signal}, shutting down\n`);
+      await service.stop();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+
+withCommon(program.command('migrate'))
+  .description('apply pending database migrations')
+  .action(async (opts) => {
+    const config = configOf(opts);
+    const db = await openConfigured(config).catch((err: Error) => fail(err.message));
+    await migrate(db);
+    await db.close();
+    process.stdout.write('migrations applied\n');
+  });
+
+/**
+ * The token commands work with the service running: the embedded database admits one process,
+ * so they then go through the running service's admin API with the admin token it wrote.
+ */
+async function viaService(
+  config: Config,
+  opts: { token?: string },
+): Promise<((method: string, path: string, body?: unknown) => Promise<unknown>) | undefined> {
+  if (config.databaseUrl || !(await isDataDirLocked(config.dataDir))) return undefined;
+  const svc = serviceFilePath(config);
+  if (!existsSync(svc))
+    fail(
+      `the data directory ${config.dataDir} is in use by another process that is not a running flowradar service`,
+    );
+  const { url } = JSON.parse(readFileSync(svc, 'utf8')) as { url: string };
+  const token =
+    opts.token ??
+    process.env.FLOWRADAR_TOKEN ??
+    (existsSync(adminTokenPath(config)) ? readFileSync(adminTokenPath(config), 'utf8').trim() : undefined);
+  if (!token)
+    fail(
+      `the service is running at ${url}; give an admin token with --token or FLOWRADAR_TOKEN to manage tokens through it`,
+    );
+  return async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    }).catch((err: Error) => fail(`cannot reach the running service at ${url}: ${err.message}`));
+    const json = (await res.json()) as { success: boolean; errors: { message: string }[]; result: unknown };
+    if (!json.success) fail(json.errors.map((e) => e.message).join('; '));
+    return json.result;
+  };
+}
+
+async function withDb<T>(config: Config, f: (db: Awaited<ReturnType<typeof openConfigured>>) => Promise<T>) {
+  const db = await openConfigured(config).catch((err: Error) => fail(err.message));
+  try {
+    await migrate(db);
+    return await f(db);
+  } finally {
+    await db.close();
+  }
+}
+
+const token = program.command('token').description('manage API tokens');
+
+withCommon(token.command('create'))
+  .description('create a token; it is printed once')
+  .requiredOption('--name <name>', 'a label, e.g. grafana')
+  .option('--scope <scopes>', 'comma list of read, read:raw, ingest, admin', 'read')
+  .option('--expires <duration>', 'lifetime, e.g. 30d or 12h')
+  .option('--token <admin token>', 'admin token, when the service is running (env FLOWRADAR_TOKEN)')
+  .action(async (opts) => {
+    const config = configOf(opts);
+    let scopes: ReturnType<typeof parseScopes>;
+    try {
+      scopes = parseScopes(opts.scope);
+      if (opts.expires) parseDuration(opts.expires);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+    const api = await viaService(config, opts);
+    const created = api
+      ? ((await api('POST', '/admin/tokens', {
+          name: opts.name,
+          scopes,
+          expires: opts.expires,
+        })) as TokenInfo & {
+          token: string;
+        })
+      : await withDb(config, async (db) => {
+          const expiresAt = opts.expires ? new Date(Date.now() + parseDuration(opts.expires)) : null;
+          const r = await createToken(db, { name: opts.name, scopes, expiresAt });
+          return { ...r.info, token: r.token };
+        });
+    process.stdout.write(`${created.token}\n`);
+    process.stderr.write(
+      `token ${created.id} "${created.name}" scopes=${created.scopes.join(',')}${created.expiresAt ? ` expires ${created.expiresAt}` : ''} — store it now, it is not shown again\n`,
+    );
+  });
+
+withCommon(token.command('list'))
+  .description('list tokens (never the tokens themselves)')
+  .option('--token <admin token>', 'admin token, when the service is running')
+  .action(async (opts) => {
+    const config = configOf(opts);
+    const api = await viaService(config, opts);
+    const rows = api
+      ? ((await api('GET', '/admin/tokens')) as TokenInfo[])
+      : await withDb(config, listTokens);
+    for (const r of rows)
+      process.stdout.write(
+        `${r.id}\t${r.name}\t${r.scopes.join(',')}\tcreated ${r.createdAt}\t${r.revokedAt ? `revoked ${r.revokedAt}` : r.expiresAt ? `expires ${r.expiresAt}` : 'active'}\n`,
+      );
+  });
+
+withCommon(token.command('revoke'))
+  .description('revoke a token by id or name')
+  .argument('<id-or-name>')
+  .option('--token <admin token>', 'admin token, when the service is running')
+  .action(async (idOrName: string, opts) => {
+    const config = configOf(opts);
+    const api = await viaService(config, opts);
+    const revoked = api
+      ? ((await api('DELETE', `/admin/tokens/${encodeURIComponent(idOrName)}`)) as { revoked: number })
+          .revoked
+      : await withDb(config, (db) => revokeToken(db, idOrName));
+    if (revoked === 0) fail(`no active token with id or name "${idOrName}"`);
+    process.stdout.write(`revoked ${revoked} token(s)\n`);
+  });
+
+await program.parseAsync(process.argv);

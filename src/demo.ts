@@ -1,0 +1,116 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from './db/client.js';
+import { refreshRollups } from './db/maintenance.js';
+import { addTraffic, type TrafficDelta } from './db/traffic.js';
+
+/**
+ * Demo traffic for `npm start`: a handful of real networks with daily and weekly shapes, so a
+ * newcomer's first curl compares series that differ. Deterministic: the same minute always
+ * gets the same numbers.
+ */
+export const DEMO_NETWORKS = [
+  { asn: 3243, name: 'MEO-RESIDENCIAL', location: 'PT', size: 9, http: 0.78, utcOffset: 0 },
+  { asn: 2860, name: 'NOS_COMUNICACOES', location: 'PT', size: 7, http: 0.74, utcOffset: 0 },
+  { asn: 12353, name: 'VODAFONE-PT', location: 'PT', size: 4, http: 0.7, utcOffset: 0 },
+  { asn: 3320, name: 'DTAG', location: 'DE', size: 6, http: 0.72, utcOffset: 1 },
+  { asn: 3215, name: 'FRANCE-TELECOM', location: 'FR', size: 5, http: 0.7, utcOffset: 1 },
+  { asn: 7018, name: 'ATT-INTERNET4', location: 'US', size: 8, http: 0.66, utcOffset: -6 },
+  { asn: 15169, name: 'GOOGLE', location: 'US', size: 3, http: 0.9, utcOffset: -8 },
+  { asn: 4766, name: 'KIXS-AS-KR', location: 'KR', size: 4, http: 0.68, utcOffset: 9 },
+  { asn: 28573, name: 'CLARO S.A.', location: 'BR', size: 5, http: 0.71, utcOffset: -3 },
+  { asn: 1221, name: 'ASN-TELSTRA', location: 'AU', size: 3, http: 0.69, utcOffset: 10 },
+] as const;
+
+const STEP_MS = 5 * 60_000;
+const BYTES_PER_UNIT = 40e6; // per 5 minutes at size 1, peak
+
+/** Small deterministic noise in [0.9, 1.1). */
+function noise(seed: number): number {
+  const x = Math.sin(seed * 12.9898) * 43758.5453;
+  return 0.9 + 0.2 * (x - Math.floor(x));
+}
+
+/** Traffic of one network in the 5 minutes starting at t. */
+export function demoRows(t: number): TrafficDelta[] {
+  const rows: TrafficDelta[] = [];
+  for (const n of DEMO_NETWORKS) {
+    const local = new Date(t + n.utcOffset * 3600_000);
+    const hour = local.getUTCHours() + local.getUTCMinutes() / 60;
+    // Low at 5 am, peak at 9 pm local; weekends a fifth higher.
+    const daily = 0.55 + 0.45 * Math.sin(((hour - 15) / 24) * 2 * Math.PI);
+    const weekly = [0, 6].includes(local.getUTCDay()) ? 1.2 : 1;
+    const total = BYTES_PER_UNIT * n.size * daily * weekly * noise(t / STEP_MS + n.asn);
+    for (const product of ['HTTP', 'OTHER'] as const) {
+      const share = product === 'HTTP' ? n.http : 1 - n.http;
+      const inBytes = total * share;
+      for (const direction of ['in', 'out'] as const) {
+        const bytes = direction === 'in' ? inBytes : inBytes * 0.12;
+        rows.push({
+          minuteMs: t,
+          asn: n.asn,
+          location: n.location,
+          product,
+          direction,
+          bytes,
+          packets: bytes / 900,
+          flows: bytes / 250_000,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** Writes demo traffic for [fromMs, toMs) on a 5-minute grid and refreshes the rollups. */
+export async function writeDemoTraffic(db: Database, fromMs: number, toMs: number): Promise<number> {
+  const start = Math.ceil(fromMs / STEP_MS) * STEP_MS;
+  let batch: TrafficDelta[] = [];
+  let written = 0;
+  for (let t = start; t < toMs; t += STEP_MS) {
+    batch.push(...demoRows(t));
+    if (batch.length >= 8000) {
+      await addTraffic(db, batch);
+      written += batch.length;
+      batch = [];
+    }
+  }
+  await addTraffic(db, batch);
+  written += batch.length;
+  await refreshRollups(db);
+  return written;
+}
+
+/** AS names of the demo networks, so top/ases shows names. */
+export async function writeDemoNames(db: Database): Promise<void> {
+  for (const n of DEMO_NETWORKS)
+    await db.query(sql`INSERT INTO asn_names (asn, name, country) VALUES (${n.asn}, ${n.name}, ${n.location})
+      ON CONFLICT (asn) DO NOTHING`);
+}
+
+/**
+ * Seeds the last week when the database has no recent traffic, then keeps adding the newest
+ * 5 minutes as time passes. Returns a stop function.
+ */
+export async function startDemo(
+  db: Database,
+  now: () => number,
+  log: { info: (o: object, m: string) => void },
+) {
+  await writeDemoNames(db);
+  const [last] = await db.query<{ ms: number | null }>(
+    sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`,
+  );
+  const week = 7 * 86400_000;
+  let next = Math.max(last?.ms ? last.ms + STEP_MS : 0, now() - week);
+  const fill = async () => {
+    const upTo = Math.floor(now() / STEP_MS) * STEP_MS + STEP_MS;
+    if (upTo <= next) return;
+    const rows = await writeDemoTraffic(db, next, upTo);
+    log.info({ rows, from: new Date(next).toISOString() }, 'demo traffic written');
+    next = upTo;
+  };
+  await fill();
+  const timer = setInterval(() => void fill().catch(() => {}), 30_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
