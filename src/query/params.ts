@@ -27,6 +27,8 @@ export const SCALAR_PARAMS = [
 export const MAX_SERIES = 20;
 export const MAX_LIST_ITEMS = 100;
 export const MAX_BUCKETS = 4000;
+/** Points (series × buckets) one response may hold; more is refused as too expensive. */
+export const MAX_POINTS = 10_000;
 
 export interface Filter<T> {
   include: T[];
@@ -257,6 +259,13 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
     throw badParam(
       'aggInterval',
       `${interval.name} gives ${bucketCount} buckets per series; at most ${MAX_BUCKETS}: use a coarser aggInterval or a shorter range`,
+    );
+
+  if (count * bucketCount > MAX_POINTS)
+    throw new ApiError(
+      422,
+      ErrorCode.COST,
+      `${count} series × ${bucketCount} buckets = ${count * bucketCount} points; at most ${MAX_POINTS} per request: use fewer series, a coarser aggInterval or a shorter range`,
     );
 
   const names = new Set<string>();
