@@ -7,6 +7,7 @@ import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
 import * as adminTokens from './routes/admin-tokens.js';
+import * as ingestFlows from './routes/ingest-flows.js';
 import * as summary from './routes/netflows/summary.js';
 import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as timeseries from './routes/netflows/timeseries.js';
@@ -44,9 +45,13 @@ const UNAVAILABLE_CODES = new Set([
   '57P03',
 ]);
 
+/** Connection-level failures, also when the ORM wraps the driver's error in `cause`. */
 function isUnavailable(err: unknown): boolean {
-  const code = (err as { code?: string })?.code;
-  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 /**
@@ -72,11 +77,17 @@ export function createApp(deps: Deps) {
 
   app.use('/radar/*', bearerAuth({ scope: 'read' }));
   app.use('/admin/*', bearerAuth({ scope: 'admin' }));
+  app.use('/ingest/*', bearerAuth({ scope: 'ingest' }));
 
   const netflows = newApp();
   for (const r of [timeseries, timeseriesGroups, summary, summaryLegacy, top]) r.register(netflows);
   app.route('/radar/netflows', netflows);
   adminTokens.register(app);
+  ingestFlows.register(app);
+  if (deps.metrics) {
+    const registry = deps.metrics.registry;
+    app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+  }
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
@@ -128,6 +139,7 @@ export const openApiConfig = {
       description: 'Traffic series, groups, summaries and tops, wire-compatible with Radar.',
     },
     { name: 'Admin', description: 'Token management (scope admin).' },
+    { name: 'Ingest', description: 'Flow records over HTTP (scope ingest).' },
   ],
 };
 

@@ -8,6 +8,11 @@ export interface BearerAuthOptions {
   scope: string;
 }
 
+/** admin holds every scope; read:raw is read with raw values. */
+export function grants(scopes: string[], needed: string): boolean {
+  return scopes.includes(needed) || scopes.includes('admin') || (needed === 'read' && scopes.includes('read:raw'));
+}
+
 const challenge = { 'WWW-Authenticate': 'Bearer realm="flowradar"' };
 
 /**
@@ -37,7 +42,7 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
           'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
         },
       );
-    if (!verdict.scopes.includes(options.scope) && !verdict.scopes.includes('admin'))
+    if (!grants(verdict.scopes, options.scope))
       throw new ApiError(403, ErrorCode.AUTH, `the token lacks the scope ${options.scope}`);
     c.set('caller', { tokenId: verdict.id, scopes: verdict.scopes });
     await next();

@@ -51,13 +51,18 @@ async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
 
 /** The normalizations of /timeseries; each takes all series at once, so they stay comparable. */
 export function normalizeSeries(values: number[][], method: string): (string | null)[][] {
-  const all = values.flat();
+  let min = Number.POSITIVE_INFINITY;
+  let max = 0;
+  for (const s of values)
+    for (const v of s) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
   switch (method) {
     case 'RAW_VALUES':
       return values.map((s) => s.map(formatValue));
     case 'MIN_MAX': {
-      const min = Math.min(...all);
-      const range = Math.max(...all) - min;
+      const range = max - min;
       return values.map((s) => s.map((v) => formatValue(range === 0 ? 0 : (v - min) / range)));
     }
     case 'PERCENTAGE_CHANGE': {
@@ -68,7 +73,6 @@ export function normalizeSeries(values: number[][], method: string): (string | n
       return values.map((s) => s.map((v, k) => change(v, base[k]!)));
     }
     default: {
-      const max = Math.max(0, ...all);
       return values.map((s) => s.map((v) => formatValue(max === 0 ? 0 : v / max)));
     }
   }
@@ -194,7 +198,9 @@ export async function getTimeseriesGroups(
     }
     return { name: s.name, groups, grid, timestamps: timestampsOf(q, i).map(isoSeconds) };
   });
-  const max = Math.max(0, ...perSeries.flatMap((p) => [...p.grid.values()].flat()));
+  // A loop, not Math.max(...values): groups × buckets × series can exceed the argument limit.
+  let max = 0;
+  for (const p of perSeries) for (const vs of p.grid.values()) for (const v of vs) if (v > max) max = v;
   const shaped = perSeries.map((p) => {
     const totals = new Array<number>(q.bucketCount).fill(0);
     for (const vs of p.grid.values())
@@ -289,13 +295,15 @@ export async function getSummaryLegacy(db: Database, q: ParsedQuery): Promise<Ou
   return summaryOutput(q, meta, entries);
 }
 
+const TOP_COLUMN = { AS: sql.raw('asn::text'), LOCATION: sql.raw('location::text') } as const;
+
 /** GET /top/ases and /top/locations: the largest remote parties, as shares of the series. */
 export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION'): Promise<Output> {
   const limit = q.limit ?? 5;
   const table = tableFor(q.series, undefined);
   const parts = q.series.map(
     (s, i) => sql`SELECT ${i}::int AS s, g, v, sum(v) OVER ()::float8 AS total FROM (
-      SELECT ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 1
+      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 1
     ) x ORDER BY v DESC, g LIMIT ${limit}`,
   );
   const [rows, meta] = await Promise.all([

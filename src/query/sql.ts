@@ -64,8 +64,12 @@ export function unionAll(parts: SQL[]): SQL {
   );
 }
 
+/**
+ * Group keys per dimension. AS keys are `AS<n>`: a bare number as a JSON key would be re-sorted
+ * numerically by every JSON engine, losing the ranking order of the groups.
+ */
 export const DIMENSION_COLUMN = {
-  AS: sql.raw('asn::text'),
+  AS: sql.raw(`('AS' || asn::text)`),
   LOCATION: sql.raw('location::text'),
   PRODUCT: sql.raw('product'),
 } as const;

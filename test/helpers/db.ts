@@ -36,10 +36,11 @@ export async function testDatabase(mode: Mode = 'embedded'): Promise<Database & 
     max: 1,
     prepare: false,
   });
+  const closeClient = db.close;
   return Object.assign(db, {
     embedded,
     close: async () => {
-      await db.close();
+      await closeClient();
       await server.stop();
       await embedded.close();
     },

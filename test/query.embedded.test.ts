@@ -1,0 +1,3 @@
+import { querySuite } from './query/suite.js';
+
+querySuite('embedded');

@@ -1,0 +1,124 @@
+import Cloudflare from 'cloudflare';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestApp, testApp } from './helpers/app.js';
+import { insertTraffic } from './helpers/db.js';
+import { DAY_ROWS, HOUR_MS, insertAsnNames, NOW, stamps, zerosWith } from './query/data.js';
+
+/**
+ * The official Cloudflare SDK, pointed at flowradar: Radar clients must work unchanged.
+ * Expected values are those of the "day" dataset (see test/query/data.ts).
+ */
+describe('the official cloudflare SDK against flowradar', () => {
+  let t: TestApp;
+  let client: Cloudflare;
+  const seen: string[] = [];
+  const W_DAY = { dateStart: ['2026-11-20T09:00:00Z'], dateEnd: ['2026-11-20T12:14:00Z'] };
+
+  const clientWith = (apiToken: string) =>
+    new Cloudflare({
+      apiToken,
+      baseURL: 'http://flowradar.test/client/v4',
+      maxRetries: 0,
+      fetch: async (input, init) => {
+        const req = new Request(input, init);
+        seen.push(req.url);
+        return t.app.fetch(req);
+      },
+    });
+
+  beforeAll(async () => {
+    t = await testApp({ now: NOW });
+    await insertTraffic(t.db, DAY_ROWS);
+    await insertAsnNames(t.db);
+    client = clientWith(await t.token(['read']));
+  });
+  afterAll(() => t?.close());
+
+  it('radar.netFlows.timeseries with repeated series parameters', async () => {
+    const res = (await client.radar.netFlows.timeseries({
+      name: ['all', 'pt'],
+      location: ['', 'PT'],
+      dateRange: ['1d', '1d'],
+      aggInterval: '1h',
+    })) as unknown as Record<string, { timestamps: string[]; values: string[] }> & {
+      meta: Cloudflare.Radar.NetFlowsTimeseriesResponse['meta'];
+    };
+    expect(seen.at(-1)).toMatch(/^http:\/\/flowradar\.test\/client\/v4\/radar\/netflows\/timeseries\?/);
+    expect(seen.at(-1)).toContain('name=all&name=pt');
+    expect(res.meta.aggInterval).toBe('ONE_HOUR');
+    expect(res.meta.normalization).toBe('MIN0_MAX');
+    expect(res.meta.dateRange).toEqual([
+      { startTime: '2026-11-19T13:00:00Z', endTime: '2026-11-20T13:00:00Z' },
+      { startTime: '2026-11-19T13:00:00Z', endTime: '2026-11-20T13:00:00Z' },
+    ]);
+    expect(res.all!.timestamps).toEqual(stamps('2026-11-19T13:00:00Z', 24, HOUR_MS));
+    expect(res.all!.values).toEqual(
+      zerosWith(24, { 20: '0.421053', 21: '0.631579', 22: '1', 23: '0.157895' }),
+    );
+    expect(res.pt!.values).toEqual(zerosWith(24, { 20: '0.421053', 23: '0.157895' }));
+  });
+
+  it('radar.netFlows.summaryV2 by AS', async () => {
+    const res = await client.radar.netFlows.summaryV2('AS', W_DAY);
+    expect(res.summary_0).toEqual({
+      AS3243: '26.190476',
+      AS3356: '23.809524',
+      AS4766: '21.428571',
+      AS174: '19.047619',
+      AS13335: '9.52381',
+    });
+    expect(res.meta.normalization).toBe('PERCENTAGE');
+    expect(res.meta.confidenceInfo).toEqual({ level: 5, annotations: [] });
+  });
+
+  it('radar.netFlows.summary (deprecated): HTTP versus OTHER', async () => {
+    const res = await client.radar.netFlows.summary(W_DAY);
+    expect(res.summary_0).toEqual({ HTTP: '66.666667', OTHER: '33.333333' });
+  });
+
+  it('radar.netFlows.timeseriesGroups by PRODUCT', async () => {
+    const res = await client.radar.netFlows.timeseriesGroups('PRODUCT', {
+      dateRange: ['1d'],
+      aggInterval: '1h',
+    });
+    expect(res.meta.aggInterval).toBe('ONE_HOUR');
+    expect(res.serie_0.timestamps).toEqual(stamps('2026-11-19T13:00:00Z', 24, HOUR_MS));
+    expect(res.serie_0.HTTP).toEqual(zerosWith(24, { 20: '25', 21: '33.333333', 22: '100', 23: '100' }));
+    expect(res.serie_0.OTHER).toEqual(zerosWith(24, { 20: '75', 21: '66.666667' }));
+  });
+
+  it('radar.netFlows.top.ases', async () => {
+    const res = await client.radar.netFlows.top.ases({ ...W_DAY, limit: 3 });
+    expect(res.top_0).toEqual([
+      { clientASN: 3243, clientASName: 'MEO-RESIDENCIAL', value: '26.190476' },
+      { clientASN: 3356, clientASName: 'LEVEL3', value: '23.809524' },
+      { clientASN: 4766, clientASName: 'AS4766', value: '21.428571' },
+    ]);
+  });
+
+  it('radar.netFlows.top.locations', async () => {
+    const res = await client.radar.netFlows.top.locations({ ...W_DAY, location: ['-PT'] });
+    // Without PT: FR 500, KR 450, DE 400, US 200 of 1550.
+    expect(res.top_0).toEqual([
+      { clientCountryAlpha2: 'FR', clientCountryName: 'France', value: '32.258065' },
+      { clientCountryAlpha2: 'KR', clientCountryName: 'South Korea', value: '29.032258' },
+      { clientCountryAlpha2: 'DE', clientCountryName: 'Germany', value: '25.806452' },
+      { clientCountryAlpha2: 'US', clientCountryName: 'United States', value: '12.903226' },
+    ]);
+  });
+
+  it('errors surface as the SDK error classes with Radar codes', async () => {
+    const bad = client.radar.netFlows.timeseries({ dateRange: ['1d', '2x'] });
+    await expect(bad).rejects.toBeInstanceOf(Cloudflare.BadRequestError);
+    await expect(bad).rejects.toMatchObject({
+      status: 400,
+      errors: [expect.objectContaining({ code: 2001 })],
+    });
+    const anon = clientWith('frt_unknown').radar.netFlows.timeseries();
+    await expect(anon).rejects.toBeInstanceOf(Cloudflare.AuthenticationError);
+    await expect(anon).rejects.toMatchObject({
+      status: 401,
+      errors: [expect.objectContaining({ code: 10000 })],
+    });
+  });
+});
