@@ -86,7 +86,9 @@ export function createApp(deps: Deps) {
   ingestFlows.register(app);
   if (deps.metrics) {
     const registry = deps.metrics.registry;
-    app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+    app.get('/metrics', async (c) =>
+      c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
+    );
   }
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

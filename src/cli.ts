@@ -6,6 +6,7 @@ import { type Config, loadConfig, parseDuration } from './config.js';
 import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { adminTokenPath, openConfigured, serviceFilePath, startService } from './service.js';
+import { PROTOCOLS, type SimProtocol, startSimulator } from './simulate.js';
 
 const program = new Command('flowradar').description('Radar-compatible NetFlows API and flow collector');
 
@@ -36,25 +37,93 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-withCommon(program.command('serve'))
-  .description('run the API (and maintenance) on the configured database; applies migrations first')
-  .option('--port <port>', 'HTTP port (env PORT, default 8787)')
-  .option('--host <host>', 'interface to bind (env FLOWRADAR_HOST, default 0.0.0.0)')
-  .option('--demo', 'write live demo traffic (npm start does; FLOWRADAR_DEMO=0 turns it off)')
+function runUntilSignal(stop: () => Promise<void>): void {
+  const shutdown = async (signal: string) => {
+    process.stderr.write(`flowradar: ${signal}, flushing and shutting down\n`);
+    await stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+const withListeners = (cmd: Command) =>
+  cmd
+    .option('--port <port>', 'HTTP port (env PORT, default 8787)')
+    .option('--host <host>', 'interface to bind (env FLOWRADAR_HOST, default 0.0.0.0)')
+    .option(
+      '--netflow-port <port>',
+      'UDP port for NetFlow v5/v9 and IPFIX (env FLOWRADAR_NETFLOW_PORT, default 2055)',
+    )
+    .option('--sflow-port <port>', 'UDP port for sFlow v5 (env FLOWRADAR_SFLOW_PORT, default 6343)');
+
+withListeners(withCommon(program.command('serve')))
+  .description(
+    'run the API, the collector and maintenance on the configured database; applies migrations first',
+  )
+  .option(
+    '--demo',
+    'demo traffic: a week written at once, then live exports from a simulator (FLOWRADAR_DEMO=0 turns it off)',
+  )
   .action(async (opts) => {
     const demoEnv = process.env.FLOWRADAR_DEMO;
     const demo = opts.demo
       ? demoEnv === undefined || !['0', 'false', 'no', 'off'].includes(demoEnv)
       : undefined;
-    const config = configOf(opts, { port: opts.port, host: opts.host, demo });
+    const config = configOf(opts, {
+      port: opts.port,
+      host: opts.host,
+      netflowPort: opts.netflowPort,
+      sflowPort: opts.sflowPort,
+      demo,
+    });
     const service = await startService(config).catch((err: Error) => fail(err.message));
-    const shutdown = async (signal: string) => {
-      process.stderr.write(`flowradar: ${signal}, shutting down\n`);
-      await service.stop();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
+    runUntilSignal(() => service.stop());
+  });
+
+withListeners(withCommon(program.command('collect')))
+  .description('run a collector (UDP and POST /ingest/flows) that writes into the configured database')
+  .action(async (opts) => {
+    const config = configOf(opts, {
+      port: opts.port,
+      host: opts.host,
+      netflowPort: opts.netflowPort,
+      sflowPort: opts.sflowPort,
+    });
+    const service = await startService(config, { role: 'collector' }).catch((err: Error) =>
+      fail(err.message),
+    );
+    runUntilSignal(() => service.stop());
+  });
+
+program
+  .command('simulate')
+  .description('export demo traffic as real NetFlow v5/v9, IPFIX or sFlow datagrams')
+  .option('--to <host:port>', 'collector address', '127.0.0.1:2055')
+  .option('--protocol <protocol>', `one of ${PROTOCOLS.join(', ')}`, 'ipfix')
+  .option('--backfill <days>', 'send this many days of past traffic first (not sFlow)', '0')
+  .option('--loss <percent>', 'drop this share of datagrams, to exercise loss accounting', '0')
+  .option('--sampling <rate>', '1 in N sampling announced by the exporter (sFlow default 1000)')
+  .option('--interval <seconds>', 'seconds between exports', '5')
+  .action(async (opts) => {
+    if (!(PROTOCOLS as readonly string[]).includes(opts.protocol))
+      fail(`--protocol: one of ${PROTOCOLS.join(', ')}`);
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(opts.to);
+    if (!m) fail('--to: host:port, e.g. 127.0.0.1:2055');
+    const sim = await startSimulator({
+      host: m[1]!,
+      port: Number(m[2]),
+      protocol: opts.protocol as SimProtocol,
+      backfillDays: Number(opts.backfill),
+      loss: Number(opts.loss) / 100,
+      intervalMs: Number(opts.interval) * 1000,
+      ...(opts.sampling ? { samplingRate: Number(opts.sampling) } : {}),
+      log: (msg) => process.stderr.write(`simulate: ${msg}\n`),
+    }).catch((err: Error) => fail(err.message));
+    process.stderr.write(
+      `simulate: exporting ${opts.protocol} to ${opts.to} every ${opts.interval}s (Ctrl-C stops)\n`,
+    );
+    runUntilSignal(async () => sim.stop());
   });
 
 withCommon(program.command('migrate'))

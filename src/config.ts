@@ -40,8 +40,28 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Statement timeout for API queries. */
   queryTimeout: duration.prefault('15s'),
+  /** UDP port of NetFlow v5/v9 and IPFIX (the version is read per datagram). */
   netflowPort: z.coerce.number().int().min(0).max(65535).default(2055),
+  /** UDP port of sFlow v5. */
   sflowPort: z.coerce.number().int().min(0).max(65535).default(6343),
+  /** How often aggregated minutes are written. */
+  flushInterval: duration.prefault('5s'),
+  /** Rows held in memory while the database is away; beyond, batches are dropped and counted. */
+  maxBufferedRows: z.coerce.number().int().min(1000).default(2_000_000),
+  /** Rate for records whose sampling rate is unknown; they are counted and reported. */
+  defaultSamplingRate: z.coerce.number().int().min(1).default(1),
+  /** Exporter address → sampling rate, overriding what the exporter reports. */
+  samplingOverrides: z.record(z.string(), z.coerce.number().int().min(1)).default({}),
+  /** CIDRs of our own networks: the other side of a flow is the remote party. */
+  localNetworks: z.array(z.string()).default([]),
+  /** Use the exporter's BGP AS fields when non-zero. */
+  useExporterAs: z.boolean().default(true),
+  /** ip2asn-style TSV files (range start, range end, AS, country, AS name). */
+  asnTsv: z.array(z.string()).default([]),
+  /** MaxMind-format .mmdb files (ASN and country databases). */
+  mmdb: z.array(z.string()).default([]),
+  /** v9/IPFIX templates not refreshed for this long are forgotten. */
+  templateExpiry: duration.prefault('30m'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -71,7 +91,16 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_QUERY_TIMEOUT: 'queryTimeout',
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
+  FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',
+  FLOWRADAR_DEFAULT_SAMPLING_RATE: 'defaultSamplingRate',
+  FLOWRADAR_LOCAL_NETWORKS: 'localNetworks',
+  FLOWRADAR_USE_EXPORTER_AS: 'useExporterAs',
+  FLOWRADAR_ASN_TSV: 'asnTsv',
+  FLOWRADAR_MMDB: 'mmdb',
+  FLOWRADAR_TEMPLATE_EXPIRY: 'templateExpiry',
 };
+
+const LIST_KEYS = new Set(['corsOrigins', 'localNetworks', 'asnTsv', 'mmdb']);
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
@@ -84,8 +113,9 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 function envValue(key: string, raw: string): unknown {
-  if (key === 'demo') return !['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase());
-  if (key === 'corsOrigins')
+  if (key === 'demo' || key === 'useExporterAs')
+    return !['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase());
+  if (LIST_KEYS.has(key))
     return raw
       .split(',')
       .map((s) => s.trim())

@@ -88,29 +88,27 @@ export async function writeDemoNames(db: Database): Promise<void> {
 }
 
 /**
- * Seeds the last week when the database has no recent traffic, then keeps adding the newest
- * 5 minutes as time passes. Returns a stop function.
+ * Seeds the demo week up to the start of the current five minutes when the database has no
+ * recent traffic; from there the simulator exports live traffic through the collector.
+ * Returns where live traffic should start.
  */
-export async function startDemo(
+export async function seedDemo(
   db: Database,
-  now: () => number,
+  nowMs: number,
   log: { info: (o: object, m: string) => void },
-) {
+): Promise<number> {
   await writeDemoNames(db);
   const [last] = await db.query<{ ms: number | null }>(
     sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`,
   );
-  const week = 7 * 86400_000;
-  let next = Math.max(last?.ms ? last.ms + STEP_MS : 0, now() - week);
-  const fill = async () => {
-    const upTo = Math.floor(now() / STEP_MS) * STEP_MS + STEP_MS;
-    if (upTo <= next) return;
-    const rows = await writeDemoTraffic(db, next, upTo);
-    log.info({ rows, from: new Date(next).toISOString() }, 'demo traffic written');
-    next = upTo;
-  };
-  await fill();
-  const timer = setInterval(() => void fill().catch(() => {}), 30_000);
-  timer.unref();
-  return () => clearInterval(timer);
+  const upTo = Math.floor(nowMs / STEP_MS) * STEP_MS;
+  const from = Math.max(
+    last?.ms ? Math.floor(last.ms / STEP_MS) * STEP_MS + STEP_MS : 0,
+    nowMs - 7 * 86400_000,
+  );
+  if (from < upTo) {
+    const rows = await writeDemoTraffic(db, from, upTo);
+    log.info({ rows, from: new Date(from).toISOString() }, 'demo week written');
+  }
+  return upTo;
 }

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
+import type { Enricher } from './ingest/enrich.js';
+import type { IngestMetrics } from './ingest/metrics.js';
 
 /** What the app needs from its host; injected so Node, Workers and tests build it alike. */
 export interface Deps {
@@ -9,6 +11,10 @@ export interface Deps {
   logger: Logger;
   /** Current time, Unix ms; tests pin it. */
   now: () => number;
+  /** Enrichment for POST /ingest/flows; without it the endpoint answers 503. */
+  enricher?: Enricher;
+  /** Collector metrics for /metrics, when this process collects. */
+  metrics?: IngestMetrics;
 }
 
 export interface Caller {

@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import pino, { type Logger } from 'pino';
@@ -9,7 +10,12 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { startMaintenance } from './db/maintenance.js';
 import { migrate } from './db/migrate.js';
-import { startDemo } from './demo.js';
+import { seedDemo } from './demo.js';
+import { startUdp, type UdpListeners } from './ingest/collector.js';
+import { createEnricher } from './ingest/enrich.js';
+import { IngestMetrics } from './ingest/metrics.js';
+import { Pipeline } from './ingest/pipeline.js';
+import { startSimulator } from './simulate.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'token'] });
@@ -24,6 +30,9 @@ export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {
     statementTimeoutMs: config.queryTimeout,
   });
 }
+
+const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.url));
+const DEMO_LOCAL_NETWORK = '10.20.0.0/16';
 
 export const adminTokenPath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'admin.token');
 export const serviceFilePath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'service.json');
@@ -46,25 +55,79 @@ async function ensureAdminToken(db: Database, config: Config, print: (s: string)
 export interface Service {
   url: string;
   db: Database;
+  /** The collector, when this process collects. */
+  pipeline?: Pipeline;
+  udp?: UdpListeners;
   stop(): Promise<void>;
 }
 
-/** `flowradar serve`: migrations, admin token, maintenance, optional demo traffic, the HTTP API. */
+/**
+ * `flowradar serve`: migrations, admin token, maintenance, the collector, optional demo traffic,
+ * the HTTP API. `flowradar collect` is the same without maintenance and the first admin token.
+ */
 export async function startService(
   config: Config,
-  opts: { logger?: Logger; print?: (s: string) => void } = {},
+  opts: { logger?: Logger; print?: (s: string) => void; role?: 'all' | 'collector'; collect?: boolean } = {},
 ): Promise<Service> {
+  const role = opts.role ?? 'all';
+  const collect = opts.collect ?? true;
   const logger = opts.logger ?? createLogger(config);
   const print = opts.print ?? ((s: string) => process.stdout.write(s));
   const db = await openConfigured(config, { lockWaitMs: 12_000 });
   const stops: (() => void)[] = [];
   let server: ServerType | undefined;
+  let pipeline: Pipeline | undefined;
+  let udp: UdpListeners | undefined;
   try {
     await migrate(db);
-    await ensureAdminToken(db, config, print);
-    stops.push(startMaintenance(db, config, logger));
-    if (config.demo) stops.push(await startDemo(db, Date.now, logger));
-    const app = createApp({ db, config, logger, now: Date.now });
+    if (role === 'all') {
+      await ensureAdminToken(db, config, print);
+      stops.push(startMaintenance(db, config, logger));
+    }
+    // The demo's simulated exporter uses its own address blocks and local network.
+    const enricher = await createEnricher({
+      localNetworks:
+        config.demo && config.localNetworks.length === 0 ? [DEMO_LOCAL_NETWORK] : config.localNetworks,
+      useExporterAs: config.useExporterAs,
+      asnTsv: config.demo ? [...config.asnTsv, DEMO_TSV] : config.asnTsv,
+      mmdb: config.mmdb,
+    });
+    await writeAsNames(db, enricher.asNames());
+    const metrics = new IngestMetrics();
+    if (collect) {
+      pipeline = new Pipeline({
+        db,
+        enricher,
+        metrics,
+        logger,
+        flushIntervalMs: config.flushInterval,
+        maxBufferedRows: config.maxBufferedRows,
+        defaultSamplingRate: config.defaultSamplingRate,
+        samplingOverrides: config.samplingOverrides,
+        templateExpiryMs: config.templateExpiry,
+      });
+      const restored = await pipeline.loadTemplates();
+      if (restored) logger.info({ templates: restored }, 'templates restored');
+      pipeline.start();
+      udp = await startUdp(
+        pipeline,
+        { host: config.host, netflowPort: config.netflowPort, sflowPort: config.sflowPort },
+        logger,
+      );
+    }
+    if (config.demo) {
+      if (!udp) throw new Error('demo traffic needs the collector');
+      const liveFrom = await seedDemo(db, Date.now(), logger);
+      const sim = await startSimulator({
+        host: '127.0.0.1',
+        port: udp.netflowPort,
+        protocol: 'ipfix',
+        startMs: liveFrom,
+        log: (msg) => logger.info(msg),
+      });
+      stops.push(sim.stop);
+    }
+    const app = createApp({ db, config, logger, now: Date.now, enricher, metrics });
     const port = await new Promise<number>((ok, fail) => {
       server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => ok(info.port));
       server.once('error', fail);
@@ -77,8 +140,13 @@ export async function startService(
     return {
       url,
       db,
+      ...(pipeline ? { pipeline } : {}),
+      ...(udp ? { udp } : {}),
       async stop() {
         for (const s of stops) s();
+        await udp?.close();
+        const left = (await pipeline?.stop()) ?? 0;
+        if (left > 0) logger.error({ rows: left }, 'rows not written at shutdown');
         await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
         if (db.kind === 'embedded' && existsSync(serviceFilePath(config))) rmSync(serviceFilePath(config));
         await db.close();
@@ -87,7 +155,23 @@ export async function startService(
   } catch (err) {
     for (const s of stops) s();
     server?.close();
+    await udp?.close();
+    await pipeline?.stop(0);
     await db.close();
     throw err;
+  }
+}
+
+/** AS names from the enrichment databases, for top/ases. */
+async function writeAsNames(db: Database, names: Iterable<[number, string, string | null]>): Promise<void> {
+  const rows = [...names];
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000);
+    await db.query(
+      sql`INSERT INTO asn_names (asn, name, country) VALUES ${sql.join(
+        chunk.map(([asn, name, country]) => sql`(${asn}, ${name}, ${country})`),
+        sql`, `,
+      )} ON CONFLICT (asn) DO UPDATE SET name = excluded.name, country = excluded.country`,
+    );
   }
 }

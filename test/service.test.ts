@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -18,7 +19,9 @@ const cli = (args: string[]) =>
 
 describe('the service on the embedded database, over a real socket', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flowradar-svc-'));
-  const config = loadConfig({ flags: { dataDir, port: 0, host: '127.0.0.1', demo: true } });
+  const config = loadConfig({
+    flags: { dataDir, port: 0, host: '127.0.0.1', demo: true, netflowPort: 0, sflowPort: 0 },
+  });
   let svc: Service;
   let admin: string;
   const printed: string[] = [];
@@ -57,6 +60,22 @@ describe('the service on the embedded database, over a real socket', () => {
     });
     expect(result.AS3243_http.values).not.toEqual(result.AS3243_all.values);
   });
+
+  it('receives live demo traffic from its simulator through the UDP collector', async () => {
+    const deadline = Date.now() + 60_000;
+    let records = 0;
+    while (Date.now() < deadline) {
+      const [row] = await svc.db.query<{ records: number }>(
+        sql`SELECT coalesce(sum(records), 0)::float8 AS records FROM exporters WHERE address = '127.0.0.1'`,
+      );
+      records = row?.records ?? 0;
+      if (records > 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(records).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(metrics).toMatch(/flowradar_records_total\{protocol="ipfix"\} [1-9]/);
+  }, 90_000);
 
   it('serves /healthz, /openapi.json and /docs without a token', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
@@ -118,10 +137,13 @@ describe('the service on the embedded database, over a real socket', () => {
     const listed = await cli(['token', 'list', '--data-dir', dataDir]);
     expect(listed.stdout).toContain('admin');
     const again: string[] = [];
-    svc = await startService(loadConfig({ flags: { dataDir, port: 0, host: '127.0.0.1' } }), {
-      logger: pino({ level: 'silent' }),
-      print: (s) => void again.push(s),
-    });
+    svc = await startService(
+      loadConfig({ flags: { dataDir, port: 0, host: '127.0.0.1', netflowPort: 0, sflowPort: 0 } }),
+      {
+        logger: pino({ level: 'silent' }),
+        print: (s) => void again.push(s),
+      },
+    );
     expect(again.join('')).not.toContain('Admin token');
   });
 });

@@ -18,12 +18,17 @@ export interface Database {
   kind: 'embedded' | 'server';
   orm: Orm;
   query<T = Record<string, unknown>>(q: SQL): Promise<T[]>;
+  /** Runs `f` in one transaction: all its queries commit together or not at all. */
+  transaction<T>(f: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs SQL text with several statements and no parameters (DDL, maintenance). */
   exec(text: string): Promise<void>;
   close(): Promise<void>;
   /** The embedded instance, when there is one (tests serve it over a socket). */
   pglite?: Pglite;
 }
+
+/** What code that only runs statements needs: a database, or a transaction of one. */
+export type Queryable = Pick<Database, 'query'>;
 
 export interface OpenOptions {
   /** postgres://… ; unset = embedded. */
@@ -60,6 +65,8 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       orm,
       pglite: pg,
       query: async (q) => rowsOf(await orm.execute(q)),
+      transaction: (f) =>
+        orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
       exec: async (text) => {
         await pg.exec(text);
       },
@@ -89,6 +96,7 @@ function openServer(url: string, opts: OpenOptions): Database {
     kind: 'server',
     orm,
     query: async (q) => rowsOf(await orm.execute(q)),
+    transaction: (f) => orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
     exec: async (text) => {
       await client.unsafe(text).simple();
     },

@@ -10,7 +10,9 @@ export interface BearerAuthOptions {
 
 /** admin holds every scope; read:raw is read with raw values. */
 export function grants(scopes: string[], needed: string): boolean {
-  return scopes.includes(needed) || scopes.includes('admin') || (needed === 'read' && scopes.includes('read:raw'));
+  return (
+    scopes.includes(needed) || scopes.includes('admin') || (needed === 'read' && scopes.includes('read:raw'))
+  );
 }
 
 const challenge = { 'WWW-Authenticate': 'Bearer realm="flowradar"' };

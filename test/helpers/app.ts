@@ -3,6 +3,7 @@ import { createApp } from '../../src/app.js';
 import { createToken, type Scope } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
+import type { Enricher } from '../../src/ingest/enrich.js';
 import { type Mode, testDatabase } from './db.js';
 
 export interface TestApp {
@@ -19,14 +20,25 @@ export interface TestApp {
 }
 
 /** The real app on its own database, with the clock pinned to `now`. */
-export async function testApp(opts: { mode?: Mode; now: string; logs?: string[] }): Promise<TestApp> {
+export async function testApp(opts: {
+  mode?: Mode;
+  now: string;
+  logs?: string[];
+  enricher?: Enricher;
+}): Promise<TestApp> {
   const db = await testDatabase(opts.mode);
   const logs = opts.logs;
   const logger = logs
     ? pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) })
     : pino({ level: 'silent' });
   const nowMs = Date.parse(opts.now);
-  const app = createApp({ db, config: loadConfig({}), logger, now: () => nowMs });
+  const app = createApp({
+    db,
+    config: loadConfig({}),
+    logger,
+    now: () => nowMs,
+    ...(opts.enricher ? { enricher: opts.enricher } : {}),
+  });
   let readToken: string | undefined;
   const token = async (scopes: Scope[] = ['read']) =>
     (await createToken(db, { name: `t-${scopes.join('-')}`, scopes })).token;

@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client.js';
+import { MinuteAggregator } from './aggregate.js';
+import type { Classification, Enricher } from './enrich.js';
+import type { IngestMetrics } from './metrics.js';
+import { decodeNetflow, TemplateRegistry } from './netflow/index.js';
+import type { SerializedTemplate } from './netflow/templates.js';
+import { contentHash, SequenceTracker } from './sequence.js';
+import { decodeSflow } from './sflow.js';
+import { type DecodeResult, type FlowRecord, newFlowRecord } from './types.js';
+import { BatchWriter, type ExporterDelta, type ExporterMinuteDelta } from './writer.js';
+
+export interface PipelineOptions {
+  db: Database;
+  enricher: Enricher;
+  metrics: IngestMetrics;
+  logger: Logger;
+  now?: () => number;
+  /** How often aggregated minutes are written. */
+  flushIntervalMs?: number;
+  /** Rows held in memory while the database is away. */
+  maxBufferedRows?: number;
+  /** Rate for records whose sampling rate is unknown (they are counted as such). */
+  defaultSamplingRate?: number;
+  /** Per-exporter sampling rate that overrides what the exporter says. */
+  samplingOverrides?: Record<string, number>;
+  templateExpiryMs?: number;
+  /** Writer retry backoff, first and largest delay. */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Protocol, domain (sFlow: agent and sub-agent) and sequence from a datagram's fixed header,
+ * before decoding; undefined when the header is too short to say.
+ */
+export function peekSource(
+  buf: Uint8Array,
+  kind: 'netflow' | 'sflow',
+): { key: string; sequence: number } | undefined {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (kind === 'sflow') {
+    if (buf.length < 28 || dv.getUint32(0) !== 5) return undefined;
+    const type = dv.getUint32(4);
+    const at = type === 1 ? 12 : type === 2 ? 24 : -1;
+    if (at < 0 || buf.length < at + 8) return undefined;
+    const agent = Buffer.from(buf.subarray(8, at)).toString('hex');
+    return { key: `sflow|${agent}|${dv.getUint32(at)}`, sequence: dv.getUint32(at + 4) };
+  }
+  if (buf.length < 20) return undefined;
+  switch (dv.getUint16(0)) {
+    case 5:
+      return buf.length >= 24 ? { key: `v5|${dv.getUint16(20)}`, sequence: dv.getUint32(16) } : undefined;
+    case 9:
+      return { key: `v9|${dv.getUint32(16)}`, sequence: dv.getUint32(12) };
+    case 10:
+      return { key: `ipfix|${dv.getUint32(12)}`, sequence: dv.getUint32(8) };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * decode → sample → enrich → aggregate → write. One per process; UDP listeners and the HTTP
+ * ingest endpoint hand it datagrams and records.
+ */
+export class Pipeline {
+  readonly registry: TemplateRegistry;
+  readonly writer: BatchWriter;
+  private readonly aggregator = new MinuteAggregator();
+  private readonly sequences = new SequenceTracker();
+  private readonly record: FlowRecord = newFlowRecord();
+  private readonly cls: Classification = { asn: 0, location: 'XX', product: 'OTHER', direction: 'in' };
+  private exporters = new Map<string, ExporterDelta & { rates: Map<number, number> }>();
+  private minutes = new Map<string, ExporterMinuteDelta>();
+  private timer: NodeJS.Timeout | undefined;
+  private templatesDirty = false;
+  private readonly now: () => number;
+  private readonly defaultRate: number;
+  private readonly overrides: Map<string, number>;
+  /** Per-datagram state the record sink reads (set before each decode). */
+  private current:
+    | { exporter: ExporterDelta & { rates: Map<number, number> }; override: number; unsampled: number }
+    | undefined;
+  private readonly sink = (r: FlowRecord) => this.onRecord(r);
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.now = opts.now ?? Date.now;
+    this.defaultRate = opts.defaultSamplingRate ?? 1;
+    this.overrides = new Map(Object.entries(opts.samplingOverrides ?? {}));
+    this.registry = new TemplateRegistry({
+      expiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
+      onChange: () => {
+        this.templatesDirty = true;
+      },
+    });
+    this.writer = new BatchWriter(opts.db, {
+      maxBufferedRows: opts.maxBufferedRows ?? 2_000_000,
+      retryMs: opts.retryMs ?? 1000,
+      maxRetryMs: opts.maxRetryMs ?? 30_000,
+      onWritten: (b, ms) => opts.metrics.flushed(b.traffic.length, ms / 1000),
+      onDropped: (b) => {
+        opts.metrics.dropped('buffer_full', b.traffic.length);
+        opts.logger.error({ rows: b.traffic.length }, 'write buffer full: batch dropped');
+      },
+      onError: (err, attempt) => opts.logger.warn({ err, attempt }, 'database write failed; will retry'),
+    });
+  }
+
+  /** Restores templates saved by an earlier run, so the next data set decodes at once. */
+  async loadTemplates(): Promise<number> {
+    const rows = await this.opts.db.query<{ definition: SerializedTemplate }>(
+      sql`SELECT definition FROM flow_templates`,
+    );
+    return this.registry.import(rows.map((r) => r.definition));
+  }
+
+  private async saveTemplates(): Promise<void> {
+    if (!this.templatesDirty) return;
+    this.templatesDirty = false;
+    const list = this.registry.export();
+    await this.opts.db.transaction(async (tx) => {
+      await tx.query(sql`DELETE FROM flow_templates`);
+      for (const t of list)
+        await tx.query(sql`INSERT INTO flow_templates (exporter, domain, template_id, protocol, definition)
+          VALUES (${t.exporter}, ${t.domain}, ${t.id}, ${t.protocol}, ${JSON.stringify(t)}::jsonb)
+          ON CONFLICT DO NOTHING`);
+    });
+  }
+
+  private exporterOf(address: string, nowMs: number) {
+    let e = this.exporters.get(address);
+    if (!e) {
+      e = {
+        address,
+        lastSeenMs: nowMs,
+        datagrams: 0,
+        records: 0,
+        lostRecords: 0,
+        unsampledRecords: 0,
+        errors: {},
+        samplingRates: {},
+        rates: new Map(),
+      };
+      this.exporters.set(address, e);
+    }
+    e.lastSeenMs = nowMs;
+    return e;
+  }
+
+  private minuteOf(exporter: string, nowMs: number): ExporterMinuteDelta {
+    const minuteMs = Math.floor(nowMs / MINUTE) * MINUTE;
+    const key = `${minuteMs}|${exporter}`;
+    let m = this.minutes.get(key);
+    if (!m) {
+      m = { minuteMs, exporter, records: 0, lostRecords: 0, unsampledRecords: 0 };
+      this.minutes.set(key, m);
+    }
+    return m;
+  }
+
+  private onRecord(r: FlowRecord): void {
+    const cur = this.current!;
+    let rate = cur.override || r.samplingRate;
+    if (rate <= 0) {
+      rate = this.defaultRate;
+      cur.unsampled++;
+    }
+    cur.exporter.rates.set(rate, (cur.exporter.rates.get(rate) ?? 0) + 1);
+    this.opts.enricher.classify(r, this.cls);
+    const bytes = r.bytes * rate;
+    this.opts.metrics.bytes(bytes);
+    this.aggregator.add(
+      r.startMs,
+      r.endMs,
+      this.cls.asn,
+      this.cls.location,
+      this.cls.product,
+      this.cls.direction,
+      bytes,
+      r.packets * rate,
+    );
+  }
+
+  /**
+   * Decodes one datagram from `address` and aggregates its records. `kind` is the listener's
+   * protocol family: sFlow has its own port, NetFlow v5/v9 and IPFIX share one.
+   */
+  handleDatagram(buf: Uint8Array, address: string, kind: 'netflow' | 'sflow'): void {
+    const nowMs = this.now();
+    const exporter = this.exporterOf(address, nowMs);
+    exporter.datagrams++;
+    this.current = { exporter, override: this.overrides.get(address) ?? 0, unsampled: 0 };
+    // Records reach the aggregator while they are decoded, so a duplicated datagram must be
+    // recognised from its header first.
+    const peek = peekSource(buf, kind);
+    const hash = peek ? contentHash(buf) : 0;
+    if (peek && this.sequences.isDuplicate(`${peek.key}|${address}`, peek.sequence, hash)) {
+      exporter.errors.duplicate = (exporter.errors.duplicate ?? 0) + 1;
+      this.opts.metrics.dropped('duplicate', 1);
+      return;
+    }
+    let res: DecodeResult & { agent?: string };
+    try {
+      res =
+        kind === 'sflow'
+          ? decodeSflow(buf, { nowMs, record: this.record, agentFallback: address }, this.sink)
+          : decodeNetflow(
+              buf,
+              { exporter: address, registry: this.registry, nowMs, record: this.record },
+              this.sink,
+            );
+    } catch (err) {
+      // Decoders never throw by contract; if one does, the datagram is still only dropped.
+      this.opts.logger.error({ err }, 'decoder threw');
+      res = { ok: false, reason: 'bad_record' } as DecodeResult;
+    }
+    this.opts.metrics.datagram(res.protocol ?? 'unknown');
+    if (!res.ok) {
+      const reason = res.reason ?? 'bad_record';
+      exporter.errors[reason] = (exporter.errors[reason] ?? 0) + 1;
+      this.opts.metrics.decodeError(reason);
+      return;
+    }
+    for (const [reason, n] of Object.entries(res.skipped)) {
+      exporter.errors[reason] = (exporter.errors[reason] ?? 0) + n;
+      this.opts.metrics.decodeError(reason, n);
+    }
+    exporter.records += res.records;
+    this.opts.metrics.records(res.protocol, res.records);
+    const units = res.protocol === 'v5' || res.protocol === 'ipfix' ? res.records : 1;
+    const source = `${peek?.key ?? res.protocol}|${address}`;
+    const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, hash);
+    const minute = this.minuteOf(address, nowMs);
+    minute.records += res.records;
+    minute.unsampledRecords += this.current.unsampled;
+    exporter.unsampledRecords += this.current.unsampled;
+    if (this.current.unsampled) this.opts.metrics.unsampled(this.current.unsampled);
+    if (seq.restarted) {
+      if (res.protocol === 'v9') this.registry.resetSource(address, res.domain);
+      this.opts.logger.info({ protocol: res.protocol, domain: res.domain }, 'exporter restart detected');
+    }
+    if (seq.lost !== 0) {
+      minute.lostRecords += seq.lost;
+      exporter.lostRecords += seq.lost;
+      if (seq.lost > 0) this.opts.metrics.lost(seq.lost);
+    }
+  }
+
+  /** Adds records that arrive already decoded (HTTP ingest), through the same sampling and enrichment. */
+  handleRecords(address: string, records: Iterable<FlowRecord>): void {
+    const nowMs = this.now();
+    const exporter = this.exporterOf(address, nowMs);
+    this.current = { exporter, override: this.overrides.get(address) ?? 0, unsampled: 0 };
+    let n = 0;
+    for (const r of records) {
+      this.onRecord(r);
+      n++;
+    }
+    exporter.records += n;
+    const minute = this.minuteOf(address, nowMs);
+    minute.records += n;
+    minute.unsampledRecords += this.current.unsampled;
+    exporter.unsampledRecords += this.current.unsampled;
+    this.opts.metrics.records('http', n);
+  }
+
+  /** Moves everything aggregated so far into a batch for the writer. */
+  flush(): void {
+    const traffic = this.aggregator.drain();
+    const exporters = [...this.exporters.values()].map(({ rates, ...e }) => ({
+      ...e,
+      samplingRates: Object.fromEntries([...rates].map(([k, v]) => [String(k), v])),
+    }));
+    const minutes = [...this.minutes.values()];
+    this.exporters = new Map();
+    this.minutes = new Map();
+    if (traffic.length === 0 && exporters.length === 0) return;
+    this.writer.enqueue({ id: randomUUID(), traffic, exporters, minutes });
+    this.opts.metrics.bufferDepth(this.writer.depth);
+  }
+
+  start(): void {
+    const every = this.opts.flushIntervalMs ?? 5000;
+    this.timer = setInterval(() => {
+      this.flush();
+      this.registry.expire(this.now());
+      this.opts.metrics.templates(this.registry.size);
+      void this.saveTemplates().catch((err) => {
+        this.templatesDirty = true;
+        this.opts.logger.warn({ err }, 'saving templates failed; will retry');
+      });
+    }, every);
+    this.timer.unref();
+  }
+
+  /** Flushes and writes what is left (SIGTERM). Returns rows that could not be written. */
+  async stop(timeoutMs = 10_000): Promise<number> {
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+    await this.saveTemplates().catch(() => {});
+    return this.writer.close(timeoutMs);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Export sequence numbers per (exporter, protocol, domain): they give loss, duplicates and
+ * restarts. Units differ by protocol — v5 and IPFIX count records, v9 counts datagrams, sFlow
+ * counts datagrams per agent / sub-agent — so gaps in datagrams are converted to records with
+ * the source's running average of records per datagram.
+ */
+
+/** Sequence values behind the expected one by up to this many units are late, not a restart. */
+export const REORDER_WINDOW = 4096;
+/** A jump ahead by more than this many units is treated as a restart rather than loss. */
+export const MAX_GAP = 10_000_000;
+/** How many recent sequence values are remembered to recognise duplicated datagrams. */
+const RECENT = 64;
+
+export interface SequenceVerdict {
+  /** Estimated records lost since the previous datagram; negative when a late datagram fills an earlier gap. */
+  lost: number;
+  restarted: boolean;
+  late: boolean;
+}
+
+interface SourceSeq {
+  expected: number;
+  uptimeMs: number;
+  avgRecords: number;
+  /** Recent (sequence, content hash) pairs, flattened. */
+  recent: number[];
+  /** Records counted as lost and not yet filled by late datagrams. */
+  outstanding: number;
+}
+
+export class SequenceTracker {
+  private sources = new Map<string, SourceSeq>();
+
+  /**
+   * True when a datagram with this sequence number and the same content hash came recently
+   * from this source. Both must match: some exporters repeat sequence numbers on new data.
+   */
+  isDuplicate(key: string, seq: number, hash: number): boolean {
+    const recent = this.sources.get(key)?.recent;
+    if (!recent) return false;
+    for (let i = 0; i < recent.length; i += 2) if (recent[i] === seq && recent[i + 1] === hash) return true;
+    return false;
+  }
+
+  /**
+   * @param seq the datagram's sequence number
+   * @param units how far this datagram moves the sequence (v5/IPFIX: its records, v9/sFlow: 1)
+   * @param records data records in the datagram
+   * @param uptimeMs exporter uptime, -1 when the protocol has none
+   */
+  observe(
+    key: string,
+    seq: number,
+    units: number,
+    records: number,
+    uptimeMs: number,
+    hash = 0,
+  ): SequenceVerdict {
+    const verdict: SequenceVerdict = { lost: 0, restarted: false, late: false };
+    const s = this.sources.get(key);
+    const next = (seq + units) >>> 0;
+    if (!s) {
+      this.sources.set(key, {
+        expected: next,
+        uptimeMs,
+        avgRecords: Math.max(records, 1),
+        recent: [seq, hash],
+        outstanding: 0,
+      });
+      return verdict;
+    }
+    // Uptime going backwards by more than clock jitter means the exporter rebooted.
+    if (uptimeMs >= 0 && s.uptimeMs >= 0 && uptimeMs + 1000 < s.uptimeMs)
+      return this.restart(key, s, next, uptimeMs, seq, records, hash);
+    const diff = (seq - s.expected) >>> 0;
+    const perUnit = units === records ? 1 : s.avgRecords;
+    if (diff === 0) {
+      s.expected = next;
+    } else if (diff < 0x80000000) {
+      if (diff > MAX_GAP) return this.restart(key, s, next, uptimeMs, seq, records, hash);
+      verdict.lost = Math.round(diff * perUnit);
+      s.outstanding += verdict.lost;
+      s.expected = next;
+    } else {
+      const behind = 0x100000000 - diff;
+      if (behind > REORDER_WINDOW) return this.restart(key, s, next, uptimeMs, seq, records, hash);
+      // A late datagram: it was counted as lost when the gap was seen; take that back.
+      verdict.late = true;
+      verdict.lost = -Math.min(records, s.outstanding);
+      s.outstanding += verdict.lost;
+    }
+    if (units > 0 && records > 0 && units !== records)
+      s.avgRecords = 0.9 * s.avgRecords + 0.1 * (records / units);
+    if (uptimeMs >= 0) s.uptimeMs = uptimeMs;
+    s.recent.push(seq, hash);
+    if (s.recent.length > 2 * RECENT) s.recent.splice(0, 2);
+    return verdict;
+  }
+
+  private restart(
+    key: string,
+    s: SourceSeq,
+    next: number,
+    uptimeMs: number,
+    seq: number,
+    records: number,
+    hash: number,
+  ): SequenceVerdict {
+    this.sources.set(key, {
+      expected: next,
+      uptimeMs,
+      avgRecords: s.avgRecords || Math.max(records, 1),
+      recent: [seq, hash],
+      outstanding: 0,
+    });
+    return { lost: 0, restarted: true, late: false };
+  }
+}
+
+/** FNV-1a over a datagram: tells a repeated datagram from new data under a reused sequence number. */
+export function contentHash(buf: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < buf.length; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h >>> 0;
+}

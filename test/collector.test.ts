@@ -1,0 +1,151 @@
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/client.js';
+import { encodeIpfix, encodeV9, type SimFlow } from '../src/ingest/encode.js';
+import { testCollector, trafficTotal } from './helpers/collector.js';
+import { freePort, testDatabase } from './helpers/db.js';
+
+const NOW = Date.now();
+const flows = (n: number, seed: number, startMs = NOW - 120_000): SimFlow[] =>
+  Array.from({ length: n }, (_, i) => ({
+    startMs: startMs + i * 100,
+    endMs: startMs + i * 100 + 30_000,
+    src: `85.240.${seed % 256}.${(i % 250) + 1}`,
+    dst: `10.20.0.${(i % 250) + 1}`,
+    srcPort: 443,
+    dstPort: 40000 + i,
+    proto: 6,
+    bytes: 1000 + i,
+    packets: 2,
+    srcAs: 3243,
+    dstAs: 0,
+    inIf: 1,
+    outIf: 2,
+  }));
+const sum = (fs: SimFlow[]) => fs.reduce((s, f) => s + f.bytes, 0);
+
+describe('collector: UDP → pipeline → traffic', () => {
+  it('writes what v9 and IPFIX exporters send, scaled by their sampling, with remote AS and direction', async () => {
+    const db = await testDatabase();
+    const c = await testCollector(db, { localNetworks: ['10.20.0.0/16'] });
+    try {
+      const a = flows(200, 1);
+      const b = flows(150, 2);
+      await c.send(encodeV9(a, { exportMs: NOW, domain: 7 }).datagrams);
+      await c.send(encodeIpfix(b, { exportMs: NOW, domain: 9, samplingRate: 10 }).datagrams);
+      await c.stop();
+      expect(await trafficTotal(db)).toBe(sum(a) + 10 * sum(b));
+      const rows = await db.query<{ asn: number; direction: string; product: string }>(
+        sql`SELECT DISTINCT asn, direction, product FROM traffic`,
+      );
+      expect(rows).toEqual([{ asn: 3243, direction: 'in', product: 'HTTP' }]);
+      const [ex] = await db.query<{ records: number; sampling_rates: Record<string, number> }>(
+        sql`SELECT records::float8 AS records, sampling_rates FROM exporters WHERE address = '127.0.0.1'`,
+      );
+      expect(ex?.records).toBe(350);
+      expect(ex?.sampling_rates).toEqual({ '1': 200, '10': 150 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('decodes data after a restart with the templates it saved, before any template refresh', async () => {
+    const db = await testDatabase();
+    try {
+      const first = await testCollector(db);
+      const out = encodeV9(flows(40, 3), { exportMs: NOW, domain: 5, templateEvery: 1000 });
+      // The first datagram carries the template; keep the rest for after the restart.
+      await first.send(out.datagrams.slice(0, 1));
+      await first.stop();
+      const before = await trafficTotal(db);
+      const second = await testCollector(db);
+      expect(second.pipeline.registry.size).toBeGreaterThan(0);
+      await second.send(out.datagrams.slice(1));
+      await second.stop();
+      expect(await trafficTotal(db)).toBe(sum(flows(40, 3)));
+      expect(before).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('drops a duplicated datagram and counts loss from sequence gaps', async () => {
+    const db = await testDatabase();
+    const c = await testCollector(db);
+    try {
+      const out = encodeIpfix(flows(120, 4), { exportMs: NOW, domain: 3, templateEvery: 1 });
+      expect(out.datagrams.length).toBeGreaterThanOrEqual(4);
+      const [d0, d1, d2, ...rest] = out.datagrams;
+      await c.send([d0!, d0!, d2!, ...rest]);
+      await c.stop();
+      const [ex] = await db.query<{ lost: number; errors: Record<string, number> }>(
+        sql`SELECT lost_records::float8 AS lost, errors FROM exporters`,
+      );
+      expect(ex?.errors.duplicate).toBe(1);
+      expect(ex?.lost).toBeGreaterThan(0);
+      const [q] = await db.query<{ lost: number }>(
+        sql`SELECT sum(lost_records)::float8 AS lost FROM exporter_minutes`,
+      );
+      expect(q?.lost).toBe(ex?.lost);
+      void d1;
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('collector in server mode: a database outage loses nothing', () => {
+  const outageMs = Number(process.env.OUTAGE_SECONDS ?? 60) * 1000;
+  let embedded: Awaited<ReturnType<typeof testDatabase>>;
+  let server: PGLiteSocketServer;
+  let port: number;
+  beforeAll(async () => {
+    embedded = await testDatabase();
+    port = await freePort();
+    server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
+    await server.start();
+  });
+  afterAll(async () => {
+    await server.stop().catch(() => {});
+    await embedded.close();
+  });
+
+  it(`keeps batches through a ${outageMs / 1000} s outage and writes each once when the database returns`, async () => {
+    const db = await openDatabase({
+      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      max: 1,
+      prepare: false,
+    });
+    const c = await testCollector(db, { flushIntervalMs: 1000, retryMs: 500, maxRetryMs: 2000 });
+    c.pipeline.start();
+    let sent = 0;
+    let sequence = 0;
+    let datagramIndex = 0;
+    const sendRound = async (i: number) => {
+      const fs = flows(50, i, Date.now() - 60_000);
+      const out = encodeIpfix(fs, { exportMs: Date.now(), domain: 1, sequence, datagramIndex });
+      sequence = out.nextSequence;
+      datagramIndex = out.nextDatagramIndex;
+      await c.send(out.datagrams);
+      sent += sum(fs);
+    };
+    try {
+      await sendRound(0);
+      await server.stop();
+      const until = Date.now() + outageMs;
+      for (let i = 1; Date.now() < until; i++) {
+        await sendRound(i);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(c.pipeline.writer.depth).toBeGreaterThan(0);
+      server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
+      await server.start();
+      expect(await c.stop()).toBe(0);
+      expect(await trafficTotal(embedded)).toBe(sent);
+      expect(c.pipeline.writer.droppedRows).toBe(0);
+    } finally {
+      await db.close();
+    }
+  }, 180_000);
+});

@@ -1,0 +1,87 @@
+import { createSocket } from 'node:dgram';
+import { sql } from 'drizzle-orm';
+import pino from 'pino';
+import type { Database } from '../../src/db/client.js';
+import { startUdp, type UdpListeners } from '../../src/ingest/collector.js';
+import { createEnricher, type EnrichOptions } from '../../src/ingest/enrich.js';
+import { IngestMetrics } from '../../src/ingest/metrics.js';
+import { Pipeline, type PipelineOptions } from '../../src/ingest/pipeline.js';
+
+export interface TestCollector {
+  pipeline: Pipeline;
+  udp: UdpListeners;
+  metrics: IngestMetrics;
+  /** Sends datagrams to the NetFlow (or sFlow) port and waits until the pipeline has seen them. */
+  send(datagrams: Uint8Array[], kind?: 'netflow' | 'sflow'): Promise<void>;
+  stop(): Promise<number>;
+}
+
+/** A real collector (UDP sockets on loopback, pipeline, writer) on a test database. */
+export async function testCollector(
+  db: Database,
+  opts: Partial<EnrichOptions> &
+    Partial<Omit<PipelineOptions, 'db' | 'enricher' | 'metrics' | 'logger'>> = {},
+): Promise<TestCollector> {
+  const enricher = await createEnricher({
+    localNetworks: opts.localNetworks ?? [],
+    useExporterAs: opts.useExporterAs ?? true,
+    asnTsv: opts.asnTsv ?? [],
+    mmdb: opts.mmdb ?? [],
+  });
+  const metrics = new IngestMetrics();
+  const logger = pino({ level: 'silent' });
+  const pipeline = new Pipeline({
+    db,
+    enricher,
+    metrics,
+    logger,
+    flushIntervalMs: 60_000,
+    retryMs: 200,
+    ...opts,
+  } as PipelineOptions);
+  await pipeline.loadTemplates();
+  const udp = await startUdp(pipeline, { host: '127.0.0.1', netflowPort: 0, sflowPort: 0 }, logger);
+  const client = createSocket('udp4');
+  let handled = 0;
+  const original = pipeline.handleDatagram.bind(pipeline);
+  pipeline.handleDatagram = (buf, address, kind) => {
+    original(buf, address, kind);
+    handled++;
+  };
+  return {
+    pipeline,
+    udp,
+    metrics,
+    async send(datagrams, kind = 'netflow') {
+      const target = handled + datagrams.length;
+      const port = kind === 'netflow' ? udp.netflowPort : udp.sflowPort;
+      for (const d of datagrams) {
+        await new Promise<void>((ok, fail) => client.send(d, port, '127.0.0.1', (e) => (e ? fail(e) : ok())));
+        // Loopback drops bursts beyond the socket buffer; pace a little.
+        if (handled + 64 < target - datagrams.length) await new Promise((r) => setImmediate(r));
+      }
+      const deadline = Date.now() + 10_000;
+      while (handled < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      if (handled < target)
+        throw new Error(
+          `only ${handled - (target - datagrams.length)} of ${datagrams.length} datagrams arrived`,
+        );
+    },
+    async stop() {
+      client.close();
+      await udp.close();
+      return pipeline.stop();
+    },
+  };
+}
+
+/** Sum of a traffic column. */
+export async function trafficTotal(
+  db: Database,
+  column: 'bytes' | 'packets' | 'flows' = 'bytes',
+): Promise<number> {
+  const [row] = await db.query<{ v: number | null }>(
+    sql.raw(`SELECT sum(${column})::float8 AS v FROM traffic`),
+  );
+  return row?.v ?? 0;
+}
