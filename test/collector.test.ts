@@ -149,3 +149,21 @@ describe('collector in server mode: a database outage loses nothing', () => {
     }
   }, 180_000);
 });
+
+describe('IPFIX sequence accounting', () => {
+  it('counts options records as IPFIX sequence numbers do: a sampled exporter shows no false loss', async () => {
+    const db = await testDatabase();
+    const c = await testCollector(db);
+    try {
+      // Sampling makes the encoder send an options template and options data with the templates.
+      const out = encodeIpfix(flows(300, 6), { exportMs: NOW, domain: 4, samplingRate: 4, templateEvery: 2 });
+      await c.send(out.datagrams);
+      await c.stop();
+      const [ex] = await db.query<{ lost: number }>(sql`SELECT lost_records::float8 AS lost FROM exporters`);
+      expect(ex?.lost).toBe(0);
+      expect(await trafficTotal(db)).toBe(4 * sum(flows(300, 6)));
+    } finally {
+      await db.close();
+    }
+  });
+});

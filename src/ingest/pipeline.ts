@@ -232,7 +232,8 @@ export class Pipeline {
     }
     exporter.records += res.records;
     this.opts.metrics.records(res.protocol, res.records);
-    const units = res.protocol === 'v5' || res.protocol === 'ipfix' ? res.records : 1;
+    // v5 sequences count flow records, IPFIX every data record (options too), v9 and sFlow datagrams.
+    const units = res.protocol === 'v5' ? res.records : res.protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1;
     const source = `${peek?.key ?? res.protocol}|${address}`;
     const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, hash);
     const minute = this.minuteOf(address, nowMs);

@@ -103,6 +103,11 @@ export interface DecodeResult {
   reason?: DropReason;
   /** Records handed to the sink. */
   records: number;
+  /**
+   * Every data record decoded from a set whose template was known, options records and records
+   * dropped for bad timestamps included: what an IPFIX sequence number counts.
+   */
+  dataRecords?: number;
   /** Observation domain (IPFIX) / source id (v9) / engine type<<8|id (v5) / sub-agent id (sFlow). */
   domain: number;
   /** Export sequence number as found in the header (sFlow: datagram sequence). */

@@ -668,6 +668,7 @@ export function decodeDataSet(
     }
     off = next;
     decoded++;
+    res.dataRecords = (res.dataRecords ?? 0) + 1;
     if (options) {
       applyOptions(ctx.registry, source, ctx.nowMs);
       continue;
