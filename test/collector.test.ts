@@ -167,3 +167,32 @@ describe('IPFIX sequence accounting', () => {
     }
   });
 });
+
+describe('sampling state across a restart', () => {
+  it('scales data after a restart by the rate announced before it, without new options data', async () => {
+    const db = await testDatabase();
+    try {
+      const out = encodeIpfix(flows(60, 7), {
+        exportMs: NOW,
+        domain: 8,
+        samplingRate: 16,
+        templateEvery: 1000,
+      });
+      const first = await testCollector(db);
+      await first.send(out.datagrams.slice(0, 1));
+      await first.stop();
+      const before = await trafficTotal(db);
+      const second = await testCollector(db);
+      await second.send(out.datagrams.slice(1));
+      await second.stop();
+      expect(await trafficTotal(db)).toBe(16 * sum(flows(60, 7)));
+      const [ex] = await db.query<{ unsampled: number }>(
+        sql`SELECT unsampled_records::float8 AS unsampled FROM exporters`,
+      );
+      expect(ex?.unsampled).toBe(0);
+      expect(before).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
+  });
+});

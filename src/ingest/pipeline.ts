@@ -6,7 +6,7 @@ import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
 import type { IngestMetrics } from './metrics.js';
 import { decodeNetflow, TemplateRegistry } from './netflow/index.js';
-import type { SerializedTemplate } from './netflow/templates.js';
+import type { SerializedSource, SerializedTemplate } from './netflow/templates.js';
 import { contentHash, SequenceTracker } from './sequence.js';
 import { decodeSflow } from './sflow.js';
 import { type DecodeResult, type FlowRecord, newFlowRecord } from './types.js';
@@ -33,6 +33,8 @@ export interface PipelineOptions {
 }
 
 const MINUTE = 60_000;
+/** flow_templates rows with this template id hold a source's sampling state, not a template. */
+const SOURCE_ROW = -1;
 
 /**
  * Protocol, domain (sFlow: agent and sub-agent) and sequence from a datagram's fixed header,
@@ -111,16 +113,31 @@ export class Pipeline {
     });
   }
 
-  /** Restores templates saved by an earlier run, so the next data set decodes at once. */
+  /**
+   * Restores templates and sampling state saved by an earlier run, so the next data set decodes
+   * at once and with the right rate. Sources are stored as template id -1 (real ids are ≥ 256).
+   */
   async loadTemplates(): Promise<number> {
-    const rows = await this.opts.db.query<{ definition: SerializedTemplate }>(
-      sql`SELECT definition FROM flow_templates`,
+    const rows = await this.opts.db.query<{ template_id: number; definition: unknown }>(
+      sql`SELECT template_id, definition FROM flow_templates`,
     );
-    return this.registry.import(rows.map((r) => r.definition));
+    const n = this.registry.import(
+      rows.filter((r) => r.template_id !== SOURCE_ROW).map((r) => r.definition as SerializedTemplate),
+    );
+    this.registry.importSources(
+      rows.filter((r) => r.template_id === SOURCE_ROW).map((r) => r.definition as SerializedSource),
+    );
+    this.savedSources = JSON.stringify(this.registry.exportSources());
+    return n;
   }
 
+  private savedSources = '[]';
+
+  /** Saves templates and sampling state when either changed since the last save. */
   private async saveTemplates(): Promise<void> {
-    if (!this.templatesDirty) return;
+    const sources = this.registry.exportSources();
+    const sourcesJson = JSON.stringify(sources);
+    if (!this.templatesDirty && sourcesJson === this.savedSources) return;
     this.templatesDirty = false;
     const list = this.registry.export();
     await this.opts.db.transaction(async (tx) => {
@@ -129,7 +146,12 @@ export class Pipeline {
         await tx.query(sql`INSERT INTO flow_templates (exporter, domain, template_id, protocol, definition)
           VALUES (${t.exporter}, ${t.domain}, ${t.id}, ${t.protocol}, ${JSON.stringify(t)}::jsonb)
           ON CONFLICT DO NOTHING`);
+      for (const src of sources)
+        await tx.query(sql`INSERT INTO flow_templates (exporter, domain, template_id, protocol, definition)
+          VALUES (${src.exporter}, ${src.domain}, ${SOURCE_ROW}, ${src.protocol}, ${JSON.stringify(src)}::jsonb)
+          ON CONFLICT DO NOTHING`);
     });
+    this.savedSources = sourcesJson;
   }
 
   private exporterOf(address: string, nowMs: number) {
@@ -233,7 +255,8 @@ export class Pipeline {
     exporter.records += res.records;
     this.opts.metrics.records(res.protocol, res.records);
     // v5 sequences count flow records, IPFIX every data record (options too), v9 and sFlow datagrams.
-    const units = res.protocol === 'v5' ? res.records : res.protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1;
+    const units =
+      res.protocol === 'v5' ? res.records : res.protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1;
     const source = `${peek?.key ?? res.protocol}|${address}`;
     const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, hash);
     const minute = this.minuteOf(address, nowMs);
@@ -303,7 +326,9 @@ export class Pipeline {
   async stop(timeoutMs = 10_000): Promise<number> {
     if (this.timer) clearInterval(this.timer);
     this.flush();
-    await this.saveTemplates().catch(() => {});
+    await this.saveTemplates().catch((err) =>
+      this.opts.logger.warn({ err }, 'saving templates at shutdown failed'),
+    );
     return this.writer.close(timeoutMs);
   }
 }

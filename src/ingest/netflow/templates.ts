@@ -64,6 +64,18 @@ export class SourceState {
   ) {}
 }
 
+/** Sampling and clock facts of one source, as saved beside its templates. */
+export interface SerializedSource {
+  protocol: TemplateProtocol;
+  exporter: string;
+  domain: number;
+  defaultRate: number;
+  defaultRateMs: number;
+  systemInitMs: number;
+  /** [sampler id, rate, updated at]. */
+  samplers: [number, number, number][];
+}
+
 /** What the registry tells its owner, e.g. to persist templates when something new is learned. */
 export interface RegistryChange {
   type: 'learned' | 'removed' | 'reset';
@@ -318,6 +330,54 @@ export class TemplateRegistry {
       }
     }
     return out;
+  }
+
+  /** Sampler rates, default rates and clocks of every source (for persistence). */
+  exportSources(): SerializedSource[] {
+    const out: SerializedSource[] = [];
+    for (const protocol of ['v9', 'ipfix'] as const) {
+      for (const byDomain of this.sources[protocol].values()) {
+        for (const source of byDomain.values()) {
+          if (source.samplers.size === 0 && source.defaultRate === 0 && source.systemInitMs < 0) continue;
+          out.push({
+            protocol,
+            exporter: source.exporter,
+            domain: source.domain,
+            defaultRate: source.defaultRate,
+            defaultRateMs: source.defaultRateMs,
+            systemInitMs: source.systemInitMs,
+            samplers: [...source.samplers].map(([id, e]) => [id, e.rate, e.updatedMs]),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Restores what {@link exportSources} saved; malformed entries are skipped. Returns sources restored. */
+  importSources(list: readonly SerializedSource[]): number {
+    let restored = 0;
+    const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+    for (const item of list) {
+      if (
+        (item?.protocol !== 'v9' && item?.protocol !== 'ipfix') ||
+        typeof item.exporter !== 'string' ||
+        !num(item.domain) ||
+        !num(item.defaultRate) ||
+        !Array.isArray(item.samplers)
+      )
+        continue;
+      const source = this.sourceFor(item.protocol, item.exporter, item.domain);
+      if (item.defaultRate > 0)
+        this.setDefaultRate(source, item.defaultRate, num(item.defaultRateMs) ? item.defaultRateMs : 0);
+      if (num(item.systemInitMs)) source.systemInitMs = item.systemInitMs;
+      for (const entry of item.samplers.slice(0, this.maxSamplersPerExporter)) {
+        if (Array.isArray(entry) && entry.length === 3 && entry.every(num) && entry[1]! > 0)
+          this.setSampler(source, entry[0]!, entry[1]!, entry[2]!);
+      }
+      restored++;
+    }
+    return restored;
   }
 
   /**
