@@ -1,0 +1,48 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { compressAndRetain, refreshRollups } from '../src/db/maintenance.js';
+import { insertTraffic, testDatabase } from './helpers/db.js';
+
+const DAY = 86_400_000;
+const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString().slice(0, 16).concat(':00Z');
+// Fixed once: the late write below must land on the very same minute.
+const [D40, D10, D1] = [ago(40), ago(10), ago(1)];
+
+describe('maintenance: compression and retention per table, run by the service itself', () => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await testDatabase();
+    await insertTraffic(db, [
+      { time: D40, asn: 1, location: 'PT', bytes: 100 },
+      { time: D10, asn: 1, location: 'PT', bytes: 10 },
+      { time: D1, asn: 1, location: 'PT', bytes: 1 },
+    ]);
+    await refreshRollups(db);
+  });
+  afterAll(() => db.close());
+
+  it('compresses chunks older than compressAfter, drops rows past retention, keeps rollups longer', async () => {
+    await compressAndRetain(db, {
+      compressAfter: 7 * DAY,
+      retention: { raw: 30 * DAY, hourly: 365 * DAY, daily: 3650 * DAY },
+    });
+    const chunks = await db.query<{ compressed: boolean; end_ms: number }>(
+      sql`SELECT is_compressed AS compressed, (extract(epoch from range_end) * 1000)::float8 AS end_ms
+            FROM timescaledb_information.chunks WHERE hypertable_name = 'traffic' ORDER BY range_start`,
+    );
+    expect(chunks.map((c) => c.compressed)).toEqual([true, false]);
+    const [raw] = await db.query<{ v: number }>(sql`SELECT sum(bytes)::float8 AS v FROM traffic`);
+    expect(raw?.v).toBe(11);
+    const [hourly] = await db.query<{ v: number }>(sql`SELECT sum(bytes)::float8 AS v FROM traffic_1h`);
+    expect(hourly?.v).toBe(111);
+  });
+
+  it('still adds late data into a compressed chunk, counted once', async () => {
+    await insertTraffic(db, [{ time: D10, asn: 1, location: 'PT', bytes: 5 }]);
+    const [raw] = await db.query<{ v: number; n: number }>(
+      sql`SELECT sum(bytes)::float8 AS v, count(*)::int AS n FROM traffic WHERE time < now() - interval '5 days'`,
+    );
+    expect(raw).toEqual({ v: 15, n: 1 });
+  });
+});
