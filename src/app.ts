@@ -1,11 +1,13 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
+import { sql } from 'drizzle-orm';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
+import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
 import * as adminTokens from './routes/admin-tokens.js';
 import * as ingestFlows from './routes/ingest-flows.js';
 import * as summary from './routes/netflows/summary.js';
@@ -15,6 +17,8 @@ import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
 
 export const API_VERSION = '0.1.0';
+/** Longest URL accepted (414 beyond). */
+export const MAX_URL_BYTES = 8192;
 
 /** Zod shape errors (a scalar given twice, a bad JSON body) become 400 code 2001 naming the field. */
 function newApp() {
@@ -65,6 +69,26 @@ export function createApp(deps: Deps) {
 
   app.use('*', async function injectDeps(c, next) {
     c.set('deps', deps);
+    const t0 = performance.now();
+    await next();
+    // Method, path and status only: headers (and so tokens) are never logged.
+    deps.logger.debug(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - t0),
+      },
+      'request',
+    );
+  });
+  app.use('*', async function limitUrl(c, next) {
+    if (c.req.url.length > MAX_URL_BYTES)
+      throw new ApiError(
+        414,
+        ErrorCode.INPUT,
+        `url: at most ${MAX_URL_BYTES} bytes; use fewer series or filters`,
+      );
     await next();
   });
   if (deps.config.corsOrigins.length > 0)
@@ -74,10 +98,26 @@ export function createApp(deps: Deps) {
     );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.db.query(sql`SELECT 1`);
+      return c.json({ status: 'ready' });
+    } catch {
+      return c.json({ status: 'database unavailable' }, 503, { 'Retry-After': '5' });
+    }
+  });
 
-  app.use('/radar/*', bearerAuth({ scope: 'read' }));
-  app.use('/admin/*', bearerAuth({ scope: 'admin' }));
-  app.use('/ingest/*', bearerAuth({ scope: 'ingest' }));
+  const { rateLimit } = deps.config;
+  const failures = new WindowCounter(rateLimit.authFailures, rateLimit.window);
+  const perToken = tokenRateLimit({ counter: new WindowCounter(rateLimit.requests, rateLimit.window) });
+  for (const [path, scope] of [
+    ['/radar/*', 'read'],
+    ['/admin/*', 'admin'],
+    ['/ingest/*', 'ingest'],
+  ] as const) {
+    app.use(path, bearerAuth({ scope, failures }));
+    app.use(path, perToken);
+  }
 
   const netflows = newApp();
   for (const r of [timeseries, timeseriesGroups, summary, summaryLegacy, top]) r.register(netflows);

@@ -188,6 +188,8 @@ withCommon(token.command('create'))
   .requiredOption('--name <name>', 'a label, e.g. grafana')
   .option('--scope <scopes>', 'comma list of read, read:raw, ingest, admin', 'read')
   .option('--expires <duration>', 'lifetime, e.g. 30d or 12h')
+  .option('--not-before <time>', 'refuse the token before this ISO-8601 time')
+  .option('--allow-cidr <cidrs>', 'comma list of client networks the token may be used from')
   .option('--token <admin token>', 'admin token, when the service is running (env FLOWRADAR_TOKEN)')
   .action(async (opts) => {
     const config = configOf(opts);
@@ -195,21 +197,35 @@ withCommon(token.command('create'))
     try {
       scopes = parseScopes(opts.scope);
       if (opts.expires) parseDuration(opts.expires);
+      if (opts.notBefore && Number.isNaN(Date.parse(opts.notBefore)))
+        throw new Error('--not-before: an ISO-8601 time');
     } catch (err) {
       fail((err as Error).message);
     }
+    const allowedCidrs = opts.allowCidr
+      ? (opts.allowCidr as string)
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean)
+      : undefined;
     const api = await viaService(config, opts);
     const created = api
       ? ((await api('POST', '/admin/tokens', {
           name: opts.name,
           scopes,
           expires: opts.expires,
-        })) as TokenInfo & {
-          token: string;
-        })
+          ...(opts.notBefore ? { notBefore: new Date(opts.notBefore).toISOString() } : {}),
+          ...(allowedCidrs ? { allowedCidrs } : {}),
+        })) as TokenInfo & { token: string })
       : await withDb(config, async (db) => {
           const expiresAt = opts.expires ? new Date(Date.now() + parseDuration(opts.expires)) : null;
-          const r = await createToken(db, { name: opts.name, scopes, expiresAt });
+          const r = await createToken(db, {
+            name: opts.name,
+            scopes,
+            expiresAt,
+            notBefore: opts.notBefore ? new Date(opts.notBefore) : null,
+            allowedCidrs: allowedCidrs ?? null,
+          });
           return { ...r.info, token: r.token };
         });
     process.stdout.write(`${created.token}\n`);

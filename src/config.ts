@@ -38,6 +38,15 @@ export const ConfigSchema = z.object({
   /** How often the service refreshes rollups and applies compression and retention. */
   maintenanceInterval: duration.prefault('60s'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  rateLimit: z
+    .object({
+      /** Requests per token per window. */
+      requests: z.coerce.number().int().min(1).default(1200),
+      /** Failed authentications per client address per window. */
+      authFailures: z.coerce.number().int().min(1).default(30),
+      window: duration.prefault('5m'),
+    })
+    .prefault({}),
   /** Statement timeout for API queries. */
   queryTimeout: duration.prefault('15s'),
   /** UDP port of NetFlow v5/v9 and IPFIX (the version is read per datagram). */
@@ -98,6 +107,9 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_ASN_TSV: 'asnTsv',
   FLOWRADAR_MMDB: 'mmdb',
   FLOWRADAR_TEMPLATE_EXPIRY: 'templateExpiry',
+  FLOWRADAR_RATE_LIMIT: 'rateLimit.requests',
+  FLOWRADAR_AUTH_FAILURE_LIMIT: 'rateLimit.authFailures',
+  FLOWRADAR_RATE_LIMIT_WINDOW: 'rateLimit.window',
 };
 
 const LIST_KEYS = new Set(['corsOrigins', 'localNetworks', 'asnTsv', 'mmdb']);

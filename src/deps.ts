@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
@@ -15,6 +16,8 @@ export interface Deps {
   enricher?: Enricher;
   /** Collector metrics for /metrics, when this process collects. */
   metrics?: IngestMetrics;
+  /** The client's address (socket peer on Node, CF-Connecting-IP on Workers). */
+  clientIp?: (c: Context) => string | undefined;
 }
 
 export interface Caller {

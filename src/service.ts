@@ -2,7 +2,9 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { sql } from 'drizzle-orm';
+import type { Context } from 'hono';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
@@ -127,9 +129,12 @@ export async function startService(
       });
       stops.push(sim.stop);
     }
-    const app = createApp({ db, config, logger, now: Date.now, enricher, metrics });
+    const app = createApp({ db, config, logger, now: Date.now, enricher, metrics, clientIp: socketPeer });
     const port = await new Promise<number>((ok, fail) => {
-      server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => ok(info.port));
+      server = serve(
+        { fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: SERVER_TIMEOUTS },
+        (info) => ok(info.port),
+      );
       server.once('error', fail);
     });
     const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
@@ -159,6 +164,26 @@ export async function startService(
     await pipeline?.stop(0);
     await db.close();
     throw err;
+  }
+}
+
+/**
+ * Slow clients (headers or body trickled) are cut off instead of holding sockets forever; the
+ * check runs every second so the limits hold to the second.
+ */
+export const SERVER_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+};
+
+/** The TCP peer of a request served by @hono/node-server. */
+export function socketPeer(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined;
   }
 }
 

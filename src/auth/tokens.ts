@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
+import ipaddr from 'ipaddr.js';
 import type { Database } from '../db/client.js';
 import { apiTokens } from '../db/schema.js';
 
@@ -19,6 +20,8 @@ export interface TokenInfo {
   scopes: string[];
   createdAt: string;
   expiresAt: string | null;
+  notBefore: string | null;
+  allowedCidrs: string[] | null;
   revokedAt: string | null;
 }
 
@@ -28,6 +31,8 @@ const info = (r: typeof apiTokens.$inferSelect): TokenInfo => ({
   scopes: r.scopes,
   createdAt: r.createdAt.toISOString(),
   expiresAt: r.expiresAt?.toISOString() ?? null,
+  notBefore: r.notBefore?.toISOString() ?? null,
+  allowedCidrs: r.allowedCidrs ?? null,
   revokedAt: r.revokedAt?.toISOString() ?? null,
 });
 
@@ -37,8 +42,16 @@ const info = (r: typeof apiTokens.$inferSelect): TokenInfo => ({
  */
 export async function createToken(
   db: Database,
-  opts: { name: string; scopes: Scope[]; expiresAt?: Date | null },
+  opts: {
+    name: string;
+    scopes: Scope[];
+    expiresAt?: Date | null;
+    notBefore?: Date | null;
+    allowedCidrs?: string[] | null;
+  },
 ): Promise<{ token: string; info: TokenInfo }> {
+  for (const c of opts.allowedCidrs ?? [])
+    if (!isCidr(c)) throw new Error(`"${c}" is not a CIDR such as 192.0.2.0/24`);
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const id = randomBytes(6).toString('hex');
   const [row] = await db.orm
@@ -49,6 +62,8 @@ export async function createToken(
       hash: hashToken(token),
       scopes: opts.scopes,
       expiresAt: opts.expiresAt ?? null,
+      notBefore: opts.notBefore ?? null,
+      allowedCidrs: opts.allowedCidrs?.length ? opts.allowedCidrs : null,
     })
     .returning();
   return { token, info: info(row!) };
@@ -76,15 +91,52 @@ export async function revokeToken(db: Database, idOrName: string): Promise<numbe
 
 export type Verdict =
   | { ok: true; id: string; scopes: string[] }
-  | { ok: false; reason: 'unknown' | 'revoked' | 'expired' };
+  | {
+      ok: false;
+      reason: 'unknown' | 'revoked' | 'expired' | 'not yet valid' | 'not allowed from this address';
+    };
 
-/** Looks a presented token up by its hash; the comparison happens in the index, not in JS. */
-export async function verifyToken(db: Database, token: string, nowMs: number): Promise<Verdict> {
+/** True for a CIDR (or a single address) ipaddr.js understands. */
+export function isCidr(text: string): boolean {
+  try {
+    if (text.includes('/')) ipaddr.parseCIDR(text);
+    else ipaddr.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function allowedFrom(cidrs: string[], clientIp: string | undefined): boolean {
+  if (!clientIp || !ipaddr.isValid(clientIp)) return false;
+  let addr = ipaddr.parse(clientIp);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
+    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  return cidrs.some((c) => {
+    const [range, bits] = c.includes('/')
+      ? ipaddr.parseCIDR(c)
+      : ([ipaddr.parse(c), ipaddr.parse(c).kind() === 'ipv4' ? 32 : 128] as const);
+    return range.kind() === addr.kind() && addr.match(range, bits);
+  });
+}
+
+/**
+ * Looks a presented token up by its SHA-256: the secret is never compared byte by byte in JS,
+ * and the index lookup's timing depends on the hash, which reveals nothing about the token.
+ */
+export async function verifyToken(
+  db: Database,
+  token: string,
+  nowMs: number,
+  clientIp?: string,
+): Promise<Verdict> {
   const [row] = await db.orm
     .select({
       id: apiTokens.id,
       scopes: apiTokens.scopes,
       expiresAt: apiTokens.expiresAt,
+      notBefore: apiTokens.notBefore,
+      allowedCidrs: apiTokens.allowedCidrs,
       revokedAt: apiTokens.revokedAt,
     })
     .from(apiTokens)
@@ -93,6 +145,9 @@ export async function verifyToken(db: Database, token: string, nowMs: number): P
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.revokedAt) return { ok: false, reason: 'revoked' };
   if (row.expiresAt && row.expiresAt.getTime() <= nowMs) return { ok: false, reason: 'expired' };
+  if (row.notBefore && row.notBefore.getTime() > nowMs) return { ok: false, reason: 'not yet valid' };
+  if (row.allowedCidrs && !allowedFrom(row.allowedCidrs, clientIp))
+    return { ok: false, reason: 'not allowed from this address' };
   return { ok: true, id: row.id, scopes: row.scopes };
 }
 

@@ -47,6 +47,10 @@ export const apiTokens = pgTable('api_tokens', {
   scopes: text('scopes').array().notNull(),
   createdAt: tstz('created_at').notNull().defaultNow(),
   expiresAt: tstz('expires_at'),
+  /** The token is refused before this time. */
+  notBefore: tstz('not_before'),
+  /** Client networks the token may be used from; null = anywhere. */
+  allowedCidrs: text('allowed_cidrs').array(),
   revokedAt: tstz('revoked_at'),
   lastUsedAt: tstz('last_used_at'),
 });

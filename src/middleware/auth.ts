@@ -2,10 +2,13 @@ import type { MiddlewareHandler } from 'hono';
 import { verifyToken } from '../auth/tokens.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, ErrorCode } from '../errors.js';
+import { tooMany, type WindowCounter } from './rate-limit.js';
 
 export interface BearerAuthOptions {
   /** The scope a route needs; `admin` has every scope. */
   scope: string;
+  /** Failed attempts per client address; past the limit, 429 before any token is looked at. */
+  failures?: WindowCounter;
 }
 
 /** admin holds every scope; read:raw is read with raw values. */
@@ -25,24 +28,40 @@ const challenge = { 'WWW-Authenticate': 'Bearer realm="flowradar"' };
  */
 export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv> {
   return async function bearerAuthMiddleware(c, next) {
+    const { deps } = c.var;
+    const ip = deps.clientIp?.(c) ?? 'unknown';
+    const nowMs = deps.now();
+    const failures = options.failures;
+    if (failures && failures.peek(ip, nowMs) >= failures.limit) {
+      const state = failures.hit(ip, nowMs);
+      throw tooMany(failures, state.resetMs, 'too many failed authentications from this address');
+    }
+    const fail = (err: ApiError) => {
+      failures?.hit(ip, nowMs);
+      return err;
+    };
     const header = c.req.header('authorization');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match)
-      throw new ApiError(
-        401,
-        ErrorCode.AUTH_MISSING,
-        'missing credentials: send Authorization: Bearer <token>',
-        challenge,
+      throw fail(
+        new ApiError(
+          401,
+          ErrorCode.AUTH_MISSING,
+          'missing credentials: send Authorization: Bearer <token>',
+          challenge,
+        ),
       );
-    const verdict = await verifyToken(c.var.deps.db, match[1]!, c.var.deps.now());
+    const verdict = await verifyToken(deps.db, match[1]!, nowMs, ip);
     if (!verdict.ok)
-      throw new ApiError(
-        401,
-        ErrorCode.AUTH,
-        `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`,
-        {
-          'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
-        },
+      throw fail(
+        new ApiError(
+          401,
+          ErrorCode.AUTH,
+          `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`,
+          {
+            'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
+          },
+        ),
       );
     if (!grants(verdict.scopes, options.scope))
       throw new ApiError(403, ErrorCode.AUTH, `the token lacks the scope ${options.scope}`);

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { createToken, listTokens, revokeToken, SCOPES } from '../auth/tokens.js';
+import { createToken, isCidr, listTokens, revokeToken, SCOPES } from '../auth/tokens.js';
 import { parseDuration } from '../config.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';
@@ -12,6 +12,8 @@ const TokenInfo = z
     scopes: z.array(z.string()).openapi({ description: 'read, read:raw, ingest, admin', example: ['read'] }),
     createdAt: z.string().openapi({ example: '2026-11-23T10:00:00.000Z' }),
     expiresAt: z.string().nullable().openapi({ example: null }),
+    notBefore: z.string().nullable().openapi({ example: null }),
+    allowedCidrs: z.array(z.string()).nullable().openapi({ example: null }),
     revokedAt: z.string().nullable().openapi({ example: null }),
   })
   .openapi('TokenInfo');
@@ -46,6 +48,22 @@ const createTokenRoute = createRoute({
                 .string()
                 .optional()
                 .openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
+              notBefore: z
+                .string()
+                .datetime({ offset: true })
+                .optional()
+                .openapi({
+                  description: 'The token is refused before this time.',
+                  example: '2026-12-01T00:00:00Z',
+                }),
+              allowedCidrs: z
+                .array(z.string())
+                .max(100)
+                .optional()
+                .openapi({
+                  description: 'Client networks the token may be used from.',
+                  example: ['192.0.2.0/24'],
+                }),
             })
             .openapi('CreateTokenRequest'),
         },
@@ -117,10 +135,14 @@ export function register(app: OpenAPIHono<AppEnv>): void {
         throw badParam('expires', `"${body.expires}" is not a duration such as 30d or 12h`);
       }
     }
+    for (const cidr of body.allowedCidrs ?? [])
+      if (!isCidr(cidr)) throw badParam('allowedCidrs', `"${cidr}" is not a CIDR such as 192.0.2.0/24`);
     const { token, info } = await createToken(c.var.deps.db, {
       name: body.name,
       scopes: body.scopes,
       expiresAt,
+      notBefore: body.notBefore ? new Date(body.notBefore) : null,
+      allowedCidrs: body.allowedCidrs ?? null,
     });
     return c.json({ success: true as const, errors: [], messages: [], result: { ...info, token } }, 201);
   });

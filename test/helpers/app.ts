@@ -25,6 +25,9 @@ export async function testApp(opts: {
   now: string;
   logs?: string[];
   enricher?: Enricher;
+  /** Config flags (e.g. rate limits) over the defaults. */
+  config?: Record<string, unknown>;
+  clientIp?: string;
 }): Promise<TestApp> {
   const db = await testDatabase(opts.mode);
   const logs = opts.logs;
@@ -34,10 +37,11 @@ export async function testApp(opts: {
   const nowMs = Date.parse(opts.now);
   const app = createApp({
     db,
-    config: loadConfig({}),
+    config: loadConfig({ flags: opts.config ?? {} }),
     logger,
     now: () => nowMs,
     ...(opts.enricher ? { enricher: opts.enricher } : {}),
+    ...(opts.clientIp ? { clientIp: () => opts.clientIp } : {}),
   });
   let readToken: string | undefined;
   const token = async (scopes: Scope[] = ['read']) =>
