@@ -4,7 +4,7 @@ import type { Database } from '../db/client.js';
 import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
 import { type FlowRecord, newFlowRecord, resetFlowRecord } from './types.js';
-import { type ExporterDelta, writeBatch } from './writer.js';
+import { type ExporterDelta, newExporterDelta, writeBatch } from './writer.js';
 
 /** Lines one request may carry. */
 export const MAX_LINES = 100_000;
@@ -126,16 +126,7 @@ export async function ingestGoflowRecords(db: Database, records: GoflowRecord[],
     const exporter = g.sampler_address ?? opts.clientAddress;
     let e = exporters.get(exporter);
     if (!e) {
-      e = {
-        address: exporter,
-        lastSeenMs: opts.nowMs,
-        datagrams: 0,
-        records: 0,
-        lostRecords: 0,
-        unsampledRecords: 0,
-        errors: {},
-        samplingRates: {},
-      };
+      e = newExporterDelta(exporter, opts.nowMs);
       exporters.set(exporter, e);
     }
     let rate = opts.samplingOverrides[exporter] ?? rec.samplingRate;

@@ -10,7 +10,7 @@ import type { SerializedSource, SerializedTemplate } from './netflow/templates.j
 import { contentHash, SequenceTracker } from './sequence.js';
 import { decodeSflow } from './sflow.js';
 import { type DecodeResult, type FlowRecord, newFlowRecord } from './types.js';
-import { BatchWriter, type ExporterDelta, type ExporterMinuteDelta } from './writer.js';
+import { BatchWriter, type ExporterDelta, type ExporterMinuteDelta, newExporterDelta } from './writer.js';
 
 export interface PipelineOptions {
   db: Database;
@@ -157,17 +157,7 @@ export class Pipeline {
   private exporterOf(address: string, nowMs: number) {
     let e = this.exporters.get(address);
     if (!e) {
-      e = {
-        address,
-        lastSeenMs: nowMs,
-        datagrams: 0,
-        records: 0,
-        lostRecords: 0,
-        unsampledRecords: 0,
-        errors: {},
-        samplingRates: {},
-        rates: new Map(),
-      };
+      e = { ...newExporterDelta(address, nowMs), rates: new Map() };
       this.exporters.set(address, e);
     }
     e.lastSeenMs = nowMs;

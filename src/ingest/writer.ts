@@ -14,6 +14,20 @@ export interface ExporterDelta {
   samplingRates: Record<string, number>;
 }
 
+/** Zeroed counters of an exporter first heard at `nowMs`. */
+export function newExporterDelta(address: string, nowMs: number): ExporterDelta {
+  return {
+    address,
+    lastSeenMs: nowMs,
+    datagrams: 0,
+    records: 0,
+    lostRecords: 0,
+    unsampledRecords: 0,
+    errors: {},
+    samplingRates: {},
+  };
+}
+
 /** Data quality of one exporter in one minute, read by the API for confidenceInfo. */
 export interface ExporterMinuteDelta {
   minuteMs: number;
