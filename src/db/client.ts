@@ -2,10 +2,9 @@ import { join } from 'node:path';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
 import { lockDataDir, openPglite, type Pglite } from './embedded.js';
 import * as schema from './schema.js';
+import { openServer } from './server.js';
 
 export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -79,29 +78,4 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     await unlock?.();
     throw err;
   }
-}
-
-function openServer(url: string, opts: OpenOptions): Database {
-  const client = postgres(url, {
-    max: opts.max ?? 10,
-    prepare: opts.prepare ?? true,
-    onnotice: () => {},
-    connection: {
-      client_min_messages: 'warning',
-      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
-    },
-  });
-  const orm = drizzlePostgres(client, { schema }) as unknown as Orm;
-  return {
-    kind: 'server',
-    orm,
-    query: async (q) => rowsOf(await orm.execute(q)),
-    transaction: (f) => orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
-    exec: async (text) => {
-      await client.unsafe(text).simple();
-    },
-    close: async () => {
-      await client.end({ timeout: 5 });
-    },
-  };
 }

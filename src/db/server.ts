@@ -1,0 +1,57 @@
+/**
+ * Server mode: PostgreSQL + TimescaleDB through postgres.js. Shared by Node (`openDatabase` with
+ * a databaseUrl) and the Worker (one client per request through Hyperdrive), so it imports
+ * nothing Node-only and nothing of the embedded database.
+ */
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { Database, Orm } from './client.js';
+import * as schema from './schema.js';
+
+export interface ServerClientOptions {
+  /** Pool size (pglite-socket needs 1 per connection it admits; a Worker keeps it small). */
+  max?: number | undefined;
+  /** Named prepared statements (pglite-socket needs false). */
+  prepare?: boolean | undefined;
+  /** Statement timeout, ms, sent as a startup parameter. */
+  statementTimeoutMs?: number | undefined;
+}
+
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** A postgres.js client with the settings both hosts use. */
+export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    prepare: opts.prepare ?? true,
+    onnotice: () => {},
+    connection: {
+      client_min_messages: 'warning',
+      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    },
+  });
+}
+
+/** The server-mode {@link Database} over a postgres.js client; `close` ends the client. */
+export function serverDatabase(client: postgres.Sql): Database {
+  const orm = drizzle(client, { schema }) as unknown as Orm;
+  return {
+    kind: 'server',
+    orm,
+    query: async (q) => rowsOf(await orm.execute(q)),
+    transaction: (f) => orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
+    exec: async (text) => {
+      await client.unsafe(text).simple();
+    },
+    close: async () => {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+/** `serverDatabase(serverClient(url, opts))`: what `openDatabase` does with a databaseUrl. */
+export function openServer(url: string, opts: ServerClientOptions = {}): Database {
+  return serverDatabase(serverClient(url, opts));
+}
