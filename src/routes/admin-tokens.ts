@@ -48,14 +48,10 @@ const createTokenRoute = createRoute({
                 .string()
                 .optional()
                 .openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
-              notBefore: z
-                .string()
-                .datetime({ offset: true })
-                .optional()
-                .openapi({
-                  description: 'The token is refused before this time.',
-                  example: '2026-12-01T00:00:00Z',
-                }),
+              notBefore: z.string().datetime({ offset: true }).optional().openapi({
+                description: 'The token is refused before this time.',
+                example: '2026-12-01T00:00:00Z',
+              }),
               allowedCidrs: z
                 .array(z.string())
                 .max(100)
