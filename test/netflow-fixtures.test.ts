@@ -25,6 +25,7 @@ const FIXTURES = [
   { name: 'softflowd-v10', protocol: 'ipfix', flows: 80, bytes: 4_046_568 },
   { name: 'pmacct', ref: 'pmacct-ipfix', protocol: 'ipfix', flows: 80, bytes: 4_046_568 },
   { name: 'python-ipfix', protocol: 'ipfix', flows: 30, bytes: 465_000 },
+  { name: 'softflowd-v5-sampled', protocol: 'v5', flows: 13, bytes: 27_897 },
 ] as const;
 
 interface RefFlow {
@@ -140,8 +141,8 @@ function refFlow(f: Json, clock: Clock): RefFlow | undefined {
   const start = flowTime(tree, 'cflow.timestart', 'cflow.abstimestart', clock);
   const end = flowTime(tree, 'cflow.timeend', 'cflow.abstimeend', clock);
   return {
-    src: str(f, 'cflow.srcaddr') ?? str(f, 'cflow.srcaddr_v6') ?? '',
-    dst: str(f, 'cflow.dstaddr') ?? str(f, 'cflow.dstaddr_v6') ?? '',
+    src: str(f, 'cflow.srcaddr') ?? str(f, 'cflow.srcaddrv6') ?? '',
+    dst: str(f, 'cflow.dstaddr') ?? str(f, 'cflow.dstaddrv6') ?? '',
     srcPort: num(f, 'cflow.srcport'),
     dstPort: num(f, 'cflow.dstport'),
     proto: num(f, 'cflow.protocol'),

@@ -23,6 +23,7 @@ const FIXTURES = [
   'softflowd-v10.pcap',
   'pmacct.pcap',
   'python-ipfix.pcap',
+  'softflowd-v5-sampled.pcap',
 ];
 
 const payloads = (file: string) =>
