@@ -7,8 +7,12 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
+import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import * as adminTokens from './routes/admin-tokens.js';
+import * as embeds from './routes/embeds.js';
+import * as explorer from './routes/explorer.js';
 import * as ingestFlows from './routes/ingest-flows.js';
 import * as summary from './routes/netflows/summary.js';
 import * as summaryLegacy from './routes/netflows/summary-legacy.js';
@@ -82,6 +86,8 @@ export function createApp(deps: Deps) {
       'request',
     );
   });
+  app.use('*', securityHeaders());
+  app.use('*', httpCache());
   app.use('*', async function limitUrl(c, next) {
     if (c.req.url.length > MAX_URL_BYTES)
       throw new ApiError(
@@ -94,7 +100,13 @@ export function createApp(deps: Deps) {
   if (deps.config.corsOrigins.length > 0)
     app.use(
       '*',
-      cors({ origin: deps.config.corsOrigins, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }),
+      cors({
+        // '*' is any origin, never with credentials (tokens travel in Authorization, not cookies).
+        origin: deps.config.corsOrigins.includes('*') ? '*' : deps.config.corsOrigins,
+        allowHeaders: ['Authorization', 'Content-Type', 'If-None-Match'],
+        exposeHeaders: ['ETag', 'RateLimit', 'RateLimit-Policy', 'Retry-After'],
+        maxAge: 600,
+      }),
     );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -114,6 +126,7 @@ export function createApp(deps: Deps) {
     ['/radar/*', 'read'],
     ['/admin/*', 'admin'],
     ['/ingest/*', 'ingest'],
+    ['/embeds', 'admin'],
   ] as const) {
     app.use(path, bearerAuth({ scope, failures }));
     app.use(path, perToken);
@@ -124,6 +137,8 @@ export function createApp(deps: Deps) {
   app.route('/radar/netflows', netflows);
   adminTokens.register(app);
   ingestFlows.register(app);
+  embeds.register(app);
+  explorer.register(app);
   if (deps.metrics) {
     const registry = deps.metrics.registry;
     app.get('/metrics', async (c) =>
@@ -182,6 +197,7 @@ export const openApiConfig = {
     },
     { name: 'Admin', description: 'Token management (scope admin).' },
     { name: 'Ingest', description: 'Flow records over HTTP (scope ingest).' },
+    { name: 'Embeds', description: 'Signed, read-only chart links (scope admin).' },
   ],
 };
 

@@ -5,6 +5,7 @@ import { createToken, listTokens, parseScopes, revokeToken, type TokenInfo } fro
 import { type Config, loadConfig, parseDuration } from './config.js';
 import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
+import { createEmbed, defaultBaseUrl, type EmbedLinks, embedKeyOf } from './embed.js';
 import { adminTokenPath, openConfigured, serviceFilePath, startService } from './service.js';
 import { PROTOCOLS, type SimProtocol, startSimulator } from './simulate.js';
 
@@ -262,6 +263,47 @@ withCommon(token.command('revoke'))
       : await withDb(config, (db) => revokeToken(db, idOrName));
     if (revoked === 0) fail(`no active token with id or name "${idOrName}"`);
     process.stdout.write(`revoked ${revoked} token(s)\n`);
+  });
+
+const embed = program.command('embed').description('signed, read-only chart links for dashboards');
+
+withCommon(embed.command('create'))
+  .description('sign a timeseries query: prints the iframe page, SVG and data URLs, one a line')
+  .argument('<query>', "a /radar/netflows/timeseries query string, e.g. 'name=pt&location=PT&dateRange=7d'")
+  .option('--ttl <duration>', 'lifetime, e.g. 30d or 12h; at most 366d', '30d')
+  .option(
+    '--base-url <url>',
+    'origin the links start with, e.g. https://flowradar.example.net (default: the service’s address)',
+  )
+  .option('--token <admin token>', 'admin token, when the service is running (env FLOWRADAR_TOKEN)')
+  .action(async (query: string, opts) => {
+    const config = configOf(opts);
+    if (opts.baseUrl && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/i.test(opts.baseUrl))
+      fail(`--base-url: "${opts.baseUrl}" is not an http(s) URL such as https://flowradar.example.net`);
+    const api = await viaService(config, opts);
+    const links = api
+      ? ((await api('POST', '/embeds', {
+          query,
+          ttl: opts.ttl,
+          ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+        })) as EmbedLinks)
+      : await withDb(config, async (db) => {
+          try {
+            return createEmbed({
+              key: await embedKeyOf(db, config),
+              query,
+              ttl: opts.ttl,
+              nowMs: Date.now(),
+              baseUrl: opts.baseUrl ?? defaultBaseUrl(config),
+            });
+          } catch (err) {
+            fail((err as Error).message);
+          }
+        });
+    process.stdout.write(`${links.url}\n${links.svgUrl}\n${links.dataUrl}\n`);
+    process.stderr.write(
+      `embed links (chart page, SVG, data) expire ${links.expiresAt}; anyone holding them can read this query until then\n`,
+    );
   });
 
 await program.parseAsync(process.argv);

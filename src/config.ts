@@ -23,6 +23,13 @@ export const ConfigSchema = z.object({
   demo: z.boolean().default(false),
   /** Origins allowed to call the API from a browser. Empty = no CORS headers. */
   corsOrigins: z.array(z.string()).default([]),
+  /** HMAC key of signed embed links; unset = generated once and kept in the database. */
+  embedKey: z.string().min(32, 'at least 32 characters').optional(),
+  /** CSP frame-ancestors of embed pages: who may put them in an iframe. */
+  embedFrameAncestors: z
+    .string()
+    .regex(/^[^;,\r\n]+$/, "a CSP source list such as * or 'self' https://grafana.example.com")
+    .default('*'),
   retention: z
     .object({
       /** Minute rows in `traffic`. */
@@ -92,6 +99,8 @@ const ENV_KEYS: Record<string, string> = {
   DATABASE_URL: 'databaseUrl',
   FLOWRADAR_DEMO: 'demo',
   FLOWRADAR_CORS_ORIGINS: 'corsOrigins',
+  FLOWRADAR_EMBED_KEY: 'embedKey',
+  FLOWRADAR_EMBED_FRAME_ANCESTORS: 'embedFrameAncestors',
   FLOWRADAR_RETENTION_RAW: 'retention.raw',
   FLOWRADAR_RETENTION_HOURLY: 'retention.hourly',
   FLOWRADAR_RETENTION_DAILY: 'retention.daily',

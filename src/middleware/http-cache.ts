@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../deps.js';
+
+/** Seconds a browser or dashboard may reuse an authenticated API answer before revalidating. */
+export const API_MAX_AGE_SECONDS = 15;
+/** Bodies larger than this are sent without an ETag rather than hashed. */
+const MAX_HASHED_BYTES = 16 * 1024 * 1024;
+
+/** Headers a 304 must not carry: it has no body. */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'transfer-encoding'];
+
+/** A weak ETag over the body: equal bodies, equal tags, whatever computed them. */
+export function weakEtag(body: ArrayBuffer): string {
+  return `W/"${createHash('sha256').update(new Uint8Array(body)).digest('base64url').slice(0, 27)}"`;
+}
+
+/** RFC 9110 weak comparison of If-None-Match against a tag; `*` matches anything. */
+export function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  const opaque = (t: string) => t.trim().replace(/^W\//, '');
+  const want = opaque(etag);
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || opaque(t) === want);
+}
+
+function appendVary(headers: Headers, field: string): void {
+  const current = headers.get('vary');
+  const fields = current ? current.split(',').map((f) => f.trim().toLowerCase()) : [];
+  if (fields.includes('*') || fields.includes(field.toLowerCase())) return;
+  headers.set('vary', current ? `${current}, ${field}` : field);
+}
+
+/**
+ * Caching for GET/HEAD: a weak ETag on every 200 and 304 when If-None-Match holds it; for requests
+ * with a token, `Cache-Control: private, max-age=…` and `Vary: Authorization`, so an answer is
+ * kept per token and never by a shared cache. Routes that set their own Cache-Control keep it.
+ * Runs outside the authentication middleware: a 304 is only given after the token was accepted.
+ * @example
+ * app.use('*', httpCache());
+ */
+export function httpCache(opts: { maxAgeSeconds?: number } = {}): MiddlewareHandler<AppEnv> {
+  const maxAge = opts.maxAgeSeconds ?? API_MAX_AGE_SECONDS;
+  return async function httpCacheMiddleware(c, next) {
+    await next();
+    const authenticated = c.req.header('authorization') !== undefined;
+    const res = c.res;
+    // Whatever answers a token may differ from what answers another token or none.
+    if (authenticated || res.status === 401 || res.status === 403) appendVary(res.headers, 'Authorization');
+    const method = c.req.method;
+    if (method !== 'GET' && method !== 'HEAD') return;
+    if (res.status !== 200) {
+      if (authenticated && !res.headers.has('cache-control')) res.headers.set('cache-control', 'no-store');
+      return;
+    }
+    if (!res.headers.has('cache-control') && authenticated)
+      res.headers.set(
+        'cache-control',
+        // Token administration is always revalidated: a new token must show at once.
+        c.req.path.includes('/admin/') ? 'private, no-cache' : `private, max-age=${maxAge}`,
+      );
+    // Under /client/v4 the inner app already tagged (or answered 304).
+    if (res.headers.has('etag') || !res.body) return;
+    const type = res.headers.get('content-type') ?? '';
+    if (type.includes('text/event-stream')) return;
+    const length = Number(res.headers.get('content-length') ?? 0);
+    if (length > MAX_HASHED_BYTES) return;
+    const body = await res.clone().arrayBuffer();
+    if (body.byteLength > MAX_HASHED_BYTES) return;
+    const etag = weakEtag(body);
+    res.headers.set('etag', etag);
+    const ifNoneMatch = c.req.header('if-none-match');
+    if (ifNoneMatch === undefined || !etagMatches(ifNoneMatch, etag)) return;
+    const headers = new Headers(res.headers);
+    for (const h of BODY_HEADERS) headers.delete(h);
+    // Replace the response without Hono merging the 200's body headers back in.
+    c.res = undefined as unknown as Response;
+    c.res = new Response(null, { status: 304, headers });
+  };
+}
