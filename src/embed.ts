@@ -134,30 +134,19 @@ export function defaultBaseUrl(config: Pick<Config, 'host' | 'port'>): string {
 const keys = new WeakMap<Database, Promise<string>>();
 
 async function storedKey(db: Database): Promise<string> {
-  const create = sql`CREATE TABLE IF NOT EXISTS flowradar.settings (
-    name text PRIMARY KEY, value text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`;
-  try {
-    await db.query(sql`CREATE SCHEMA IF NOT EXISTS flowradar`);
-    await db.query(create);
-  } catch {
-    // Two instances creating the table at once: one wins, the other finds it on the retry.
-    await db.query(create);
-  }
   // First writer wins: every instance and the CLI then read the same key.
   await db.query(
-    sql`INSERT INTO flowradar.settings (name, value) VALUES ('embed_key', ${randomBytes(32).toString('base64url')})
+    sql`INSERT INTO settings (name, value) VALUES ('embed_key', ${randomBytes(32).toString('base64url')})
         ON CONFLICT (name) DO NOTHING`,
   );
-  const [row] = await db.query<{ value: string }>(
-    sql`SELECT value FROM flowradar.settings WHERE name = 'embed_key'`,
-  );
+  const [row] = await db.query<{ value: string }>(sql`SELECT value FROM settings WHERE name = 'embed_key'`);
   if (!row) throw new Error('the embed key could not be stored');
   return row.value;
 }
 
 /**
  * The HMAC key of embed links: `embedKey` from the configuration, else a random key generated on
- * first use and kept in the database (table flowradar.settings), shared by every instance.
+ * first use and kept in the database (table `settings`, migration 0003), shared by every instance.
  */
 export function embedKeyOf(db: Database, config: Pick<Config, 'embedKey'>): Promise<string> {
   if (config.embedKey) return Promise.resolve(config.embedKey);

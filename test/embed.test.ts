@@ -221,7 +221,7 @@ describe('the generated embed key', () => {
       const created = await post(t, admin, { query: 'dateRange=1d', ttl: '1d' });
       expect(created.status).toBe(200);
       const [row] = await t.db.query<{ value: string }>(
-        sql`SELECT value FROM flowradar.settings WHERE name = 'embed_key'`,
+        sql`SELECT value FROM settings WHERE name = 'embed_key'`,
       );
       expect(row!.value).toMatch(/^[\w-]{43}$/);
       // Another instance on the same database (a restart, a second server) verifies the link.

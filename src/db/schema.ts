@@ -123,3 +123,10 @@ export const ingestBatches = pgTable('ingest_batches', {
   createdAt: tstz('created_at').notNull().defaultNow(),
   rows: integer('rows').notNull().default(0),
 });
+
+/** Service-wide values kept in the database, shared by every instance (e.g. the embed key). */
+export const settings = pgTable('settings', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
