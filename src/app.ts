@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { dataWatermark, responseCache } from './cache.js';
 import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
@@ -131,6 +132,13 @@ export function createApp(deps: Deps) {
     app.use(path, bearerAuth({ scope, failures }));
     app.use(path, perToken);
   }
+  // After authentication and the rate limit: a cached answer is only given to a caller allowed
+  // to see it, and still counts against its token.
+  if (deps.responseCache)
+    app.use(
+      '/radar/netflows/*',
+      responseCache({ cache: deps.responseCache, watermark: dataWatermark(deps.db) }),
+    );
 
   const netflows = newApp();
   for (const r of [timeseries, timeseriesGroups, summary, summaryLegacy, top]) r.register(netflows);

@@ -54,6 +54,8 @@ export const ConfigSchema = z.object({
       window: duration.prefault('5m'),
     })
     .prefault({}),
+  /** Answers kept by the in-process response cache of the NetFlows API (0 turns it off). */
+  cacheEntries: z.coerce.number().int().min(0).default(2000),
   /** Statement timeout for API queries. */
   queryTimeout: duration.prefault('15s'),
   /** UDP port of NetFlow v5/v9 and IPFIX (the version is read per datagram). */
@@ -107,6 +109,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_COMPRESS_AFTER: 'compressAfter',
   FLOWRADAR_LOG_LEVEL: 'logLevel',
   FLOWRADAR_QUERY_TIMEOUT: 'queryTimeout',
+  FLOWRADAR_CACHE_ENTRIES: 'cacheEntries',
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
   FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',

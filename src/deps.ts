@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import type { ResponseCache } from './cache.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import type { Enricher } from './ingest/enrich.js';
@@ -18,6 +19,11 @@ export interface Deps {
   metrics?: IngestMetrics;
   /** The client's address (socket peer on Node, CF-Connecting-IP on Workers). */
   clientIp?: (c: Context) => string | undefined;
+  /**
+   * In-process cache of NetFlows answers, valid under the data watermark (src/cache.ts). The Node
+   * service gives one (`cacheEntries`); without it every request asks the database.
+   */
+  responseCache?: ResponseCache;
 }
 
 export interface Caller {

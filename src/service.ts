@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
+import { ResponseCache } from './cache.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { startMaintenance } from './db/maintenance.js';
@@ -129,7 +130,16 @@ export async function startService(
       });
       stops.push(sim.stop);
     }
-    const app = createApp({ db, config, logger, now: Date.now, enricher, metrics, clientIp: socketPeer });
+    const app = createApp({
+      db,
+      config,
+      logger,
+      now: Date.now,
+      enricher,
+      metrics,
+      clientIp: socketPeer,
+      ...(config.cacheEntries > 0 ? { responseCache: new ResponseCache({ maxEntries: config.cacheEntries }) } : {}),
+    });
     const port = await new Promise<number>((ok, fail) => {
       server = serve(
         { fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: SERVER_TIMEOUTS },

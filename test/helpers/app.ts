@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
 import { createToken, type Scope } from '../../src/auth/tokens.js';
+import type { ResponseCache } from '../../src/cache.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
 import type { Enricher } from '../../src/ingest/enrich.js';
@@ -28,6 +29,8 @@ export async function testApp(opts: {
   /** Config flags (e.g. rate limits) over the defaults. */
   config?: Record<string, unknown>;
   clientIp?: string;
+  /** Give the app an in-process response cache, as the Node service does. */
+  responseCache?: ResponseCache;
 }): Promise<TestApp> {
   const db = await testDatabase(opts.mode);
   const logs = opts.logs;
@@ -45,6 +48,7 @@ export async function testApp(opts: {
     now: () => nowMs,
     ...(opts.enricher ? { enricher: opts.enricher } : {}),
     ...(opts.clientIp ? { clientIp: () => opts.clientIp } : {}),
+    ...(opts.responseCache ? { responseCache: opts.responseCache } : {}),
   });
   let readToken: string | undefined;
   const token = async (scopes: Scope[] = ['read']) =>
