@@ -6,10 +6,19 @@ import type { Database } from './client.js';
  * runs no background workers, and doing it ourselves keeps both modes identical.
  */
 
-/** Materializes whatever changed in the rollups (hourly first: the daily one reads it). */
+/** The rollups without some dimensions (migration 0004), each with an hourly and a daily table. */
+export const DIMENSION_ROLLUPS = ['total', 'asn', 'loc'] as const;
+
+/** Every rollup in refresh order: each after the one it reads. */
+export const ROLLUPS = {
+  hourly: ['traffic_1h', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1h`), 'exporter_hours'],
+  daily: ['traffic_1d', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1d`)],
+} as const;
+
+/** Materializes whatever changed in the rollups (hourly first: the daily ones read them). */
 export async function refreshRollups(db: Database): Promise<void> {
-  await db.exec(`CALL refresh_continuous_aggregate('traffic_1h', NULL, NULL);`);
-  await db.exec(`CALL refresh_continuous_aggregate('traffic_1d', NULL, NULL);`);
+  for (const view of [...ROLLUPS.hourly, ...ROLLUPS.daily])
+    await db.exec(`CALL refresh_continuous_aggregate('${view}', NULL, NULL);`);
 }
 
 const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
@@ -23,12 +32,14 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
   await db.exec(
     `SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
   );
-  await db.exec(
-    `SELECT drop_chunks('traffic_1h', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,
-  );
-  await db.exec(
-    `SELECT drop_chunks('traffic_1d', older_than => now() - INTERVAL '${seconds(config.retention.daily)}');`,
-  );
+  for (const view of ROLLUPS.hourly)
+    await db.exec(
+      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,
+    );
+  for (const view of ROLLUPS.daily)
+    await db.exec(
+      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.daily)}');`,
+    );
   await db.exec(
     `DELETE FROM exporter_minutes WHERE time < now() - INTERVAL '${seconds(config.retention.raw)}';
      DELETE FROM ingest_batches WHERE created_at < now() - INTERVAL '7 days';`,

@@ -10,7 +10,7 @@ import {
   DIMENSION_COLUMN,
   type Dimension,
   metricSum,
-  tableFor,
+  tablesFor,
   unionAll,
   whereOf,
 } from './sql.js';
@@ -34,11 +34,11 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
-  const table = tableFor(q.series, q.interval.ms);
+  const tables = tablesFor(q.series, q.interval.ms);
   const bucket = bucketExpr(q.interval.ms);
   const parts = q.series.map(
     (s, i) =>
-      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 2`,
+      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${tables[i]} WHERE ${whereOf(s, q)} GROUP BY 2`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));
@@ -145,7 +145,7 @@ function groupedSelect(
   limit: number | undefined,
   bucket: SQL | undefined,
 ): SQL {
-  const table = tableFor(q.series, bucket ? q.interval.ms : undefined);
+  const table = tablesFor(q.series, bucket ? q.interval.ms : undefined, GROUP_COLUMN[dim])[i];
   const b = bucket ?? sql.raw('0::float8');
   const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 1, 2`;
   if (limit === undefined) return sql`SELECT ${i}::int AS s, b, g, v FROM (${base}) base`;
@@ -296,14 +296,16 @@ export async function getSummaryLegacy(db: Database, q: ParsedQuery): Promise<Ou
 }
 
 const TOP_COLUMN = { AS: sql.raw('asn::text'), LOCATION: sql.raw('location::text') } as const;
+/** The table column each dimension groups on, to pick a rollup that keeps it. */
+const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as const;
 
 /** GET /top/ases and /top/locations: the largest remote parties, as shares of the series. */
 export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION'): Promise<Output> {
   const limit = q.limit ?? 5;
-  const table = tableFor(q.series, undefined);
+  const tables = tablesFor(q.series, undefined, GROUP_COLUMN[dim]);
   const parts = q.series.map(
     (s, i) => sql`SELECT ${i}::int AS s, g, v, sum(v) OVER ()::float8 AS total FROM (
-      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 1
+      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${tables[i]} WHERE ${whereOf(s, q)} GROUP BY 1
     ) x ORDER BY v DESC, g LIMIT ${limit}`,
   );
   const [rows, meta] = await Promise.all([

@@ -13,14 +13,38 @@ const TABLES = [
  * The coarsest table whose rows divide the interval and whose row boundaries match every
  * window: then the rollup answers exactly what the raw table would, reading far fewer rows.
  */
-export function tableFor(series: SeriesSpec[], intervalMs: number | undefined): SQL {
-  const table =
+function periodFor(series: SeriesSpec[], intervalMs: number | undefined): (typeof TABLES)[number] {
+  return (
     TABLES.find(
       (t) =>
         (intervalMs === undefined || intervalMs % t.width === 0) &&
         series.every((s) => (s.start - ORIGIN_MS) % t.width === 0 && (s.end - ORIGIN_MS) % t.width === 0),
-    ) ?? TABLES[2];
-  return sql.raw(table.name);
+    ) ?? TABLES[2]
+  );
+}
+
+/**
+ * Per series, the smallest table that answers it exactly: the coarsest period every window allows
+ * ({@link periodFor}), and of that period the rollup keeping only the columns the series filters
+ * or groups on (migration 0004): no AS or location → `traffic_total_*`, AS only → `traffic_asn_*`,
+ * location only → `traffic_loc_*`, both → the full rollup. Product and direction are in all.
+ * @example
+ * tablesFor(q.series, q.interval.ms, 'asn') // one table per series, e.g. [traffic_asn_1h, traffic_1h]
+ */
+export function tablesFor(
+  series: SeriesSpec[],
+  intervalMs: number | undefined,
+  groupBy?: 'asn' | 'location' | 'product',
+): SQL[] {
+  const period = periodFor(series, intervalMs);
+  return series.map((s) => {
+    if (period.name === 'traffic') return sql.raw(period.name);
+    const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
+    const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
+    const suffix = period.name.slice('traffic'.length);
+    if (asn && location) return sql.raw(period.name);
+    return sql.raw(`traffic_${asn ? 'asn' : location ? 'loc' : 'total'}${suffix}`);
+  });
 }
 
 const list = <T>(values: T[]) =>
