@@ -1,4 +1,6 @@
 import type { TrafficDelta } from '../db/traffic.js';
+import type { Classification } from './enrich.js';
+import type { FlowRecord } from './types.js';
 
 const MINUTE = 60_000;
 /** A flow longer than this is spread over its last MAX_SPREAD_MINUTES only (active timeouts are far shorter). */
@@ -6,6 +8,8 @@ export const MAX_SPREAD_MINUTES = 120;
 
 const PRODUCTS = ['HTTP', 'OTHER'] as const;
 const DIRECTIONS = ['in', 'out'] as const;
+const EMPTY = -1;
+const INITIAL_CELLS = 1024;
 
 /** Location code → 0…675 (AA…ZZ); anything else is stored as XX. */
 function locationIndex(loc: string): number {
@@ -19,46 +23,57 @@ function locationOf(index: number): string {
   return String.fromCharCode(65 + Math.floor(index / 26), 65 + (index % 26));
 }
 
-/** One number for (asn, location, product, direction): asn < 2^32, so the key stays below 2^44. */
-function keyOf(asn: number, loc: number, product: number, direction: number): number {
-  return asn * 4096 + loc * 4 + product * 2 + direction;
+/** (location, product, direction) in one small integer: loc * 4 + product * 2 + direction. */
+function dimsOf(location: string, product: 'HTTP' | 'OTHER', direction: 'in' | 'out'): number {
+  return locationIndex(location) * 4 + (product === 'HTTP' ? 0 : 2) + (direction === 'in' ? 0 : 1);
+}
+
+/** 32-bit hash of a cell key; only int32 arithmetic, so nothing is boxed. */
+function hashOf(minute: number, asn: number, dims: number): number {
+  let h = Math.imul(minute | 0, 0x9e3779b1);
+  h = Math.imul(h ^ (asn | 0), 0x85ebca6b);
+  h = Math.imul(h ^ ((asn / 4294967296) | 0) ^ (dims << 7), 0xc2b2ae35);
+  return h ^ (h >>> 15);
 }
 
 /**
- * Sums flows into one-minute cells keyed like `traffic`. Cells live in flat Float64Arrays with a
- * numeric key map per minute, so adding a flow allocates nothing once a cell exists.
+ * Sums flows into one-minute cells keyed like `traffic`: (minute, asn, location, product,
+ * direction). The cells live in typed-array columns behind an open-addressing hash table with
+ * numeric keys, so adding a flow allocates nothing once its cells exist (no Map, no key string,
+ * no boxed number). Rows come out grouped by minute in first-seen order, cells in first-seen
+ * order within a minute.
  */
 export class MinuteAggregator {
-  private minutes = new Map<number, Map<number, number>>();
-  private values = new Float64Array(3 * 1024);
+  /** Hash slot → cell index, EMPTY when free; capacity a power of two, at most half full. */
+  private slots = new Int32Array(INITIAL_CELLS * 2).fill(EMPTY);
+  /** Per cell: minute index (Unix ms / 60,000), AS number, dims, minute group, hash. */
+  private minuteOf = new Float64Array(INITIAL_CELLS);
+  private asnOf = new Float64Array(INITIAL_CELLS);
+  private dimsOfCell = new Uint16Array(INITIAL_CELLS);
+  private groupOf = new Int32Array(INITIAL_CELLS);
+  private hashOfCell = new Int32Array(INITIAL_CELLS);
+  /** bytes, packets, flows per cell. */
+  private values = new Float64Array(3 * INITIAL_CELLS);
   private size = 0;
+  /** Distinct minutes (as minute indices) in first-seen order, and minute index → group. */
+  private groupMinutes: number[] = [];
+  private groups = new Map<number, number>();
+  private lastMinute = Number.NaN;
+  private lastGroup = -1;
+  /** Scaled bytes added since {@link takeAddedBytes} (the pipeline's bytes counter, per datagram). */
+  private addedBytes = 0;
+  // Inputs of one flow: written by add / addRecord, read by spread. Fields, not parameters, so a
+  // non-inlined call never boxes a timestamp or a counter.
+  private inStart = 0;
+  private inEnd = 0;
+  private inAsn = 0;
+  private inDims = 0;
+  private inBytes = 0;
+  private inPackets = 0;
+
   /** Cells held now; the writer flushes before this grows without bound. */
   get cells(): number {
     return this.size;
-  }
-
-  private add1(minute: number, key: number, bytes: number, packets: number, flows: number): void {
-    let cells = this.minutes.get(minute);
-    if (!cells) {
-      cells = new Map();
-      this.minutes.set(minute, cells);
-    }
-    let slot = cells.get(key);
-    if (slot === undefined) {
-      slot = this.size++;
-      if (slot * 3 + 3 > this.values.length) {
-        const grown = new Float64Array(this.values.length * 2);
-        grown.set(this.values);
-        this.values = grown;
-      }
-      this.values[slot * 3] = 0;
-      this.values[slot * 3 + 1] = 0;
-      this.values[slot * 3 + 2] = 0;
-      cells.set(key, slot);
-    }
-    this.values[slot * 3]! += bytes;
-    this.values[slot * 3 + 1]! += packets;
-    this.values[slot * 3 + 2]! += flows;
   }
 
   /**
@@ -76,13 +91,53 @@ export class MinuteAggregator {
     bytes: number,
     packets: number,
   ): void {
-    const key = keyOf(asn, locationIndex(location), product === 'HTTP' ? 0 : 1, direction === 'in' ? 0 : 1);
+    this.inStart = startMs;
+    this.inEnd = endMs;
+    this.inAsn = asn;
+    this.inDims = dimsOf(location, product, direction);
+    this.inBytes = bytes;
+    this.inPackets = packets;
+    this.spread();
+  }
+
+  /**
+   * {@link add} for a decoded record as classified, its bytes and packets scaled by `rate`:
+   * what Pipeline does per record, reading the record's fields here so nothing is boxed.
+   */
+  addRecord(r: FlowRecord, cls: Classification, rate: number): void {
+    const bytes = r.bytes * rate;
+    this.addedBytes += bytes;
+    this.inStart = r.startMs;
+    this.inEnd = r.endMs;
+    this.inAsn = cls.asn;
+    this.inDims = dimsOf(cls.location, cls.product, cls.direction);
+    this.inBytes = bytes;
+    this.inPackets = r.packets * rate;
+    this.spread();
+  }
+
+  /** Scaled bytes given to {@link addRecord} since the last call; resets the sum. */
+  takeAddedBytes(): number {
+    const n = this.addedBytes;
+    this.addedBytes = 0;
+    return n;
+  }
+
+  private spread(): void {
+    let startMs = this.inStart;
+    let endMs = this.inEnd;
+    const bytes = this.inBytes;
+    const packets = this.inPackets;
     if (endMs < startMs) endMs = startMs;
     if (endMs - startMs > MAX_SPREAD_MINUTES * MINUTE) startMs = endMs - MAX_SPREAD_MINUTES * MINUTE;
     const first = Math.floor(startMs / MINUTE);
     const last = Math.floor(endMs / MINUTE);
     if (first === last) {
-      this.add1(first * MINUTE, key, bytes, packets, 1);
+      const v = this.cellFor(first) * 3;
+      const values = this.values; // after cellFor, which may grow it
+      values[v]! += bytes;
+      values[v + 1]! += packets;
+      values[v + 2]! += 1;
       return;
     }
     const duration = endMs - startMs;
@@ -93,34 +148,123 @@ export class MinuteAggregator {
       const elapsed = until - startMs;
       const cumBytes = m === last ? bytes : Math.floor((bytes * elapsed) / duration);
       const cumPackets = m === last ? packets : Math.floor((packets * elapsed) / duration);
-      this.add1(m * MINUTE, key, cumBytes - doneBytes, cumPackets - donePackets, m === first ? 1 : 0);
+      const v = this.cellFor(m) * 3;
+      const values = this.values;
+      values[v]! += cumBytes - doneBytes;
+      values[v + 1]! += cumPackets - donePackets;
+      if (m === first) values[v + 2]! += 1;
       doneBytes = cumBytes;
       donePackets = cumPackets;
     }
   }
 
+  /** Index of the cell (minute, inAsn, inDims), created empty when missing. */
+  private cellFor(minute: number): number {
+    const asn = this.inAsn;
+    const dims = this.inDims;
+    const hash = hashOf(minute, asn, dims);
+    let slots = this.slots;
+    let mask = slots.length - 1;
+    let h = hash & mask;
+    for (;;) {
+      const c = slots[h]!;
+      if (c === EMPTY) break;
+      if (this.minuteOf[c] === minute && this.asnOf[c] === asn && this.dimsOfCell[c] === dims) return c;
+      h = (h + 1) & mask;
+    }
+    const c = this.size;
+    if (c === this.minuteOf.length) this.growCells();
+    if ((c + 1) * 2 > slots.length) {
+      this.rehash(slots.length * 2);
+      slots = this.slots;
+      mask = slots.length - 1;
+      h = hash & mask;
+      while (slots[h] !== EMPTY) h = (h + 1) & mask;
+    }
+    slots[h] = c;
+    this.size = c + 1;
+    this.minuteOf[c] = minute;
+    this.asnOf[c] = asn;
+    this.dimsOfCell[c] = dims;
+    this.hashOfCell[c] = hash;
+    this.groupOf[c] = this.groupFor(minute);
+    this.values[c * 3] = 0;
+    this.values[c * 3 + 1] = 0;
+    this.values[c * 3 + 2] = 0;
+    return c;
+  }
+
+  private groupFor(minute: number): number {
+    if (minute === this.lastMinute) return this.lastGroup;
+    let g = this.groups.get(minute);
+    if (g === undefined) {
+      g = this.groupMinutes.push(minute) - 1;
+      this.groups.set(minute, g);
+    }
+    this.lastMinute = minute;
+    this.lastGroup = g;
+    return g;
+  }
+
+  private growCells(): void {
+    const n = this.minuteOf.length * 2;
+    const grow = <T extends Float64Array | Int32Array | Uint16Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.minuteOf = grow(this.minuteOf, (k) => new Float64Array(k));
+    this.asnOf = grow(this.asnOf, (k) => new Float64Array(k));
+    this.dimsOfCell = grow(this.dimsOfCell, (k) => new Uint16Array(k));
+    this.groupOf = grow(this.groupOf, (k) => new Int32Array(k));
+    this.hashOfCell = grow(this.hashOfCell, (k) => new Int32Array(k));
+    const values = new Float64Array(n * 3);
+    values.set(this.values);
+    this.values = values;
+  }
+
+  private rehash(capacity: number): void {
+    const slots = new Int32Array(capacity).fill(EMPTY);
+    const mask = capacity - 1;
+    for (let c = 0; c < this.size; c++) {
+      let h = this.hashOfCell[c]! & mask;
+      while (slots[h] !== EMPTY) h = (h + 1) & mask;
+      slots[h] = c;
+    }
+    this.slots = slots;
+  }
+
   /** Takes everything summed so far as rows, and starts empty. */
   drain(): TrafficDelta[] {
+    const n = this.size;
+    // Cells grouped by minute (first-seen order), first-seen order within a minute: a counting sort.
+    const groups = this.groupMinutes.length;
+    const start = new Int32Array(groups + 1);
+    for (let c = 0; c < n; c++) start[this.groupOf[c]! + 1]!++;
+    for (let g = 0; g < groups; g++) start[g + 1]! += start[g]!;
+    const order = new Int32Array(n);
+    for (let c = 0; c < n; c++) order[start[this.groupOf[c]!]!++] = c;
     const rows: TrafficDelta[] = [];
-    for (const [minuteMs, cells] of this.minutes) {
-      for (const [key, slot] of cells) {
-        const direction = key % 2;
-        const product = Math.floor(key / 2) % 2;
-        const loc = Math.floor(key / 4) % 1024;
-        rows.push({
-          minuteMs,
-          asn: Math.floor(key / 4096),
-          location: locationOf(loc),
-          product: PRODUCTS[product]!,
-          direction: DIRECTIONS[direction]!,
-          bytes: this.values[slot * 3]!,
-          packets: this.values[slot * 3 + 1]!,
-          flows: this.values[slot * 3 + 2]!,
-        });
-      }
+    for (let i = 0; i < n; i++) {
+      const c = order[i]!;
+      const dims = this.dimsOfCell[c]!;
+      rows.push({
+        minuteMs: this.minuteOf[c]! * MINUTE,
+        asn: this.asnOf[c]!,
+        location: locationOf(dims >> 2),
+        product: PRODUCTS[(dims >> 1) & 1]!,
+        direction: DIRECTIONS[dims & 1]!,
+        bytes: this.values[c * 3]!,
+        packets: this.values[c * 3 + 1]!,
+        flows: this.values[c * 3 + 2]!,
+      });
     }
-    this.minutes = new Map();
+    this.slots.fill(EMPTY);
     this.size = 0;
+    this.groupMinutes = [];
+    this.groups = new Map();
+    this.lastMinute = Number.NaN;
+    this.lastGroup = -1;
     return rows;
   }
 }

@@ -184,18 +184,8 @@ export class Pipeline {
     }
     cur.exporter.rates.set(rate, (cur.exporter.rates.get(rate) ?? 0) + 1);
     this.opts.enricher.classify(r, this.cls);
-    const bytes = r.bytes * rate;
-    this.opts.metrics.bytes(bytes);
-    this.aggregator.add(
-      r.startMs,
-      r.endMs,
-      this.cls.asn,
-      this.cls.location,
-      this.cls.product,
-      this.cls.direction,
-      bytes,
-      r.packets * rate,
-    );
+    // Bytes reach the metrics once per datagram (takeAddedBytes): the counter allocates per call.
+    this.aggregator.addRecord(r, this.cls, rate);
   }
 
   /**
@@ -231,6 +221,8 @@ export class Pipeline {
       this.opts.logger.error({ err }, 'decoder threw');
       res = { ok: false, reason: 'bad_record' } as DecodeResult;
     }
+    const bytes = this.aggregator.takeAddedBytes();
+    if (bytes !== 0) this.opts.metrics.bytes(bytes);
     this.opts.metrics.datagram(res.protocol ?? 'unknown');
     if (!res.ok) {
       const reason = res.reason ?? 'bad_record';
@@ -275,6 +267,8 @@ export class Pipeline {
       this.onRecord(r);
       n++;
     }
+    const bytes = this.aggregator.takeAddedBytes();
+    if (bytes !== 0) this.opts.metrics.bytes(bytes);
     exporter.records += n;
     const minute = this.minuteOf(address, nowMs);
     minute.records += n;

@@ -2,11 +2,11 @@
  * Field handling shared by NetFlow v9 (RFC 3954) and IPFIX (RFC 7011): the information elements
  * we understand, the compilation of a template into a compact decoding plan, and the record
  * decoder that walks such a plan. Everything here is allocation-free per record: the plan is
- * built once when a template is learned, and per-record state lives in one module-level scratch
- * object (decoding is synchronous, so nothing else can observe it in between).
+ * built once when a template is learned, per-record values live in locals of the decode loop and
+ * the rarer sampling fields in one module-level scratch object (decoding is synchronous, so
+ * nothing else can observe it in between).
  */
 import type { DecodeResult, DropReason, FlowRecord, FlowSink } from '../types.js';
-import { resetFlowRecord } from '../types.js';
 import type { DecodeContext, LearnOutcome, SourceState, Template, TemplateRegistry } from './templates.js';
 
 /** IANA IPFIX information element ids (v9 field types 1..127 are the same numbers). */
@@ -188,6 +188,10 @@ export interface DecodePlan {
   readonly minLength: number;
   /** Some field we read is a sampling field or sampler id (records resolve their own rate). */
   readonly hasSampling: boolean;
+  /** Record size when every field has a fixed length (then minLength), 0 with variable-length fields. */
+  readonly fixedLength: number;
+  /** Some field we read is a sampling field, sampler id or system init time (kept in the scratch). */
+  readonly hasRare: boolean;
 }
 
 /** The raw field specifiers of one template, as parsed (scratch or stored). */
@@ -220,6 +224,8 @@ export function compilePlan(
   let n = 0;
   let minLength = 0;
   let hasSampling = false;
+  let hasRare = false;
+  let hasVariable = false;
   for (let i = 0; i < count; i++) {
     const len = fields.lengths[i]!;
     const variable = protocol === 'ipfix' && len === VARIABLE_LENGTH;
@@ -232,6 +238,8 @@ export function compilePlan(
     if (!variable && !lengthFits(kind, len)) kind = K.SKIP;
     minLength += variable ? 1 : len;
     if (kind >= K.SAMPLING_INTERVAL && kind <= K.SAMPLING_PROBABILITY) hasSampling = true;
+    if (kind >= K.SAMPLING_INTERVAL) hasRare = true;
+    if (variable) hasVariable = true;
     // Merge runs of fixed-length skipped fields: fewer iterations per record.
     const last = n - 1;
     if (kind === K.SKIP && !variable && last >= 0 && kinds[last] === K.SKIP) {
@@ -246,7 +254,14 @@ export function compilePlan(
     n++;
   }
   if (minLength === 0) return 'bad_template';
-  return { kinds: kinds.slice(0, n), lengths: lengths.slice(0, n), minLength, hasSampling };
+  return {
+    kinds: kinds.slice(0, n),
+    lengths: lengths.slice(0, n),
+    minLength,
+    hasSampling,
+    fixedLength: hasVariable ? 0 : minLength,
+    hasRare,
+  };
 }
 
 /** Enterprise-specific fields are not ours to interpret; v9 scope fields use another type space. */
@@ -306,17 +321,12 @@ export function ntpToMs(dv: DataView, off: number): number {
   return unix * 1000 + Math.floor((frac * 1000) / TWO_32);
 }
 
-/** Per-record values that need post-processing (time bases, sampling); reset per record. */
+/**
+ * Per-record values that only some templates carry (sampling, sampler id, system init time),
+ * reset per record when the plan has such fields. Time, address family and counter values live
+ * in locals of {@link decodeDataSet}.
+ */
 interface Scratch {
-  startMs: number;
-  endMs: number;
-  hasStart: boolean;
-  hasEnd: boolean;
-  /** Raw sysUpTime-relative values, -1 absent. */
-  startUp: number;
-  endUp: number;
-  srcFamily: number;
-  dstFamily: number;
   interval: number;
   pktInterval: number;
   pktSpace: number;
@@ -325,19 +335,9 @@ interface Scratch {
   probability: number;
   samplerId: number;
   sysInitMs: number;
-  /** Header context, set once per datagram. */
-  exportMs: number;
 }
 
 const S: Scratch = {
-  startMs: 0,
-  endMs: 0,
-  hasStart: false,
-  hasEnd: false,
-  startUp: -1,
-  endUp: -1,
-  srcFamily: 0,
-  dstFamily: 0,
   interval: 0,
   pktInterval: 0,
   pktSpace: 0,
@@ -346,16 +346,9 @@ const S: Scratch = {
   probability: 0,
   samplerId: -1,
   sysInitMs: -1,
-  exportMs: 0,
 };
 
 function resetScratch(): void {
-  S.hasStart = false;
-  S.hasEnd = false;
-  S.startUp = -1;
-  S.endUp = -1;
-  S.srcFamily = 0;
-  S.dstFamily = 0;
   S.interval = 0;
   S.pktInterval = 0;
   S.pktSpace = 0;
@@ -401,142 +394,31 @@ function ipVersionOf(src: number, dst: number): number {
   return family === ZERO_V6 ? 6 : family;
 }
 
-function applyField(dv: DataView, off: number, len: number, kind: number, rec: FlowRecord): void {
-  if (!lengthFits(kind, len)) return; // only variable-length fields can get here unchecked
+/** A sampling, sampler or system-init field: into the scratch. */
+function applyRare(kind: number, v: number): void {
   switch (kind) {
-    case K.BYTES:
-      rec.bytes = readUint(dv, off, len);
-      return;
-    case K.PACKETS:
-      rec.packets = readUint(dv, off, len);
-      return;
-    case K.PROTO:
-      rec.proto = readUint(dv, off, len);
-      return;
-    case K.SRC_PORT:
-      rec.srcPort = readUint(dv, off, len);
-      return;
-    case K.DST_PORT:
-      rec.dstPort = readUint(dv, off, len);
-      return;
-    case K.SRC4:
-    case K.SRC6:
-      S.srcFamily = setAddr(dv, off, len, rec.srcAddr, S.srcFamily);
-      return;
-    case K.DST4:
-    case K.DST6:
-      S.dstFamily = setAddr(dv, off, len, rec.dstAddr, S.dstFamily);
-      return;
-    case K.IN_IF:
-      rec.inIf = readUint(dv, off, len);
-      return;
-    case K.OUT_IF:
-      rec.outIf = readUint(dv, off, len);
-      return;
-    case K.SRC_AS:
-      rec.srcAs = readUint(dv, off, len);
-      return;
-    case K.DST_AS:
-      rec.dstAs = readUint(dv, off, len);
-      return;
-    default:
-      applyTimeOrSampling(dv, off, len, kind);
-  }
-}
-
-function setStart(ms: number): void {
-  S.startMs = ms;
-  S.hasStart = true;
-}
-function setEnd(ms: number): void {
-  S.endMs = ms;
-  S.hasEnd = true;
-}
-
-function applyTimeOrSampling(dv: DataView, off: number, len: number, kind: number): void {
-  switch (kind) {
-    case K.START_UPTIME:
-      S.startUp = readUint(dv, off, len);
-      return;
-    case K.END_UPTIME:
-      S.endUp = readUint(dv, off, len);
-      return;
-    case K.START_SEC:
-      setStart(readUint(dv, off, len) * 1000);
-      return;
-    case K.END_SEC:
-      setEnd(readUint(dv, off, len) * 1000);
-      return;
-    case K.START_MS:
-      setStart(readUint(dv, off, len));
-      return;
-    case K.END_MS:
-      setEnd(readUint(dv, off, len));
-      return;
-    case K.START_NTP:
-      setStart(ntpToMs(dv, off));
-      return;
-    case K.END_NTP:
-      setEnd(ntpToMs(dv, off));
-      return;
-    case K.START_DELTA_US:
-      setStart(S.exportMs - Math.ceil(readUint(dv, off, len) / 1000));
-      return;
-    case K.END_DELTA_US:
-      setEnd(S.exportMs - Math.ceil(readUint(dv, off, len) / 1000));
-      return;
     case K.SAMPLING_INTERVAL:
-      S.interval = readUint(dv, off, len) || S.interval;
+      S.interval = v || S.interval;
       return;
     case K.SAMPLER_ID:
-      S.samplerId = readUint(dv, off, len);
+      S.samplerId = v;
       return;
     case K.PACKET_INTERVAL:
-      S.pktInterval = readUint(dv, off, len);
+      S.pktInterval = v;
       return;
     case K.PACKET_SPACE:
-      S.pktSpace = readUint(dv, off, len);
+      S.pktSpace = v;
       return;
     case K.SAMPLING_SIZE:
-      S.sampleSize = readUint(dv, off, len);
+      S.sampleSize = v;
       return;
     case K.SAMPLING_POPULATION:
-      S.population = readUint(dv, off, len);
-      return;
-    case K.SAMPLING_PROBABILITY:
-      S.probability = len === 8 ? dv.getFloat64(off) : dv.getFloat32(off);
+      S.population = v;
       return;
     case K.SYSTEM_INIT_MS:
-      S.sysInitMs = readUint(dv, off, len);
+      S.sysInitMs = v;
       return;
   }
-}
-
-/**
- * Decode one record at `off` into `rec` and the scratch. Returns the offset after the record,
- * or -1 when a field (a variable-length one, or any field of a record cut by the set end) does
- * not fit before `end`.
- */
-function decodeFields(dv: DataView, off: number, end: number, plan: DecodePlan, rec: FlowRecord): number {
-  const { kinds, lengths } = plan;
-  const n = kinds.length;
-  for (let i = 0; i < n; i++) {
-    let len = lengths[i]!;
-    if (len === VARIABLE_LENGTH) {
-      if (off >= end) return -1;
-      len = dv.getUint8(off++);
-      if (len === 255) {
-        if (off + 2 > end) return -1;
-        len = dv.getUint16(off);
-        off += 2;
-      }
-    }
-    if (off + len > end) return -1;
-    const kind = kinds[i]!;
-    if (kind !== K.SKIP) applyField(dv, off, len, kind, rec);
-    off += len;
-  }
-  return off;
 }
 
 /** Sampling rate (1 in N) described by the sampling fields of the current record, 0 if none. */
@@ -554,44 +436,6 @@ export interface HeaderClock {
   exportMs: number;
   /** v9 header sysUptime in ms; -1 for IPFIX (no uptime in the header). */
   uptimeMs: number;
-}
-
-/**
- * Resolve sysUpTime-relative timestamps. v9: relative to the header's uptime at export time,
- * with a signed 32-bit difference so that uptime wraparound (every 49.7 days) stays sane.
- * IPFIX: relative to systemInitTimeMilliseconds (record, else options data); without it, the
- * flow is anchored to end at export time so its duration survives.
- */
-function resolveUptime(clock: HeaderClock, source: SourceState): void {
-  if (S.startUp < 0 && S.endUp < 0) return;
-  if (clock.uptimeMs >= 0) {
-    if (S.startUp >= 0 && !S.hasStart) setStart(clock.exportMs - ((clock.uptimeMs - S.startUp) | 0));
-    if (S.endUp >= 0 && !S.hasEnd) setEnd(clock.exportMs - ((clock.uptimeMs - S.endUp) | 0));
-    return;
-  }
-  const init = S.sysInitMs >= 0 ? S.sysInitMs : source.systemInitMs;
-  if (init >= 0) {
-    if (S.startUp >= 0 && !S.hasStart) setStart(init + S.startUp);
-    if (S.endUp >= 0 && !S.hasEnd) setEnd(init + S.endUp);
-    return;
-  }
-  if (!S.hasEnd) setEnd(clock.exportMs);
-  if (!S.hasStart && S.startUp >= 0) {
-    const dur = S.endUp >= 0 ? (S.endUp - S.startUp) | 0 : 0;
-    setStart(S.endMs - Math.max(dur, 0));
-  }
-}
-
-/** Fill startMs/endMs of the record from the scratch: missing ends borrow from each other. */
-function finishTimes(rec: FlowRecord, clock: HeaderClock, source: SourceState): void {
-  resolveUptime(clock, source);
-  if (!S.hasStart && !S.hasEnd) {
-    rec.startMs = clock.exportMs;
-    rec.endMs = clock.exportMs;
-    return;
-  }
-  rec.endMs = S.hasEnd ? S.endMs : S.startMs;
-  rec.startMs = S.hasStart ? S.startMs : rec.endMs;
 }
 
 /** Default bounds of the timestamp sanity rule, relative to the receive time (ctx.nowMs). */
@@ -641,6 +485,14 @@ function applyOptions(registry: TemplateRegistry, source: SourceState, nowMs: nu
  * Decode the records of one data set (body from `off` to `end`) with a known template. Data
  * records go to the sink; options records update the registry. A record cut by the set end
  * stops the set (truncated); padding shorter than one record is ignored.
+ *
+ * One loop over the plan per record, every value kept in a local or written straight into the
+ * record: nothing is allocated or boxed per record.
+ *
+ * Timestamps: sysUpTime-relative values are resolved against the v9 header (signed 32-bit
+ * difference, so uptime wraparound stays sane); for IPFIX against systemInitTimeMilliseconds
+ * (record, else options data), else the flow is anchored to end at export time so its duration
+ * survives. A missing start or end borrows from the other; neither gives the export time.
  */
 export function decodeDataSet(
   dv: DataView,
@@ -654,35 +506,255 @@ export function decodeDataSet(
   res: DecodeResult,
 ): void {
   const plan = tpl.plan;
+  const kinds = plan.kinds;
+  const lengths = plan.lengths;
+  const n = kinds.length;
+  const minLength = plan.minLength;
+  const fixed = plan.fixedLength > 0;
+  const hasRare = plan.hasRare;
   const rec = ctx.record;
+  const srcAddr = rec.srcAddr;
+  const dstAddr = rec.dstAddr;
   const options = tpl.kind === 'options';
-  S.exportMs = clock.exportMs;
+  const exportMs = clock.exportMs;
+  const uptimeMs = clock.uptimeMs;
+  resetScratch();
   let decoded = 0;
-  while (end - off >= plan.minLength) {
-    resetFlowRecord(rec);
-    resetScratch();
-    const next = decodeFields(dv, off, end, plan, rec);
-    if (next < 0) {
+  while (end - off >= minLength) {
+    if (hasRare) resetScratch();
+    rec.bytes = 0;
+    rec.packets = 0;
+    rec.proto = 0;
+    rec.srcPort = 0;
+    rec.dstPort = 0;
+    rec.srcAs = 0;
+    rec.dstAs = 0;
+    rec.inIf = 0;
+    rec.outIf = 0;
+    let startMs = 0;
+    let endMs = 0;
+    let hasStart = false;
+    let hasEnd = false;
+    let startUp = -1;
+    let endUp = -1;
+    let srcFamily = 0;
+    let dstFamily = 0;
+    let p = off;
+    let cut = false;
+    for (let i = 0; i < n; i++) {
+      const kind = kinds[i]!;
+      let len = lengths[i]!;
+      if (!fixed) {
+        if (len === VARIABLE_LENGTH) {
+          if (p >= end) {
+            cut = true;
+            break;
+          }
+          len = dv.getUint8(p++);
+          if (len === 255) {
+            if (p + 2 > end) {
+              cut = true;
+              break;
+            }
+            len = dv.getUint16(p);
+            p += 2;
+          }
+          if (p + len > end) {
+            cut = true;
+            break;
+          }
+          // Fixed lengths were checked when the plan was compiled; variable ones are checked here.
+          if (!lengthFits(kind, len)) {
+            p += len;
+            continue;
+          }
+        } else if (p + len > end) {
+          cut = true;
+          break;
+        }
+      }
+      switch (kind) {
+        case K.SKIP:
+          break;
+        case K.SRC4:
+        case K.SRC6:
+          srcFamily = setAddr(dv, p, len, srcAddr, srcFamily);
+          break;
+        case K.DST4:
+        case K.DST6:
+          dstFamily = setAddr(dv, p, len, dstAddr, dstFamily);
+          break;
+        case K.START_NTP:
+        case K.END_NTP: {
+          const secs = dv.getUint32(p);
+          const frac = dv.getUint32(p + 4);
+          const unix = secs >= 0x80000000 ? secs - NTP_UNIX_OFFSET_S : secs + TWO_32 - NTP_UNIX_OFFSET_S;
+          const ms = unix * 1000 + Math.floor((frac * 1000) / TWO_32);
+          if (kind === K.START_NTP) {
+            startMs = ms;
+            hasStart = true;
+          } else {
+            endMs = ms;
+            hasEnd = true;
+          }
+          break;
+        }
+        case K.SAMPLING_PROBABILITY:
+          S.probability = len === 8 ? dv.getFloat64(p) : dv.getFloat32(p);
+          break;
+        default: {
+          // Unsigned big-endian integer of 1..8 bytes (readUint, written out).
+          let v: number;
+          if (len === 4) v = dv.getUint32(p);
+          else if (len === 2) v = dv.getUint16(p);
+          else if (len === 1) v = dv.getUint8(p);
+          else if (len === 8) {
+            const hi = dv.getUint32(p);
+            // hi >= 2^21 means the value is >= 2^53: not representable, clamp.
+            v = hi >= 0x200000 ? Number.MAX_SAFE_INTEGER : hi * TWO_32 + dv.getUint32(p + 4);
+          } else {
+            v = 0;
+            for (let j = 0; j < len; j++) v = v * 256 + dv.getUint8(p + j);
+            if (v > Number.MAX_SAFE_INTEGER) v = Number.MAX_SAFE_INTEGER;
+          }
+          switch (kind) {
+            case K.BYTES:
+              rec.bytes = v;
+              break;
+            case K.PACKETS:
+              rec.packets = v;
+              break;
+            case K.PROTO:
+              rec.proto = v;
+              break;
+            case K.SRC_PORT:
+              rec.srcPort = v;
+              break;
+            case K.DST_PORT:
+              rec.dstPort = v;
+              break;
+            case K.IN_IF:
+              rec.inIf = v;
+              break;
+            case K.OUT_IF:
+              rec.outIf = v;
+              break;
+            case K.SRC_AS:
+              rec.srcAs = v;
+              break;
+            case K.DST_AS:
+              rec.dstAs = v;
+              break;
+            case K.START_UPTIME:
+              startUp = v;
+              break;
+            case K.END_UPTIME:
+              endUp = v;
+              break;
+            case K.START_SEC:
+              startMs = v * 1000;
+              hasStart = true;
+              break;
+            case K.END_SEC:
+              endMs = v * 1000;
+              hasEnd = true;
+              break;
+            case K.START_MS:
+              startMs = v;
+              hasStart = true;
+              break;
+            case K.END_MS:
+              endMs = v;
+              hasEnd = true;
+              break;
+            case K.START_DELTA_US:
+              startMs = exportMs - Math.ceil(v / 1000);
+              hasStart = true;
+              break;
+            case K.END_DELTA_US:
+              endMs = exportMs - Math.ceil(v / 1000);
+              hasEnd = true;
+              break;
+            default:
+              applyRare(kind, v);
+          }
+        }
+      }
+      p += len;
+    }
+    if (cut) {
+      if (decoded > 0) res.dataRecords = (res.dataRecords ?? 0) + decoded;
       skip(res, 'truncated');
       return;
     }
-    off = next;
+    off = p;
     decoded++;
-    res.dataRecords = (res.dataRecords ?? 0) + 1;
     if (options) {
       applyOptions(ctx.registry, source, ctx.nowMs);
       continue;
     }
-    finishTimes(rec, clock, source);
+
+    // sysUpTime-relative times: v9 against the header clock, IPFIX against the system init time.
+    if (startUp >= 0 || endUp >= 0) {
+      if (uptimeMs >= 0) {
+        if (startUp >= 0 && !hasStart) {
+          startMs = exportMs - ((uptimeMs - startUp) | 0);
+          hasStart = true;
+        }
+        if (endUp >= 0 && !hasEnd) {
+          endMs = exportMs - ((uptimeMs - endUp) | 0);
+          hasEnd = true;
+        }
+      } else {
+        const init = S.sysInitMs >= 0 ? S.sysInitMs : source.systemInitMs;
+        if (init >= 0) {
+          if (startUp >= 0 && !hasStart) {
+            startMs = init + startUp;
+            hasStart = true;
+          }
+          if (endUp >= 0 && !hasEnd) {
+            endMs = init + endUp;
+            hasEnd = true;
+          }
+        } else {
+          if (!hasEnd) {
+            endMs = exportMs;
+            hasEnd = true;
+          }
+          if (!hasStart && startUp >= 0) {
+            const dur = endUp >= 0 ? (endUp - startUp) | 0 : 0;
+            startMs = endMs - Math.max(dur, 0);
+            hasStart = true;
+          }
+        }
+      }
+    }
+    if (!hasStart && !hasEnd) {
+      rec.startMs = exportMs;
+      rec.endMs = exportMs;
+    } else {
+      const e = hasEnd ? endMs : startMs;
+      rec.endMs = e;
+      rec.startMs = hasStart ? startMs : e;
+    }
+    // Address bytes not written by this record are zero (the record is reused). Written out:
+    // this function is too large for the optimizer to inline a helper here.
+    if (srcFamily === 0 || srcFamily === 4) {
+      for (let j = srcFamily; j < 16; j++) srcAddr[j] = 0;
+    }
+    if (dstFamily === 0 || dstFamily === 4) {
+      for (let j = dstFamily; j < 16; j++) dstAddr[j] = 0;
+    }
     if (!saneTimes(rec, ctx)) {
       skip(res, 'bad_timestamp');
       continue;
     }
     rec.samplingRate = resolveRate(source, plan);
-    rec.ipVersion = ipVersionOf(S.srcFamily, S.dstFamily);
+    rec.ipVersion = ipVersionOf(srcFamily, dstFamily);
     res.records++;
     sink(rec);
   }
+  if (decoded > 0) res.dataRecords = (res.dataRecords ?? 0) + decoded;
   if (decoded === 0 && end > off) skip(res, 'truncated');
 }
 
@@ -714,6 +786,9 @@ export function newResult(protocol: DecodeResult['protocol']): DecodeResult {
     protocol,
     ok: true,
     records: 0,
+    // Present from the start (undefined until a data record is decoded): adding it later would
+    // move the result to a transition map that GC may drop, deoptimizing the decoder each time.
+    dataRecords: undefined,
     domain: 0,
     sequence: 0,
     uptimeMs: -1,
