@@ -66,6 +66,23 @@ export const ConfigSchema = z.object({
   flushInterval: duration.prefault('5s'),
   /** Rows held in memory while the database is away; beyond, batches are dropped and counted. */
   maxBufferedRows: z.coerce.number().int().min(1000).default(2_000_000),
+  /**
+   * On-disk spool for the write backlog: past `afterRows` rows waiting in memory, batches go to
+   * `dir` (default `<dataDir>/spool`), at most `maxBytes`, and are replayed in order when the
+   * database returns. Past `maxBytes` (or on a write error such as ENOSPC) batches are dropped
+   * and counted by reason. `maxBytes: 0` turns the spool off.
+   */
+  spool: z
+    .object({
+      dir: z.string().optional(),
+      maxBytes: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .default(1024 ** 3),
+      afterRows: z.coerce.number().int().min(1000).default(200_000),
+    })
+    .prefault({}),
   /** Rate for records whose sampling rate is unknown; they are counted and reported. */
   defaultSamplingRate: z.coerce.number().int().min(1).default(1),
   /** Exporter address → sampling rate, overriding what the exporter reports. */
@@ -122,6 +139,9 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_RATE_LIMIT: 'rateLimit.requests',
   FLOWRADAR_AUTH_FAILURE_LIMIT: 'rateLimit.authFailures',
   FLOWRADAR_RATE_LIMIT_WINDOW: 'rateLimit.window',
+  FLOWRADAR_SPOOL_DIR: 'spool.dir',
+  FLOWRADAR_SPOOL_MAX_BYTES: 'spool.maxBytes',
+  FLOWRADAR_SPOOL_AFTER_ROWS: 'spool.afterRows',
 };
 
 const LIST_KEYS = new Set(['corsOrigins', 'localNetworks', 'asnTsv', 'mmdb']);

@@ -18,6 +18,7 @@ import { startUdp, type UdpListeners } from './ingest/collector.js';
 import { createEnricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
+import { Spool } from './ingest/spool.js';
 import { startSimulator } from './simulate.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -81,6 +82,7 @@ export async function startService(
   let server: ServerType | undefined;
   let pipeline: Pipeline | undefined;
   let udp: UdpListeners | undefined;
+  let spool: Spool | undefined;
   try {
     await migrate(db);
     if (role === 'all') {
@@ -98,7 +100,17 @@ export async function startService(
     await writeAsNames(db, enricher.asNames());
     const metrics = new IngestMetrics();
     if (collect) {
+      if (config.spool.maxBytes > 0) {
+        spool = await Spool.open({
+          dir: resolve(config.spool.dir ?? resolve(config.dataDir, 'spool')),
+          maxBytes: config.spool.maxBytes,
+          lockWaitMs: 12_000,
+        });
+        if (spool.records > 0)
+          logger.warn({ rows: spool.rows, bytes: spool.bytes }, 'replaying the spool of an earlier run');
+      }
       pipeline = new Pipeline({
+        ...(spool ? { spool, spoolAfterRows: config.spool.afterRows } : {}),
         db,
         enricher,
         metrics,
@@ -138,7 +150,9 @@ export async function startService(
       enricher,
       metrics,
       clientIp: socketPeer,
-      ...(config.cacheEntries > 0 ? { responseCache: new ResponseCache({ maxEntries: config.cacheEntries }) } : {}),
+      ...(config.cacheEntries > 0
+        ? { responseCache: new ResponseCache({ maxEntries: config.cacheEntries }) }
+        : {}),
     });
     const port = await new Promise<number>((ok, fail) => {
       server = serve(
@@ -162,6 +176,9 @@ export async function startService(
         await udp?.close();
         const left = (await pipeline?.stop()) ?? 0;
         if (left > 0) logger.error({ rows: left }, 'rows not written at shutdown');
+        if (spool && spool.records > 0)
+          logger.warn({ rows: spool.rows }, 'rows left in the spool for the next start');
+        await spool?.close();
         await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
         if (db.kind === 'embedded' && existsSync(serviceFilePath(config))) rmSync(serviceFilePath(config));
         await db.close();
@@ -172,6 +189,7 @@ export async function startService(
     server?.close();
     await udp?.close();
     await pipeline?.stop(0);
+    await spool?.close();
     await db.close();
     throw err;
   }

@@ -27,6 +27,9 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
     max: opts.max ?? 10,
     prepare: opts.prepare ?? true,
     onnotice: () => {},
+    // Reconnect within a second of the database returning: postgres.js's own backoff grows to
+    // 20 s, and its callers (the ingest writer, readiness) already back off themselves.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     connection: {
       client_min_messages: 'warning',
       ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),

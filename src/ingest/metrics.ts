@@ -31,7 +31,7 @@ export class IngestMetrics {
   });
   private readonly drops = new Counter({
     name: 'flowradar_drops_total',
-    help: 'Data dropped after decoding, by reason (duplicate datagrams, full write buffer)',
+    help: 'Data dropped after decoding, by reason (duplicate datagrams; rows: full write buffer, full spool, spool write error)',
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -53,6 +53,21 @@ export class IngestMetrics {
   private readonly depth = new Gauge({
     name: 'flowradar_write_buffer_rows',
     help: 'Rows waiting to be written to the database',
+    registers: [this.registry],
+  });
+  private readonly spoolRows = new Gauge({
+    name: 'flowradar_spool_rows',
+    help: 'Rows waiting in the on-disk spool',
+    registers: [this.registry],
+  });
+  private readonly spoolBytes = new Gauge({
+    name: 'flowradar_spool_bytes',
+    help: 'Bytes of the on-disk spool',
+    registers: [this.registry],
+  });
+  private readonly spoolErrors = new Counter({
+    name: 'flowradar_spool_errors_total',
+    help: 'Spool appends the file system refused (ENOSPC, EIO, EROFS…)',
     registers: [this.registry],
   });
   private readonly flushSeconds = new Histogram({
@@ -79,7 +94,10 @@ export class IngestMetrics {
   decodeError(reason: string, n = 1): void {
     this.errors.inc({ reason }, n);
   }
-  dropped(reason: 'duplicate' | 'buffer_full' | 'too_large' | 'socket', n: number): void {
+  dropped(
+    reason: 'duplicate' | 'buffer_full' | 'spool_full' | 'spool_error' | 'too_large' | 'socket',
+    n: number,
+  ): void {
     this.drops.inc({ reason }, n);
   }
   lost(n: number): void {
@@ -93,6 +111,13 @@ export class IngestMetrics {
   }
   bufferDepth(rows: number): void {
     this.depth.set(rows);
+  }
+  spool(rows: number, bytes: number): void {
+    this.spoolRows.set(rows);
+    this.spoolBytes.set(bytes);
+  }
+  spoolError(): void {
+    this.spoolErrors.inc();
   }
   flushed(rows: number, seconds: number): void {
     this.rowsWritten.inc(rows);

@@ -9,6 +9,7 @@ import { decodeNetflow, TemplateRegistry } from './netflow/index.js';
 import type { SerializedSource, SerializedTemplate } from './netflow/templates.js';
 import { contentHash, SequenceTracker } from './sequence.js';
 import { decodeSflow } from './sflow.js';
+import type { Spool } from './spool.js';
 import { type DecodeResult, type FlowRecord, newFlowRecord } from './types.js';
 import { BatchWriter, type ExporterDelta, type ExporterMinuteDelta, newExporterDelta } from './writer.js';
 
@@ -22,6 +23,9 @@ export interface PipelineOptions {
   flushIntervalMs?: number;
   /** Rows held in memory while the database is away. */
   maxBufferedRows?: number;
+  /** On-disk spool for the backlog past `spoolAfterRows` rows (see BatchWriter). */
+  spool?: Spool;
+  spoolAfterRows?: number;
   /** Rate for records whose sampling rate is unknown (they are counted as such). */
   defaultSamplingRate?: number;
   /** Per-exporter sampling rate that overrides what the exporter says. */
@@ -105,11 +109,19 @@ export class Pipeline {
       retryMs: opts.retryMs ?? 1000,
       maxRetryMs: opts.maxRetryMs ?? 30_000,
       onWritten: (b, ms) => opts.metrics.flushed(b.traffic.length, ms / 1000),
-      onDropped: (b) => {
-        opts.metrics.dropped('buffer_full', b.traffic.length);
-        opts.logger.error({ rows: b.traffic.length }, 'write buffer full: batch dropped');
+      ...(opts.spool ? { spool: opts.spool } : {}),
+      ...(opts.spoolAfterRows ? { spoolAfterRows: opts.spoolAfterRows } : {}),
+      onDropped: (b, reason) => {
+        opts.metrics.dropped(reason, b.traffic.length);
+        opts.logger.error({ rows: b.traffic.length, reason }, 'batch dropped');
       },
       onError: (err, attempt) => opts.logger.warn({ err, attempt }, 'database write failed; will retry'),
+      onSpoolError: (err) => {
+        // A full spool is reported by onDropped; this is the file system refusing a write.
+        if ((err as { reason?: string }).reason === 'spool_full') return;
+        opts.metrics.spoolError();
+        opts.logger.error({ err }, 'spool write failed');
+      },
     });
   }
 
@@ -290,6 +302,7 @@ export class Pipeline {
     if (traffic.length === 0 && exporters.length === 0) return;
     this.writer.enqueue({ id: randomUUID(), traffic, exporters, minutes });
     this.opts.metrics.bufferDepth(this.writer.depth);
+    if (this.opts.spool) this.opts.metrics.spool(this.opts.spool.rows, this.opts.spool.bytes);
   }
 
   start(): void {

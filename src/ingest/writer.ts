@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database, Queryable } from '../db/client.js';
 import { addTraffic, type TrafficDelta } from '../db/traffic.js';
+import type { Spool, SpoolChunk, SpoolDropReason } from './spool.js';
 
 /** Counters of one exporter accumulated since the last flush. */
 export interface ExporterDelta {
@@ -52,11 +53,14 @@ const mergeCounters = (a: string, b: string) =>
        FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
       GROUP BY key) s)`);
 
-async function writeExporters(tx: Queryable, rows: ExporterDelta[]): Promise<void> {
+async function writeExporters(
+  tx: Queryable,
+  rows: (ExporterDelta & { firstSeenMs?: number })[],
+): Promise<void> {
   for (const e of rows) {
     await tx.query(sql`INSERT INTO exporters AS x (address, first_seen, last_seen, datagrams, records, lost_records,
         unsampled_records, errors, sampling_rates)
-      VALUES (${e.address}, ${new Date(e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
+      VALUES (${e.address}, ${new Date(e.firstSeenMs ?? e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
         ${e.datagrams}, ${e.records}, ${e.lostRecords}, ${e.unsampledRecords},
         ${JSON.stringify(e.errors)}::jsonb, ${JSON.stringify(e.samplingRates)}::jsonb)
       ON CONFLICT (address) DO UPDATE SET
@@ -99,20 +103,140 @@ export async function writeBatch(db: Database, batch: Batch): Promise<'written' 
   });
 }
 
+const addCounters = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+};
+
+/**
+ * Sums batches as one: traffic by (minute, asn, location, product, direction), exporters by
+ * address (first seen = earliest, last seen = latest), minutes by (minute, exporter). Writing the
+ * sum adds exactly what writing each batch would.
+ */
+export function mergeBatches(batches: Batch[]): {
+  traffic: TrafficDelta[];
+  exporters: (ExporterDelta & { firstSeenMs: number })[];
+  minutes: ExporterMinuteDelta[];
+} {
+  const traffic = new Map<string, TrafficDelta>();
+  const exporters = new Map<string, ExporterDelta & { firstSeenMs: number }>();
+  const minutes = new Map<string, ExporterMinuteDelta>();
+  for (const b of batches) {
+    for (const r of b.traffic) {
+      const key = `${r.minuteMs}|${r.asn}|${r.location}|${r.product}|${r.direction}`;
+      const t = traffic.get(key);
+      // Rounded per batch, as addTraffic rounds each batch it writes.
+      if (!t)
+        traffic.set(key, {
+          ...r,
+          bytes: Math.round(r.bytes),
+          packets: Math.round(r.packets),
+          flows: Math.round(r.flows),
+        });
+      else {
+        t.bytes += Math.round(r.bytes);
+        t.packets += Math.round(r.packets);
+        t.flows += Math.round(r.flows);
+      }
+    }
+    for (const e of b.exporters) {
+      const x = exporters.get(e.address);
+      if (!x)
+        exporters.set(e.address, {
+          ...e,
+          firstSeenMs: e.lastSeenMs,
+          errors: { ...e.errors },
+          samplingRates: { ...e.samplingRates },
+        });
+      else {
+        x.firstSeenMs = Math.min(x.firstSeenMs, e.lastSeenMs);
+        x.lastSeenMs = Math.max(x.lastSeenMs, e.lastSeenMs);
+        x.datagrams += e.datagrams;
+        x.records += e.records;
+        x.lostRecords += e.lostRecords;
+        x.unsampledRecords += e.unsampledRecords;
+        addCounters(x.errors, e.errors);
+        addCounters(x.samplingRates, e.samplingRates);
+      }
+    }
+    for (const m of b.minutes) {
+      const key = `${m.minuteMs}|${m.exporter}`;
+      const x = minutes.get(key);
+      if (!x) minutes.set(key, { ...m });
+      else {
+        x.records += m.records;
+        x.lostRecords += m.lostRecords;
+        x.unsampledRecords += m.unsampledRecords;
+      }
+    }
+  }
+  return {
+    traffic: [...traffic.values()],
+    exporters: [...exporters.values()],
+    minutes: [...minutes.values()],
+  };
+}
+
+/**
+ * Writes several batches in one transaction, each exactly once: all ids are claimed in
+ * ingest_batches, those already there are skipped, and the sum of the others is written.
+ * Returns the ids written now.
+ */
+export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<string>> {
+  const unique = [...new Map(batches.map((b) => [b.id, b])).values()];
+  if (unique.length === 0) return new Set();
+  return db.transaction(async (tx) => {
+    const claimed = await tx.query<{ id: string }>(
+      sql`INSERT INTO ingest_batches (id, rows) VALUES ${sql.join(
+        unique.map((b) => sql`(${b.id}, ${b.traffic.length})`),
+        sql`, `,
+      )} ON CONFLICT (id) DO NOTHING RETURNING id`,
+    );
+    const ids = new Set(claimed.map((r) => r.id));
+    const fresh = unique.filter((b) => ids.has(b.id));
+    if (fresh.length === 0) return ids;
+    const sum = mergeBatches(fresh);
+    await addTraffic(tx, sum.traffic);
+    await writeExporters(tx, sum.exporters);
+    await writeMinutes(tx, sum.minutes);
+    return ids;
+  });
+}
+
+export type DropReason = 'buffer_full' | SpoolDropReason;
+
 export interface WriterOptions {
   /** Rows held while the database is away; past it new batches are dropped and counted. */
   maxBufferedRows: number;
   /** First retry delay; doubles up to maxRetryMs. */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * On-disk spool: once `spoolAfterRows` rows wait in memory, they and every later batch go to
+   * the spool, in order, until it has been replayed. A spool that is not empty at start is
+   * replayed first.
+   */
+  spool?: Spool;
+  /** Rows waiting in memory before batches go to the spool (default 200,000). */
+  spoolAfterRows?: number;
+  /** After a spool write error, batches stay in memory this long before the spool is tried again. */
+  spoolRetryMs?: number;
+  /** Largest write: batches and traffic rows (before summing) per transaction (defaults 1000 and 200,000). */
+  groupBatches?: number;
+  groupRows?: number;
   onWritten?: (batch: Batch, ms: number) => void;
-  onDropped?: (batch: Batch) => void;
+  onDropped?: (batch: Batch, reason: DropReason) => void;
   onError?: (err: unknown, attempt: number) => void;
+  /** A spool append failed (the batch is dropped, or kept in memory when the spool was empty). */
+  onSpoolError?: (err: unknown) => void;
 }
 
+const rowsOf = (b: Batch) => Math.max(1, b.traffic.length);
+
 /**
- * Writes batches in order. When the database is unavailable, batches wait in a bounded memory
- * buffer and are retried with backoff; what does not fit is dropped and reported, never silent.
+ * Writes batches in order, several per transaction when several wait. When the database is
+ * unavailable, batches wait in a bounded memory buffer and are retried with backoff; with a spool,
+ * the backlog past `spoolAfterRows` moves to disk and is replayed in order (memory first, then the
+ * spool). What fits nowhere is dropped and counted by reason, never silently.
  */
 export class BatchWriter {
   private queue: Batch[] = [];
@@ -120,32 +244,100 @@ export class BatchWriter {
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private delay: number;
+  private attempt = 0;
+  private closing = false;
+  private deadline = Number.POSITIVE_INFINITY;
+  /** A chunk read from the spool whose write failed: retried as is. */
+  private spoolChunk: SpoolChunk | undefined;
+  private spoolFailedAt = Number.NEGATIVE_INFINITY;
   droppedBatches = 0;
   droppedRows = 0;
+  /** Rows dropped, by reason. */
+  readonly droppedByReason: Record<DropReason, number> = { buffer_full: 0, spool_full: 0, spool_error: 0 };
+  /** Batches handed to the spool (including those that failed there). */
+  spooledBatches = 0;
 
   constructor(
     private readonly db: Database,
     private readonly opts: WriterOptions,
   ) {
     this.delay = opts.retryMs ?? 1000;
+    // Replay what an earlier run left in the spool before anything else.
+    if (opts.spool && opts.spool.records > 0) void this.drain();
   }
 
-  /** Rows waiting to be written. */
+  /** Rows waiting in memory to be written. */
   get depth(): number {
     return this.queuedRows;
   }
 
+  /** Rows waiting in the spool (stored or being appended). */
+  get spooledRows(): number {
+    return this.opts.spool?.rows ?? 0;
+  }
+
   enqueue(batch: Batch): void {
-    const rows = Math.max(1, batch.traffic.length);
+    const rows = rowsOf(batch);
+    const spool = this.opts.spool;
+    if (spool) {
+      // While the spool holds anything, newer batches go behind it, so replay keeps the order.
+      const backlog = !spool.isEmpty;
+      const pastThreshold =
+        this.queuedRows > 0 &&
+        this.queuedRows + rows > (this.opts.spoolAfterRows ?? 200_000) &&
+        performance.now() - this.spoolFailedAt >= (this.opts.spoolRetryMs ?? 30_000);
+      if (backlog || pastThreshold) {
+        for (const b of this.queue.splice(0)) this.toSpool(b);
+        this.queuedRows = 0;
+        this.toSpool(batch);
+        return;
+      }
+    }
     if (this.queuedRows + rows > this.opts.maxBufferedRows) {
-      this.droppedBatches++;
-      this.droppedRows += batch.traffic.length;
-      this.opts.onDropped?.(batch);
+      this.drop(batch, 'buffer_full');
       return;
     }
     this.queue.push(batch);
     this.queuedRows += rows;
-    void this.drain();
+    this.kick();
+  }
+
+  private drop(batch: Batch, reason: DropReason): void {
+    this.droppedBatches++;
+    this.droppedRows += batch.traffic.length;
+    this.droppedByReason[reason] += batch.traffic.length;
+    this.opts.onDropped?.(batch, reason);
+  }
+
+  private toSpool(batch: Batch): void {
+    const spool = this.opts.spool!;
+    this.spooledBatches++;
+    spool.append(batch).then(
+      () => this.kick(),
+      (err: unknown) => {
+        this.opts.onSpoolError?.(err);
+        const reason: DropReason =
+          (err as { reason?: string }).reason === 'spool_full' ? 'spool_full' : 'spool_error';
+        if (reason === 'spool_error') this.spoolFailedAt = performance.now();
+        // Nothing older on disk: memory still keeps the order, so keep the batch there if it fits.
+        if (
+          reason === 'spool_error' &&
+          spool.records === 0 &&
+          this.queuedRows + rowsOf(batch) <= this.opts.maxBufferedRows
+        ) {
+          this.queue.push(batch);
+          this.queuedRows += rowsOf(batch);
+          this.kick();
+          return;
+        }
+        this.drop(batch, reason);
+      },
+    );
+  }
+
+  /** Starts writing unless a retry is already scheduled (the backoff decides when). */
+  private kick(): void {
+    if (!this.timer) void this.drain();
   }
 
   /** Writes what is queued; resolves when the queue is empty or a write failed (a retry is scheduled). */
@@ -156,28 +348,73 @@ export class BatchWriter {
     return this.running;
   }
 
+  /** The oldest batches in memory, as many as one transaction takes. */
+  private group(): Batch[] {
+    const max = this.opts.groupBatches ?? 1000;
+    const maxRows = this.opts.groupRows ?? 200_000;
+    const out: Batch[] = [];
+    let rows = 0;
+    for (const b of this.queue) {
+      if (out.length >= max || (out.length > 0 && rows + b.traffic.length > maxRows)) break;
+      out.push(b);
+      rows += b.traffic.length;
+    }
+    return out;
+  }
+
   private async writeAll(): Promise<void> {
-    let attempt = 0;
-    while (this.queue.length > 0) {
-      const batch = this.queue[0]!;
-      const t0 = performance.now();
+    const spool = this.opts.spool;
+    while (Date.now() < this.deadline) {
+      let group: Batch[];
+      let chunk: SpoolChunk | undefined;
       try {
-        await writeBatch(this.db, batch);
+        if (this.queue.length > 0) group = this.group();
+        else if (spool && spool.records > 0) {
+          chunk = this.spoolChunk ??= await spool.read({
+            maxBatches: this.opts.groupBatches ?? 1000,
+            maxRows: this.opts.groupRows ?? 200_000,
+          });
+          group = chunk.batches;
+        } else return;
       } catch (err) {
-        attempt++;
-        this.opts.onError?.(err, attempt);
-        this.scheduleRetry();
+        this.failed(err);
         return;
       }
-      this.queue.shift();
-      this.queuedRows -= Math.max(1, batch.traffic.length);
+      const t0 = performance.now();
+      let written: Set<string>;
+      try {
+        written = await writeBatches(this.db, group);
+      } catch (err) {
+        this.failed(err);
+        return;
+      }
+      const ms = (performance.now() - t0) / Math.max(1, group.length);
+      this.attempt = 0;
       this.delay = this.opts.retryMs ?? 1000;
-      this.opts.onWritten?.(batch, performance.now() - t0);
+      if (chunk) {
+        this.spoolChunk = undefined;
+        await spool!.ack(chunk).catch((err: unknown) => this.opts.onSpoolError?.(err));
+      } else {
+        // Batches moved to the spool meanwhile are not in the queue any more; their spooled
+        // copies will be skipped as already written.
+        for (const b of group) {
+          if (this.queue[0] !== b) continue;
+          this.queue.shift();
+          this.queuedRows -= rowsOf(b);
+        }
+      }
+      for (const b of group) if (written.has(b.id)) this.opts.onWritten?.(b, ms);
     }
   }
 
+  private failed(err: unknown): void {
+    this.attempt++;
+    this.opts.onError?.(err, this.attempt);
+    this.scheduleRetry();
+  }
+
   private scheduleRetry(): void {
-    if (this.timer) return;
+    if (this.timer || this.closing) return;
     const wait = this.delay;
     this.delay = Math.min(this.delay * 2, this.opts.maxRetryMs ?? 30_000);
     this.timer = setTimeout(() => {
@@ -187,15 +424,35 @@ export class BatchWriter {
     this.timer.unref();
   }
 
-  /** Last attempt to write everything (SIGTERM), bounded in time. Returns rows left unwritten. */
+  private get pending(): boolean {
+    return this.queue.length > 0 || (this.opts.spool?.records ?? 0) > 0;
+  }
+
+  /**
+   * Last attempt to write everything (SIGTERM), bounded in time. With a spool, what the database
+   * does not take goes to disk for the next start. Returns rows neither written nor spooled.
+   */
   async close(timeoutMs = 10_000): Promise<number> {
+    this.closing = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const deadline = Date.now() + timeoutMs;
-    while (this.queue.length > 0 && Date.now() < deadline) {
+    const spool = this.opts.spool;
+    this.deadline = Date.now() + timeoutMs;
+    while (this.pending && Date.now() < this.deadline) {
       await this.drain();
-      if (this.queue.length > 0)
-        await new Promise((r) => setTimeout(r, Math.min(500, deadline - Date.now())));
+      // A failed write: with a spool the backlog is safe on disk, no need to wait for the database.
+      if (!this.pending || spool) break;
+      await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, this.deadline - Date.now()))));
+    }
+    await this.running;
+    if (spool && this.queue.length > 0) {
+      for (const b of this.queue.splice(0)) this.toSpool(b);
+      this.queuedRows = 0;
+    }
+    if (spool) {
+      await spool.idle();
+      // Let the append handlers (which may put a batch back in memory) run.
+      await new Promise((r) => setImmediate(r));
     }
     return this.queuedRows;
   }
