@@ -1,0 +1,278 @@
+/**
+ * Benchmark datasets written straight into `traffic` of an embedded database, then made the way
+ * the service keeps its data: rollups refreshed, old chunks compressed (maintenance with the
+ * default config). The shape:
+ *
+ * - 90 days of minutes (the default raw retention) ending at the minute of generation;
+ * - remote ASes with Zipf-like sizes (a few large, a long tail), each in its home country, the
+ *   large ones also in a few others; both products, both directions: the keys of `traffic`;
+ * - a key appears in a minute with a probability that grows with its size (large ones every
+ *   minute, the tail now and then), so not every key is there every minute; values follow a
+ *   diurnal curve with noise;
+ * - exporter_minutes for two exporters every minute, with a little loss now and then, as
+ *   collectors write it (every API response reads it for confidenceInfo);
+ * - asn_names for every AS.
+ *
+ * Sizes: S ≈ 0.5 M, M ≈ 2 M, L ≈ 5 M rows. Rows go in with COPY FROM '/dev/blob' one day at a
+ * time (the fastest path into PGlite), so memory stays bounded.
+ *
+ * Usage: npx tsx bench/dataset.ts S [--dir bench/data/S] [--force]
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { loadConfig } from '../src/config.js';
+import { type Database, openDatabase } from '../src/db/client.js';
+import { compressAndRetain, refreshRollups } from '../src/db/maintenance.js';
+import { migrate } from '../src/db/migrate.js';
+import { CONTINENTS, countriesOf } from '../src/query/geo.js';
+import { parseArgs, prng, zipfPicker } from './lib.js';
+
+export const DATASETS = {
+  S: { rows: 500_000, ases: 400 },
+  M: { rows: 2_000_000, ases: 1200 },
+  L: { rows: 5_000_000, ases: 3000 },
+} as const;
+export type DatasetName = keyof typeof DATASETS;
+
+/**
+ * A dataset ends at the minute it was generated (kept in dataset.json as `endMs`), so SQL that
+ * uses now() sees it as current; the benchmarks pin the app's clock to that end.
+ */
+export const DAYS = 90;
+const MINUTE = 60_000;
+/** Bumped when the generator changes, so stale directories are rebuilt. */
+const VERSION = 4;
+
+export const DATA_ROOT = resolve(new URL('.', import.meta.url).pathname, 'data');
+
+export interface DatasetKey {
+  asn: number;
+  location: string;
+  product: 'HTTP' | 'OTHER';
+  direction: 'in' | 'out';
+  /** Share of the dataset's traffic. */
+  weight: number;
+}
+
+/** The keys of a dataset and their weights; AS i has rank i (0 = largest). */
+export function datasetKeys(name: DatasetName): { keys: DatasetKey[]; asns: number[] } {
+  const { ases } = DATASETS[name];
+  const rand = prng(1000 + ases);
+  const countries = COUNTRIES_LIST;
+  const asns: number[] = [];
+  const keys: DatasetKey[] = [];
+  const used = new Set<number>();
+  const pickCountry = zipfPicker(countries.length, rand, 1.0);
+  let total = 0;
+  for (let i = 0; i < ases; i++) {
+    // Real-looking numbers: the first few are well-known networks, then 16- and 32-bit ones.
+    let asn = i < FAMOUS.length ? FAMOUS[i]! : i % 5 === 0 ? 200_000 + i * 13 : 1000 + i * 17;
+    while (used.has(asn)) asn++;
+    used.add(asn);
+    asns.push(asn);
+    const size = 1 / (i + 1) ** 1.1;
+    const home = countries[pickCountry()]!;
+    const locs =
+      i < 20 ? [home, ...Array.from({ length: 2 + (i % 4) }, () => countries[pickCountry()]!)] : [home];
+    const unique = [...new Set(locs)];
+    unique.forEach((loc, j) => {
+      const locShare = j === 0 ? 0.7 : 0.3 / (unique.length - 1);
+      for (const product of ['HTTP', 'OTHER'] as const)
+        for (const direction of ['in', 'out'] as const) {
+          const w = size * locShare * (product === 'HTTP' ? 0.65 : 0.35) * (direction === 'in' ? 0.8 : 0.2);
+          keys.push({ asn, location: loc, product, direction, weight: w });
+          total += w;
+        }
+    });
+  }
+  for (const k of keys) k.weight /= total;
+  return { keys, asns };
+}
+
+const FAMOUS = [
+  15169, 3320, 7018, 3243, 2860, 13335, 16509, 8075, 32934, 4766, 1221, 28573, 3215, 12353, 174,
+];
+/** Countries, Europe and North America first: the big networks of the datasets live there. */
+const COUNTRIES_LIST = [
+  'EU',
+  'NA',
+  ...CONTINENTS.filter((c) => c !== 'EU' && c !== 'NA' && c !== 'AN'),
+].flatMap((c) => countriesOf(c) ?? []);
+
+/**
+ * Presence probability per key and minute: min(1, c × weight), c chosen so the expected row
+ * count over the window is `rows`.
+ */
+function presence(keys: DatasetKey[], rows: number): Float64Array {
+  const minutes = DAYS * 1440;
+  const target = rows / minutes;
+  let lo = 0;
+  let hi = 1e9;
+  for (let it = 0; it < 100; it++) {
+    const c = (lo + hi) / 2;
+    let sum = 0;
+    for (const k of keys) sum += Math.min(1, c * k.weight);
+    if (sum < target) lo = c;
+    else hi = c;
+  }
+  return Float64Array.from(keys, (k) => Math.min(1, hi * k.weight));
+}
+
+/** Diurnal shape: low at 04:00 UTC, high at 20:00. */
+const diurnal = (minuteOfDay: number) =>
+  0.55 + 0.45 * Math.sin(((minuteOfDay / 1440) * 24 - 10) * (Math.PI / 12));
+
+export interface DatasetInfo {
+  name: DatasetName;
+  dir: string;
+  rows: number;
+  generatedSeconds: number;
+  /** The dataset's "now": its last minute ends here. */
+  endMs: number;
+}
+
+/** Opens a dataset, generating it first when missing or stale. */
+export async function openDataset(
+  name: DatasetName,
+  opts: { dir?: string; force?: boolean; log?: (s: string) => void } = {},
+): Promise<{ db: Database; info: DatasetInfo }> {
+  const dir = opts.dir ?? join(DATA_ROOT, name);
+  const marker = join(dir, 'dataset.json');
+  let info: DatasetInfo | undefined;
+  if (!opts.force && existsSync(marker)) {
+    const saved = JSON.parse(readFileSync(marker, 'utf8')) as DatasetInfo & { version: number };
+    if (saved.version === VERSION) info = saved;
+  }
+  if (!info) {
+    rmSync(dir, { recursive: true, force: true });
+    info = await generate(name, dir, opts.log ?? (() => {}));
+    writeFileSync(marker, JSON.stringify({ ...info, version: VERSION }));
+  }
+  const db = await openDatabase({ dataDir: dir });
+  // A dataset made before a newer migration (a new rollup, say) gets it now, refreshed.
+  await migrate(db);
+  return { db, info };
+}
+
+async function copyCsv(db: Database, table: string, csv: string): Promise<void> {
+  await db.pglite!.query(`COPY ${table} FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob: new Blob([csv]) });
+}
+
+async function generate(name: DatasetName, dir: string, log: (s: string) => void): Promise<DatasetInfo> {
+  const t0 = performance.now();
+  const DATASET_END = Math.floor(Date.now() / MINUTE) * MINUTE;
+  const db = await openDatabase({ dataDir: dir });
+  try {
+    await migrate(db);
+    const { keys, asns } = datasetKeys(name);
+    const p = presence(keys, DATASETS[name].rows);
+    const rand = prng(7 + DATASETS[name].ases);
+    // Bytes per minute of the whole network at the daily peak: ~40 Gbit/s.
+    const peakBytes = 300e9;
+    const firstMinute = Math.floor(DATASET_END / MINUTE) - DAYS * 1440 + 1;
+    const lastMinute = Math.floor(DATASET_END / MINUTE);
+    let rows = 0;
+    for (let day = 0; day < DAYS; day++) {
+      const from = firstMinute + day * 1440;
+      const to = Math.min(lastMinute + 1, from + 1440);
+      // Minutes of this day where each key appears: geometric gaps, so work is per row.
+      const perMinute: number[][] = Array.from({ length: to - from }, () => []);
+      keys.forEach((_, k) => {
+        const pk = p[k]!;
+        if (pk >= 1) {
+          for (let m = 0; m < to - from; m++) perMinute[m]!.push(k);
+          return;
+        }
+        const logq = Math.log(1 - pk);
+        let m = Math.floor(Math.log(1 - rand()) / logq);
+        while (m < to - from) {
+          perMinute[m]!.push(k);
+          m += 1 + Math.floor(Math.log(1 - rand()) / logq);
+        }
+      });
+      const lines: string[] = [];
+      for (let m = 0; m < to - from; m++) {
+        const minute = from + m;
+        const iso = new Date(minute * MINUTE).toISOString();
+        const shape = diurnal(minute % 1440);
+        for (const k of perMinute[m]!) {
+          const key = keys[k]!;
+          // Expected bytes of the key in a minute where it appears, with ±50 % noise.
+          const bytes = Math.max(
+            64,
+            Math.round(((peakBytes * key.weight * shape) / Math.min(1, p[k]!)) * (0.5 + rand())),
+          );
+          const packets = Math.max(1, Math.round(bytes / 900));
+          const flows = Math.max(1, Math.round(packets / 40));
+          lines.push(
+            `${iso},${key.asn},${key.location},${key.product},${key.direction},${bytes},${packets},${flows}`,
+          );
+        }
+      }
+      rows += lines.length;
+      await copyCsv(
+        db,
+        'traffic (time, asn, location, product, direction, bytes, packets, flows)',
+        lines.join('\n'),
+      );
+      // Two exporters report every minute; a little loss now and then.
+      const em: string[] = [];
+      for (let minute = from; minute < to; minute++) {
+        const iso = new Date(minute * MINUTE).toISOString();
+        for (const exporter of ['192.0.2.1', '192.0.2.2']) {
+          const records = 20_000 + Math.floor(rand() * 5000);
+          const lost = rand() < 0.002 ? Math.floor(rand() * 2000) : 0;
+          em.push(`${iso},${exporter},${records},${lost},0`);
+        }
+      }
+      await copyCsv(
+        db,
+        'exporter_minutes (time, exporter, records, lost_records, unsampled_records)',
+        em.join('\n'),
+      );
+      if (day % 10 === 9)
+        log(`dataset ${name}: day ${day + 1}/${DAYS}, ${rows.toLocaleString('en-US')} rows`);
+    }
+    const names = asns.map((asn, i) => `${asn},AS-NAME-${i},`);
+    await copyCsv(db, 'asn_names (asn, name, country)', names.join('\n'));
+    log(`dataset ${name}: refreshing rollups`);
+    await refreshRollups(db);
+    log(`dataset ${name}: compressing chunks older than 7 days (as the service's maintenance does)`);
+    // compressAfter is measured from the wall clock; the dataset ends at DATASET_END, so pass
+    // the age of its 7-day mark instead.
+    const config = loadConfig({});
+    await compressAndRetain(db, {
+      compressAfter: Math.max(0, Date.now() - (DATASET_END - 7 * 86_400_000)),
+      retention: {
+        raw: 10 * 365 * 86_400_000,
+        hourly: 20 * 365 * 86_400_000,
+        daily: config.retention.daily * 4,
+      },
+    });
+    await db.exec('CHECKPOINT');
+    const [count] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM traffic`);
+    return {
+      name,
+      dir,
+      rows: count?.n ?? rows,
+      generatedSeconds: (performance.now() - t0) / 1000,
+      endMs: DATASET_END,
+    };
+  } finally {
+    await db.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = parseArgs();
+  const name = (args.only[0] ?? 'S') as DatasetName;
+  if (!(name in DATASETS)) throw new Error(`dataset: one of ${Object.keys(DATASETS).join(', ')}`);
+  const { db, info } = await openDataset(name, {
+    ...(args.opts.dir ? { dir: args.opts.dir } : {}),
+    force: args.opts.force === 'true',
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  await db.close();
+  process.stdout.write(`${JSON.stringify(info)}\n`);
+}

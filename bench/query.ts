@@ -1,0 +1,272 @@
+/**
+ * Query benchmark: the NetFlows API answered in-process (`app.request`, so token check, parsing,
+ * SQL, meta and JSON are all in the figure) on datasets S/M/L of bench/dataset.ts, each query
+ * repeated; the same series written naively (GROUP BY over `traffic` only, no rollups, no meta)
+ * run as SQL for comparison.
+ *
+ * Run: node --import tsx bench/query.ts [--quick] [--datasets S,M,L]
+ */
+import { execFileSync } from 'node:child_process';
+import { sql } from 'drizzle-orm';
+import pino from 'pino';
+import { createApp } from '../src/app.js';
+import { createToken } from '../src/auth/tokens.js';
+import { loadConfig } from '../src/config.js';
+import type { Database } from '../src/db/client.js';
+import { parseQuery } from '../src/query/params.js';
+import { bucketExpr, metricSum, unionAll, whereOf } from '../src/query/sql.js';
+import { type DatasetName, datasetKeys, openDataset } from './dataset.js';
+import { emit, mib, ms, num, parseArgs, percentile, table } from './lib.js';
+
+const args = parseArgs();
+const QUICK = args.quick;
+const DATASETS = (args.opts.datasets ?? (QUICK ? 'S' : 'S,M,L')).split(',') as DatasetName[];
+const RUNS = Number(args.opts.runs ?? (QUICK ? 5 : 25));
+const NAIVE_BUDGET_MS = QUICK ? 2000 : 6000;
+
+export interface BenchQuery {
+  id: string;
+  path: string;
+  /** Window class for the L/S target: 15m, 1h, 1d, 1w. */
+  interval: string;
+}
+
+/** Series filters, by position: a mix of unfiltered, large and small ASes, places and product. */
+function seriesFilters(name: DatasetName): string[] {
+  const { asns } = datasetKeys(name);
+  const big = asns[0]!;
+  const mid = asns[5]!;
+  const tail = asns[Math.floor(asns.length * 0.6)]!;
+  return [
+    '',
+    `asn=${big}`,
+    'location=US',
+    'continent=EU&product=HTTP',
+    `asn=${mid}&product=HTTP`,
+    'location=DE,FR',
+    `asn=${tail}`,
+    'continent=AS',
+    `asn=-${big}&product=HTTP`,
+    'location=BR',
+  ];
+}
+
+/** The query mix: 1, 4 and 10 series over four windows, single filters, groups and tops. */
+export function queryMix(name: DatasetName): BenchQuery[] {
+  const filters = seriesFilters(name);
+  const windows = [
+    ['1d', '15m'],
+    ['7d', '1h'],
+    ['28d', '1d'],
+    ['52w', '1w'],
+  ] as const;
+  const series = (n: number, range: string) =>
+    Array.from({ length: n }, (_, i) => {
+      const f = filters[i]!;
+      // Positional parameters: every series names every key, empty where it has no filter.
+      const get = (k: string) => new RegExp(`(?:^|&)${k}=([^&]*)`).exec(f)?.[1] ?? '';
+      return `name=s${i}&dateRange=${range}&asn=${get('asn')}&location=${get('location')}&continent=${get('continent')}&product=${get('product') || 'ALL'}`;
+    }).join('&');
+  const out: BenchQuery[] = [];
+  for (const n of [1, 4, 10])
+    for (const [range, agg] of windows)
+      out.push({
+        id: `${n} series ${range}@${agg}`,
+        path: `/radar/netflows/timeseries?${series(n, range)}&aggInterval=${agg}`,
+        interval: agg,
+      });
+  const { asns } = datasetKeys(name);
+  for (const [label, f] of [
+    ['asn', `asn=${asns[1]}`],
+    ['location', 'location=DE'],
+    ['continent', 'continent=EU'],
+    ['product', 'product=HTTP'],
+  ])
+    out.push({
+      id: `filter ${label} 7d@1h`,
+      path: `/radar/netflows/timeseries?dateRange=7d&aggInterval=1h&${f}`,
+      interval: '1h',
+    });
+  out.push({
+    id: 'groups AS 7d@1h limitPerGroup 10',
+    path: '/radar/netflows/timeseries_groups/AS?dateRange=7d&aggInterval=1h&limitPerGroup=10',
+    interval: '1h',
+  });
+  out.push({
+    id: 'groups AS 1d@15m limitPerGroup 10',
+    path: '/radar/netflows/timeseries_groups/AS?dateRange=1d&aggInterval=15m&limitPerGroup=10',
+    interval: '15m',
+  });
+  out.push({ id: 'top ases 7d', path: '/radar/netflows/top/ases?dateRange=7d&limit=10', interval: '1h' });
+  out.push({ id: 'top ases 28d', path: '/radar/netflows/top/ases?dateRange=28d&limit=10', interval: '1d' });
+  return out;
+}
+
+/** The same series as one GROUP BY over the minute table: what a first attempt would write. */
+function naiveSql(q: BenchQuery, DATASET_END: number): ReturnType<typeof sql> | undefined {
+  const url = new URL(`http://x${q.path}`);
+  if (!url.pathname.endsWith('/timeseries')) {
+    if (url.pathname.includes('/top/ases')) {
+      const pq = parseQuery(url.searchParams, 'top', DATASET_END);
+      const s = pq.series[0]!;
+      return sql`SELECT asn, ${metricSum(pq)} AS v FROM traffic WHERE ${whereOf(s, pq)} GROUP BY asn ORDER BY v DESC LIMIT 10`;
+    }
+    const pq = parseQuery(url.searchParams, 'groups', DATASET_END);
+    const s = pq.series[0]!;
+    return sql`SELECT ${bucketExpr(pq.interval.ms)} AS b, asn, ${metricSum(pq)} AS v FROM traffic WHERE ${whereOf(s, pq)} GROUP BY 1, 2`;
+  }
+  const pq = parseQuery(url.searchParams, 'timeseries', DATASET_END);
+  return unionAll(
+    pq.series.map(
+      (s, i) =>
+        sql`SELECT ${i}::int AS s, ${bucketExpr(pq.interval.ms)} AS b, ${metricSum(pq)} AS v FROM traffic WHERE ${whereOf(s, pq)} GROUP BY 2`,
+    ),
+  );
+}
+
+const du = (dir: string) => Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+
+interface Result {
+  p50: number;
+  p95: number;
+  p99: number;
+  naiveP50?: number;
+  naiveRuns?: number;
+}
+
+async function timeRuns(f: () => Promise<unknown>, runs: number, budgetMs = Number.POSITIVE_INFINITY) {
+  const times: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await f();
+    times.push(performance.now() - t);
+    if (performance.now() - t0 > budgetMs) break;
+  }
+  return times.sort((a, b) => a - b);
+}
+
+async function stateOf(db: Database) {
+  const counts = await db.query<{ t: string; n: number }>(sql`
+    SELECT 'traffic' AS t, count(*)::int AS n FROM traffic
+    UNION ALL SELECT 'traffic_1h', count(*)::int FROM traffic_1h
+    UNION ALL SELECT 'traffic_1d', count(*)::int FROM traffic_1d
+    UNION ALL SELECT 'exporter_minutes', count(*)::int FROM exporter_minutes`);
+  return Object.fromEntries(counts.map((c) => [c.t, c.n]));
+}
+
+async function main() {
+  const results = new Map<string, Map<DatasetName, Result>>();
+  const stateRows: (string | number)[][] = [];
+  let queries: BenchQuery[] = [];
+  let endMs = 0;
+  for (const name of DATASETS) {
+    const t0 = performance.now();
+    const { db, info } = await openDataset(name, { log: (s) => process.stderr.write(`${s}\n`) });
+    const openSeconds = (performance.now() - t0) / 1000;
+    const logger = pino({ level: 'silent' });
+    const config = loadConfig({ flags: { rateLimit: { requests: 1e9 } } });
+    const app = createApp({ db, config, logger, now: () => info.endMs });
+    endMs = info.endMs;
+    const { token } = await createToken(db, { name: `bench-${Date.now()}`, scopes: ['read'] });
+    // no-cache: the in-process response cache (src/cache.ts), when wired, must not answer here.
+    const headers = { authorization: `Bearer ${token}`, 'cache-control': 'no-cache' };
+    const state = await stateOf(db);
+    // Quick: 1 and 4 series over the four windows, one group and one top query.
+    queries = queryMix(name).filter((q) => !QUICK || /^(1|4) series|^groups AS 7d|^top ases 7d/.test(q.id));
+    for (const q of queries) {
+      const call = async () => {
+        const res = await app.request(q.path, { headers });
+        if (res.status !== 200) throw new Error(`${q.id}: ${res.status} ${await res.text()}`);
+        await res.text();
+      };
+      await call();
+      await call();
+      const times = await timeRuns(call, RUNS);
+      const r: Result = {
+        p50: percentile(times, 50),
+        p95: percentile(times, 95),
+        p99: percentile(times, 99),
+      };
+      const naive = naiveSql(q, info.endMs);
+      if (naive) {
+        const nt = await timeRuns(() => db.query(naive), QUICK ? 3 : 7, NAIVE_BUDGET_MS);
+        r.naiveP50 = percentile(nt, 50);
+        r.naiveRuns = nt.length;
+      }
+      if (!results.has(q.id)) results.set(q.id, new Map());
+      results.get(q.id)!.set(name, r);
+      process.stderr.write(
+        `query ${name} ${q.id}: p50 ${ms(r.p50)} p95 ${ms(r.p95)} naive ${r.naiveP50 ? ms(r.naiveP50) : '-'} ms\n`,
+      );
+    }
+    const rss = process.memoryUsage().rss;
+    stateRows.push([
+      name,
+      num(state.traffic ?? 0),
+      num(state.traffic_1h ?? 0),
+      num(state.traffic_1d ?? 0),
+      num(state.exporter_minutes ?? 0),
+      mib(du(info.dir)),
+      mib(rss),
+      `${info.generatedSeconds.toFixed(0)} s (open ${openSeconds.toFixed(1)} s)`,
+    ]);
+    await db.close();
+  }
+
+  const rows: (string | number)[][] = [];
+  for (const q of queries) {
+    const byDs = results.get(q.id)!;
+    const cells: string[] = [q.id];
+    for (const name of DATASETS) {
+      const r = byDs.get(name)!;
+      cells.push(`${ms(r.p50)} / ${ms(r.p95)} / ${ms(r.p99)}`);
+    }
+    for (const name of DATASETS) {
+      const r = byDs.get(name)!;
+      cells.push(r.naiveP50 === undefined ? '—' : ms(r.naiveP50));
+    }
+    const s = byDs.get('S');
+    const l = byDs.get('L');
+    cells.push(s && l ? (l.p95 / s.p95).toFixed(2) : '—');
+    rows.push(cells);
+  }
+  const get = (id: string, ds: DatasetName) => results.get(id)?.get(ds);
+  const m4 = get('4 series 7d@1h', 'M') ?? get('4 series 7d@1h', DATASETS.at(-1)!);
+  const w52 = DATASETS.map((d) => get('1 series 52w@1w', d)?.p95 ?? 0);
+  const ratios = queries
+    .filter((q) => ['1h', '1d', '1w'].includes(q.interval))
+    .map((q) => {
+      const s = get(q.id, 'S');
+      const l = get(q.id, 'L');
+      return s && l ? l.p95 / s.p95 : Number.NaN;
+    })
+    .filter((x) => Number.isFinite(x));
+  const worstRatio = ratios.length ? Math.max(...ratios) : Number.NaN;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  emit(`### Query${QUICK ? ' (quick)' : ''}
+
+In-process \`app.request\` with \`Cache-Control: no-cache\` (bearer token check, parameter parsing, SQL on the embedded
+database, meta with confidenceInfo, JSON; a response cache, when wired, is bypassed): ${RUNS} runs per query after 2 warm-ups, times in ms. The app's clock is pinned to the
+dataset's end (${new Date(endMs).toISOString()} for the last one); relative windows end there. Naive = the same series as one \`GROUP BY\` over
+\`traffic\` (minutes) only, SQL alone (no auth, no meta), median of up to ${QUICK ? 3 : 7} runs within ${NAIVE_BUDGET_MS / 1000} s.
+
+${table(['dataset', 'traffic rows', 'traffic_1h rows', 'traffic_1d rows', 'exporter_minutes rows', 'disk', 'RSS after queries', 'generated in'], stateRows)}
+
+${table(
+  [
+    'query',
+    ...DATASETS.map((d) => `${d} p50 / p95 / p99`),
+    ...DATASETS.map((d) => `${d} naive p50`),
+    'L/S (p95)',
+  ],
+  rows,
+)}
+
+Targets: p95 of 4 series × 7d@1h on M ≤ 50 ms → ${m4 ? `${ms(m4.p95)} ms ${verdict(m4.p95 <= 50)}` : 'not run'};
+52w@1w p95 ≤ 100 ms → ${w52.map((v, i) => `${DATASETS[i]} ${ms(v)} ms`).join(', ')} ${verdict(Math.max(...w52) <= 100)};
+L/S ≤ 1.5 for 1h/1d/1w windows → ${Number.isFinite(worstRatio) ? `worst ${worstRatio.toFixed(2)} ${verdict(worstRatio <= 1.5)}` : 'needs S and L'}.`);
+}
+
+await main();
+process.exit(0);
