@@ -1,0 +1,213 @@
+/**
+ * The abuse limits not covered elsewhere: list sizes, body size, revocation seen by every instance
+ * at once, token handling that answers alike whatever is wrong, and the statement timeout of
+ * server mode (on a real PostgreSQL: PGlite does not enforce it).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { createToken } from '../src/auth/tokens.js';
+import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/client.js';
+import { createEnricher } from '../src/ingest/enrich.js';
+import { type TestApp, testApp } from './helpers/app.js';
+import { freePort, testDatabase } from './helpers/db.js';
+
+const NOW = '2026-11-20T12:07:00Z';
+const TS = '/radar/netflows/timeseries';
+
+describe('request limits', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp({
+      now: NOW,
+      enricher: await createEnricher({
+        localNetworks: ['10.0.0.0/8'],
+        useExporterAs: true,
+        asnTsv: [],
+        mmdb: [],
+      }),
+    });
+  });
+  afterAll(() => t.close());
+
+  it('takes 100 items in a filter list and refuses 101 with a 400 naming the parameter', async () => {
+    const asns = (n: number) => Array.from({ length: n }, (_, i) => 64500 + i).join(',');
+    expect((await t.get(`${TS}?dateRange=1d&asn=${asns(100)}`)).status).toBe(200);
+    const r = await t.get(`${TS}?dateRange=1d&asn=${asns(101)}`);
+    expect(r.status).toBe(400);
+    expect((r.body as any).errors[0].code).toBe(2001);
+    expect((r.body as any).errors[0].message).toContain('asn');
+    const locations = Array.from({ length: 101 }, () => 'PT').join(',');
+    const l = await t.get(`${TS}?dateRange=1d&location=${locations}`);
+    expect(l.status).toBe(400);
+    expect((l.body as any).errors[0].message).toContain('location');
+  });
+
+  it('refuses an ingest body over 16 MiB with 413, writing nothing', async () => {
+    const token = await t.token(['ingest']);
+    const line = `${JSON.stringify({ type: 'IPFIX', bytes: 1, packets: 1, src_addr: '10.0.0.1', dst_addr: '192.0.2.1' })}\n`;
+    const body = line.repeat(Math.ceil((16 * 1024 * 1024 + 1) / line.length));
+    const res = await t.app.request('/ingest/flows', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+      body,
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as any).errors[0].message).toContain('body');
+    const [row] = await t.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM traffic`);
+    expect(row!.n).toBe(0);
+  });
+});
+
+describe('tokens', () => {
+  it('a revocation is seen by every instance on the database at its next request (no token cache)', async () => {
+    const db = await testDatabase('embedded');
+    try {
+      const make = () =>
+        createApp({
+          db,
+          config: loadConfig({ flags: { rateLimit: { requests: 1_000_000, authFailures: 1_000_000 } } }),
+          logger: pino({ level: 'silent' }),
+          now: () => Date.parse(NOW),
+        });
+      const [a, b] = [make(), make()];
+      const admin = (await createToken(db, { name: 'admin', scopes: ['admin'] })).token;
+      const { token, info } = await createToken(db, { name: 'reader', scopes: ['read'] });
+      const ask = (app: ReturnType<typeof make>) =>
+        app.request(`${TS}?dateRange=1d`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await ask(a)).status).toBe(200);
+      expect((await ask(b)).status).toBe(200);
+      const revoked = await a.request(`/admin/tokens/${info.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      expect(revoked.status).toBe(200);
+      for (const app of [b, a]) {
+        const r = await ask(app);
+        expect(r.status).toBe(401);
+        expect(((await r.json()) as any).errors[0].code).toBe(10000);
+      }
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps only hashes, and answers a wrong secret as it answers an unknown token', async () => {
+    const t = await testApp({ now: NOW });
+    try {
+      const good = await t.token(['read']);
+      const rows = await t.db.query<Record<string, unknown>>(sql`SELECT * FROM api_tokens`);
+      expect(JSON.stringify(rows)).not.toContain(good.slice(4));
+      // Same prefix and length, one character changed; and something that is no token at all.
+      const last = good.at(-1) === 'A' ? 'B' : 'A';
+      const answers = [];
+      for (const tok of [`${good.slice(0, -1)}${last}`, `frt_${'x'.repeat(good.length - 4)}`, 'nonsense']) {
+        const r = await t.get(`${TS}?dateRange=1d`, tok);
+        answers.push({ status: r.status, body: r.text, auth: r.headers.get('www-authenticate') });
+      }
+      expect(answers[0]!.status).toBe(401);
+      expect(answers[1]).toEqual(answers[0]);
+      expect(answers[2]).toEqual(answers[0]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/**
+ * A real PostgreSQL (Debian's, started from its binaries in a temporary directory): PGlite, and so
+ * pglite-socket, ignores statement_timeout, which only a real server enforces. TimescaleDB is not
+ * needed to show the driver's connections carry the timeout and that the server stops a statement.
+ */
+const PG_BIN = existsSync('/usr/lib/postgresql')
+  ? readdirSync('/usr/lib/postgresql')
+      .map((v) => join('/usr/lib/postgresql', v, 'bin'))
+      .find((dir) => existsSync(join(dir, 'initdb')))
+  : undefined;
+
+describe('statement timeout (server mode, on Debian PostgreSQL)', () => {
+  let dir: string;
+  let server: ChildProcess | undefined;
+  let port: number;
+  const asPostgres = (cmd: string, args: string[]) =>
+    process.getuid?.() === 0
+      ? (['runuser', ['-u', 'postgres', '--', cmd, ...args]] as const)
+      : ([cmd, args] as const);
+
+  beforeAll(async () => {
+    if (!PG_BIN) throw new Error('PostgreSQL binaries are missing: .ci/run installs the postgresql package');
+    dir = mkdtempSync(join(tmpdir(), 'flowradar-pg-'));
+    if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
+    const [initCmd, initArgs] = asPostgres(join(PG_BIN, 'initdb'), [
+      '-D',
+      join(dir, 'data'),
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+    ]);
+    execFileSync(initCmd, initArgs, { stdio: 'ignore' });
+    port = await freePort();
+    const [cmd, args] = asPostgres(join(PG_BIN, 'postgres'), [
+      '-D',
+      join(dir, 'data'),
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+    ]);
+    server = spawn(cmd, args, { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      const probe = await openDatabase({
+        databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+        max: 1,
+      });
+      try {
+        await probe.query(sql`SELECT 1`);
+        await probe.close();
+        return;
+      } catch {
+        await probe.close().catch(() => {});
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    throw new Error('PostgreSQL did not start');
+  }, 60_000);
+  afterAll(async () => {
+    server?.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 500));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every connection carries queryTimeout, and the server stops a statement past it', async () => {
+    const db = await openDatabase({
+      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      max: 2,
+      statementTimeoutMs: 300,
+    });
+    try {
+      const [row] = await db.query<{ statement_timeout: string }>(sql`SHOW statement_timeout`);
+      expect(row!.statement_timeout).toBe('300ms');
+      const t0 = performance.now();
+      const err = (await db.query(sql`SELECT pg_sleep(5)`).catch((e: unknown) => e)) as Error & {
+        cause?: { code?: string; message?: string };
+      };
+      expect(err).toBeInstanceOf(Error);
+      expect(err.cause?.code).toBe('57014');
+      expect(err.cause?.message).toContain('statement timeout');
+      expect(performance.now() - t0).toBeLessThan(4000);
+      // The connection stays usable.
+      expect(await db.query(sql`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
