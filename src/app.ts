@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { TokenCache } from './auth/tokens.js';
 import { dataWatermark, responseCache } from './cache.js';
 import type { AppEnv, Deps } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
@@ -123,13 +124,15 @@ export function createApp(deps: Deps) {
   const { rateLimit } = deps.config;
   const failures = new WindowCounter(rateLimit.authFailures, rateLimit.window);
   const perToken = tokenRateLimit({ counter: new WindowCounter(rateLimit.requests, rateLimit.window) });
+  deps.tokenCache ??= new TokenCache(deps.config.tokenCacheTtl);
+  const tokens = deps.tokenCache;
   for (const [path, scope] of [
     ['/radar/*', 'read'],
     ['/admin/*', 'admin'],
     ['/ingest/*', 'ingest'],
     ['/embeds', 'admin'],
   ] as const) {
-    app.use(path, bearerAuth({ scope, failures }));
+    app.use(path, bearerAuth({ scope, failures, tokens }));
     app.use(path, perToken);
   }
   // After authentication and the rate limit: a cached answer is only given to a caller allowed

@@ -54,6 +54,10 @@ export const ConfigSchema = z.object({
       window: duration.prefault('5m'),
     })
     .prefault({}),
+  /** How long an instance trusts a token it looked up: a revocation elsewhere shows within it. */
+  tokenCacheTtl: duration
+    .pipe(z.number().max(60_000, 'at most 60s: a revocation must show within a minute'))
+    .prefault('10s'),
   /** Answers kept by the in-process response cache of the NetFlows API (0 turns it off). */
   cacheEntries: z.coerce.number().int().min(0).default(2000),
   /** Statement timeout for API queries. */
@@ -127,6 +131,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_LOG_LEVEL: 'logLevel',
   FLOWRADAR_QUERY_TIMEOUT: 'queryTimeout',
   FLOWRADAR_CACHE_ENTRIES: 'cacheEntries',
+  FLOWRADAR_TOKEN_CACHE_TTL: 'tokenCacheTtl',
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
   FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',

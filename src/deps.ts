@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import type { TokenCache } from './auth/tokens.js';
 import type { ResponseCache } from './cache.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
@@ -24,6 +25,8 @@ export interface Deps {
    * service gives one (`cacheEntries`); without it every request asks the database.
    */
   responseCache?: ResponseCache;
+  /** Tokens looked up recently; createApp makes one from `tokenCacheTtl` when none is given. */
+  tokenCache?: TokenCache;
 }
 
 export interface Caller {

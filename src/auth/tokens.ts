@@ -120,16 +120,46 @@ function allowedFrom(cidrs: string[], clientIp: string | undefined): boolean {
   });
 }
 
+type TokenRow = {
+  id: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  notBefore: Date | null;
+  allowedCidrs: string[] | null;
+  revokedAt: Date | null;
+};
+
 /**
- * Looks a presented token up by its SHA-256: the secret is never compared byte by byte in JS,
- * and the index lookup's timing depends on the hash, which reveals nothing about the token.
+ * Tokens looked up recently, by hash, for at most `ttlMs`: a dashboard polling every few seconds
+ * then costs no database round trip per request. Only found tokens are kept (a new token works at
+ * once everywhere); a revocation is seen at once by the instance that made it (it clears the
+ * cache) and by every other within `ttlMs`. Expiry, not_before and client networks are judged on
+ * every request from the kept row. `ttlMs` 0 turns it off.
  */
-export async function verifyToken(
-  db: Database,
-  token: string,
-  nowMs: number,
-  clientIp?: string,
-): Promise<Verdict> {
+export class TokenCache {
+  private readonly rows = new Map<string, { row: TokenRow; atMs: number }>();
+  constructor(
+    readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async lookup(db: Database, hash: string, nowMs: number): Promise<TokenRow | undefined> {
+    const hit = this.rows.get(hash);
+    if (hit && nowMs - hit.atMs < this.ttlMs && nowMs >= hit.atMs) return hit.row;
+    const row = await lookupToken(db, hash);
+    if (row && this.ttlMs > 0) {
+      if (this.rows.size >= this.maxEntries) this.rows.clear();
+      this.rows.set(hash, { row, atMs: nowMs });
+    } else this.rows.delete(hash);
+    return row;
+  }
+
+  clear(): void {
+    this.rows.clear();
+  }
+}
+
+async function lookupToken(db: Database, hash: string): Promise<TokenRow | undefined> {
   const [row] = await db.orm
     .select({
       id: apiTokens.id,
@@ -140,8 +170,24 @@ export async function verifyToken(
       revokedAt: apiTokens.revokedAt,
     })
     .from(apiTokens)
-    .where(eq(apiTokens.hash, hashToken(token)))
+    .where(eq(apiTokens.hash, hash))
     .limit(1);
+  return row;
+}
+
+/**
+ * Looks a presented token up by its SHA-256: the secret is never compared byte by byte in JS,
+ * and the index lookup's timing depends on the hash, which reveals nothing about the token.
+ */
+export async function verifyToken(
+  db: Database,
+  token: string,
+  nowMs: number,
+  clientIp?: string,
+  cache?: TokenCache,
+): Promise<Verdict> {
+  const hash = hashToken(token);
+  const row = cache ? await cache.lookup(db, hash, nowMs) : await lookupToken(db, hash);
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.revokedAt) return { ok: false, reason: 'revoked' };
   if (row.expiresAt && row.expiresAt.getTime() <= nowMs) return { ok: false, reason: 'expired' };

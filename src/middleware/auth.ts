@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { verifyToken } from '../auth/tokens.js';
+import { type TokenCache, verifyToken } from '../auth/tokens.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, ErrorCode } from '../errors.js';
 import { tooMany, type WindowCounter } from './rate-limit.js';
@@ -9,6 +9,8 @@ export interface BearerAuthOptions {
   scope: string;
   /** Failed attempts per client address; past the limit, 429 before any token is looked at. */
   failures?: WindowCounter;
+  /** Recently looked-up tokens (see TokenCache); without it every request asks the database. */
+  tokens?: TokenCache;
 }
 
 /** admin holds every scope; read:raw is read with raw values. */
@@ -51,7 +53,7 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
           challenge,
         ),
       );
-    const verdict = await verifyToken(deps.db, match[1]!, nowMs, ip);
+    const verdict = await verifyToken(deps.db, match[1]!, nowMs, ip, options.tokens);
     if (!verdict.ok)
       throw fail(
         new ApiError(

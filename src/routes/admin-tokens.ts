@@ -150,6 +150,8 @@ export function register(app: OpenAPIHono<AppEnv>): void {
   );
   app.openapi(revokeTokenRoute, async (c) => {
     const revoked = await revokeToken(c.var.deps.db, c.req.valid('param').id);
+    // This instance refuses the token at once; others within tokenCacheTtl.
+    c.var.deps.tokenCache?.clear();
     if (revoked === 0) throw new ApiError(404, ErrorCode.NOT_FOUND, 'no active token with that id or name');
     return c.json({ success: true as const, errors: [], messages: [], result: { revoked } }, 200);
   });

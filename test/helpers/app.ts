@@ -42,7 +42,12 @@ export async function testApp(opts: {
     db,
     // Suites that are not about rate limits make many deliberate auth failures: lift the limits.
     config: loadConfig({
-      flags: opts.config ?? { rateLimit: { requests: 1_000_000, authFailures: 1_000_000 } },
+      // Tokens are looked up on every request unless a suite asks for the cache: suites revoke
+      // tokens straight in the database and expect the next request to see it.
+      flags: {
+        tokenCacheTtl: '0s',
+        ...(opts.config ?? { rateLimit: { requests: 1_000_000, authFailures: 1_000_000 } }),
+      },
     }),
     logger,
     now: () => nowMs,
