@@ -82,6 +82,15 @@ class Replay {
     this.recordsPerDatagram = this.records.reduce((a, b) => a + b, 0) / this.datagrams.length;
   }
 
+  /**
+   * Back to the first datagram, which carries the templates: a receiver started afresh (nfcapd per
+   * step) then decodes every datagram of its warm-up, and the warm-up can be subtracted exactly.
+   * The sequence keeps going: to the receiver this is one exporter sending on.
+   */
+  rewind(): void {
+    this.i = 0;
+  }
+
   /** The next datagram with its sequence (and export time) made current; returns [buffer, records]. */
   next(): [Buffer, number] {
     const k = this.i++ % this.datagrams.length;
@@ -300,6 +309,7 @@ async function stepNfcapd(replay: Replay): Promise<Step[]> {
     // A fresh nfcapd per step: it writes its file at exit, so each step is counted alone.
     const dir = tempDir('nfcapd');
     const n = await startNfcapd(dir);
+    replay.rewind();
     const warm = (await send(replay, n.port, 5000, 1)).records;
     await sleep(300);
     const k0 = udpStats();

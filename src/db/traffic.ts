@@ -14,17 +14,37 @@ export interface TrafficDelta {
   flows: number;
 }
 
-/** Rows per statement: 8 parameters each stays far below the protocol's 65,535. */
-const CHUNK = 2000;
+/**
+ * Rows per statement. Each statement runs to its end on the embedded database's thread, which is
+ * also the collector's: the writer yields to the event loop between statements so datagrams
+ * queued meanwhile are read before the socket buffer overflows.
+ */
+const CHUNK = 1000;
 
-function valuesOf(rows: TrafficDelta[]) {
-  return sql.join(
-    rows.map(
-      (r) =>
-        sql`(${new Date(r.minuteMs).toISOString()}::timestamptz, ${r.asn}::int, ${r.location}, ${r.product}, ${r.direction}, ${Math.round(r.bytes)}::bigint, ${Math.round(r.packets)}::bigint, ${Math.round(r.flows)}::bigint)`,
-    ),
-    sql`, `,
+const yieldToLoop = () => new Promise<void>((ok) => setImmediate(ok));
+
+/** One statement per chunk, the rows as one JSON parameter: cheap to build, one parameter whatever the size. */
+function upsertChunk(rows: TrafficDelta[]) {
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      time: new Date(r.minuteMs).toISOString(),
+      asn: r.asn,
+      location: r.location,
+      product: r.product,
+      direction: r.direction,
+      bytes: Math.round(r.bytes),
+      packets: Math.round(r.packets),
+      flows: Math.round(r.flows),
+    })),
   );
+  return sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
+    SELECT time, asn, location, product, direction, bytes, packets, flows
+      FROM json_to_recordset(${json}::json) AS r(time timestamptz, asn int, location text, product text,
+                                                direction text, bytes bigint, packets bigint, flows bigint)
+    ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET
+      bytes = traffic.bytes + excluded.bytes,
+      packets = traffic.packets + excluded.packets,
+      flows = traffic.flows + excluded.flows`;
 }
 
 /**
@@ -33,11 +53,7 @@ function valuesOf(rows: TrafficDelta[]) {
  */
 export async function addTraffic(db: Pick<Database, 'query'>, rows: TrafficDelta[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {
-    await db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
-      VALUES ${valuesOf(rows.slice(i, i + CHUNK))}
-      ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET
-        bytes = traffic.bytes + excluded.bytes,
-        packets = traffic.packets + excluded.packets,
-        flows = traffic.flows + excluded.flows`);
+    if (i > 0) await yieldToLoop();
+    await db.query(upsertChunk(rows.slice(i, i + CHUNK)));
   }
 }
