@@ -13,6 +13,7 @@ import {
   tablesFor,
   unionAll,
   whereOf,
+  windowRows,
 } from './sql.js';
 import { isoSeconds } from './time.js';
 
@@ -145,9 +146,12 @@ function groupedSelect(
   limit: number | undefined,
   bucket: SQL | undefined,
 ): SQL {
-  const table = tablesFor(q.series, bucket ? q.interval.ms : undefined, GROUP_COLUMN[dim])[i];
+  // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
+  const from = bucket
+    ? sql`${tablesFor(q.series, q.interval.ms, GROUP_COLUMN[dim])[i]} WHERE ${whereOf(s, q)}`
+    : windowRows(s, q, GROUP_COLUMN[dim]);
   const b = bucket ?? sql.raw('0::float8');
-  const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${table} WHERE ${whereOf(s, q)} GROUP BY 1, 2`;
+  const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${from} GROUP BY 1, 2`;
   if (limit === undefined) return sql`SELECT ${i}::int AS s, b, g, v FROM (${base}) base`;
   return sql`WITH base AS (${base}),
     top AS (SELECT g FROM base GROUP BY g ORDER BY sum(v) DESC, g LIMIT ${limit})
@@ -302,10 +306,9 @@ const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as 
 /** GET /top/ases and /top/locations: the largest remote parties, as shares of the series. */
 export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION'): Promise<Output> {
   const limit = q.limit ?? 5;
-  const tables = tablesFor(q.series, undefined, GROUP_COLUMN[dim]);
   const parts = q.series.map(
     (s, i) => sql`SELECT ${i}::int AS s, g, v, sum(v) OVER ()::float8 AS total FROM (
-      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${tables[i]} WHERE ${whereOf(s, q)} GROUP BY 1
+      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${windowRows(s, q, GROUP_COLUMN[dim])} GROUP BY 1
     ) x ORDER BY v DESC, g LIMIT ${limit}`,
   );
   const [rows, meta] = await Promise.all([

@@ -34,17 +34,54 @@ function periodFor(series: SeriesSpec[], intervalMs: number | undefined): (typeo
 export function tablesFor(
   series: SeriesSpec[],
   intervalMs: number | undefined,
-  groupBy?: 'asn' | 'location' | 'product',
+  groupBy?: GroupColumn,
 ): SQL[] {
   const period = periodFor(series, intervalMs);
-  return series.map((s) => {
-    if (period.name === 'traffic') return sql.raw(period.name);
-    const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
-    const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
-    const suffix = period.name.slice('traffic'.length);
-    if (asn && location) return sql.raw(period.name);
-    return sql.raw(`traffic_${asn ? 'asn' : location ? 'loc' : 'total'}${suffix}`);
-  });
+  return series.map((s) => sql.raw(variantOf(period.name, s, groupBy)));
+}
+
+export type GroupColumn = 'asn' | 'location' | 'product';
+
+/** Of one period's tables, the smallest keeping the columns a series filters or groups on. */
+function variantOf(period: (typeof TABLES)[number]['name'], s: SeriesSpec, groupBy?: GroupColumn): string {
+  if (period === 'traffic') return period;
+  const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
+  const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
+  if (asn && location) return period;
+  return `traffic_${asn ? 'asn' : location ? 'loc' : 'total'}${period.slice('traffic'.length)}`;
+}
+
+/** [table, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
+function tile(start: number, end: number, level = 0): [(typeof TABLES)[number]['name'], number, number][] {
+  const t = TABLES[level]!;
+  if (level === TABLES.length - 1) return start < end ? [[t.name, start, end]] : [];
+  const a = Math.ceil(start / t.width) * t.width;
+  const b = Math.floor(end / t.width) * t.width;
+  if (a >= b) return tile(start, end, level + 1);
+  return [...tile(start, a, level + 1), [t.name, a, b], ...tile(b, end, level + 1)];
+}
+
+/**
+ * The rows of one series' window for a query without buckets (top, summary): whole days from the
+ * daily rollups, whole hours from the hourly ones, the minutes at the edges from `traffic`, each
+ * the smallest variant that keeps `groupBy`. A relative window (`7d` ends with the 15-minute bucket
+ * holding now) then reads ~7 daily rows per key plus two partial days of hours and a few minutes,
+ * not 10,080 minutes. Columns: `groupBy` (when given) and the metric.
+ * @example
+ * sql`SELECT asn, ${metricSum(q)} FROM ${windowRows(s, q, 'asn')} GROUP BY 1`
+ */
+export function windowRows(
+  s: SeriesSpec,
+  q: Pick<ParsedQuery, 'direction' | 'metric'>,
+  groupBy?: GroupColumn,
+): SQL {
+  const cols = sql.raw(groupBy ? `${groupBy}, ${q.metric}` : q.metric);
+  const parts = tile(s.start, s.end).map(
+    ([period, a, b]) =>
+      sql`SELECT ${cols} FROM ${sql.raw(variantOf(period, s, groupBy))} WHERE ${whereOf({ ...s, start: a, end: b }, q)}`,
+  );
+  if (parts.length === 0) return sql`(SELECT ${cols} FROM traffic WHERE false) w`;
+  return sql`(${unionAll(parts)}) w`;
 }
 
 const list = <T>(values: T[]) =>

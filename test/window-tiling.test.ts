@@ -1,0 +1,88 @@
+/**
+ * Top and summary answers tile a window with whole days, whole hours and edge minutes from the
+ * rollups that keep the needed columns (src/query/sql.ts windowRows). Checked here against one
+ * GROUP BY over the minutes, for windows whose edges fall mid-hour and mid-day, with filters and
+ * exclusions, part of the data materialized and part not.
+ */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestApp, testApp } from './helpers/app.js';
+import { insertTraffic, type TrafficRow } from './helpers/db.js';
+import { url } from './query/data.js';
+
+const NOW = '2026-11-20T12:07:00Z';
+const ASNS = [174, 3320, 3243, 15169, 64500];
+const LOCATIONS = ['PT', 'DE', 'US', 'FR'];
+
+/** Deterministic rows every 7 minutes over three days, varied keys and sizes. */
+function rows(fromMs: number, toMs: number): TrafficRow[] {
+  const out: TrafficRow[] = [];
+  let k = 0;
+  for (let t = fromMs; t < toMs; t += 7 * 60_000, k++)
+    out.push({
+      time: new Date(t).toISOString(),
+      asn: ASNS[k % ASNS.length]!,
+      location: LOCATIONS[(k * 3) % LOCATIONS.length]!,
+      product: k % 3 === 0 ? 'OTHER' : 'HTTP',
+      direction: k % 2 === 0 ? 'in' : 'out',
+      bytes: 1000 + ((k * 7919) % 100_000),
+    });
+  return out;
+}
+
+describe('top and summary over tiled windows', () => {
+  let t: TestApp;
+  let raw: string;
+  beforeAll(async () => {
+    t = await testApp({ now: NOW });
+    raw = await t.token(['read', 'read:raw']);
+    await insertTraffic(t.db, rows(Date.parse('2026-11-17T00:00:00Z'), Date.parse('2026-11-19T18:00:00Z')));
+    // The last hours are not materialized: real-time aggregation answers for them.
+    await t.db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
+      SELECT time, asn, location, product, direction, bytes, 1, 1 FROM (VALUES
+        ('2026-11-20T09:31:00Z'::timestamptz, 174, 'PT', 'HTTP', 'in', 777),
+        ('2026-11-20T11:59:00Z'::timestamptz, 3320, 'DE', 'OTHER', 'out', 555)) v(time, asn, location, product, direction, bytes)`);
+  });
+  afterAll(() => t?.close());
+
+  async function minutes(start: string, end: string, group: 'asn' | 'location', where = sql`true`) {
+    const got = await t.db.query<{ g: string; v: number }>(
+      sql`SELECT ${sql.raw(group)}::text AS g, sum(bytes)::float8 AS v FROM traffic
+          WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND ${where} GROUP BY 1`,
+    );
+    const total = got.reduce((a, r) => a + r.v, 0);
+    return new Map(got.map((r) => [r.g, (100 * r.v) / total]));
+  }
+
+  const windows: [string, string][] = [
+    ['2026-11-17T05:15:00Z', '2026-11-19T10:45:00Z'],
+    ['2026-11-17T00:00:00Z', '2026-11-18T00:00:00Z'],
+    ['2026-11-18T13:15:00Z', '2026-11-18T13:45:00Z'],
+    ['2026-11-19T16:30:00Z', '2026-11-20T12:00:00Z'],
+  ];
+
+  it.each(windows)('top/locations and summary/AS from %s to %s equal the minutes', async (start, end) => {
+    const dateEnd = new Date(Date.parse(end) - 15 * 60_000).toISOString();
+    const top = await t.get(
+      url('/radar/netflows/top/locations', { dateStart: start, dateEnd, limit: '10', asn: '-3243' }),
+      raw,
+    );
+    expect(top.status, top.text).toBe(200);
+    const want = await minutes(start, end, 'location', sql`asn <> 3243`);
+    const entries = (top.body as any).result.top_0 as { clientCountryAlpha2: string; value: string }[];
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) expect(Number(e.value)).toBeCloseTo(want.get(e.clientCountryAlpha2)!, 2);
+    const summary = await t.get(
+      url('/radar/netflows/summary/AS', { dateStart: start, dateEnd, location: 'PT,DE' }),
+      raw,
+    );
+    expect(summary.status, summary.text).toBe(200);
+    const wantAs = await minutes(start, end, 'asn', sql`location IN ('PT', 'DE')`);
+    const got = (summary.body as any).result.summary_0 as Record<string, string>;
+    expect(Object.keys(got).length).toBeGreaterThan(1);
+    for (const [k, v] of Object.entries(got)) {
+      if (k === 'other') continue;
+      expect(Number(v), k).toBeCloseTo(wantAs.get(k.replace(/^AS/, ''))!, 2);
+    }
+  });
+});
