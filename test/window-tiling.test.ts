@@ -85,4 +85,52 @@ describe('top and summary over tiled windows', () => {
       expect(Number(v), k).toBeCloseTo(wantAs.get(k.replace(/^AS/, ''))!, 2);
     }
   });
+
+  it.each([
+    ['1h', '2026-11-17T05:00:00Z', '2026-11-19T10:00:00Z'],
+    ['15m', '2026-11-18T22:15:00Z', '2026-11-19T03:45:00Z'],
+  ])('timeseries_groups/AS at %s, top 2 and other, equal the minutes per bucket', async (agg, start, end) => {
+    const width = agg === '1h' ? 3_600_000 : 900_000;
+    const r = await t.get(
+      url('/radar/netflows/timeseries_groups/AS', {
+        dateStart: start,
+        dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
+        aggInterval: agg,
+        limitPerGroup: '2',
+        location: '-US',
+      }),
+      raw,
+    );
+    expect(r.status, r.text).toBe(200);
+    const got = (r.body as any).result.serie_0 as Record<string, string[]>;
+    const totals = await t.db.query<{ asn: number; v: number }>(
+      sql`SELECT asn, sum(bytes)::float8 AS v FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz
+          AND location <> 'US' GROUP BY 1 ORDER BY 2 DESC, ('AS' || asn::text) LIMIT 2`,
+    );
+    const top = totals.map((x) => `AS${x.asn}`);
+    expect(Object.keys(got).filter((k) => k !== 'timestamps')).toEqual([...top, 'other']);
+    const per = await t.db.query<{ b: number; g: string; v: number }>(
+      sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time)) * 1000)::float8 AS b,
+                 CASE WHEN ('AS' || asn::text) IN (${sql.join(
+                   top.map((g) => sql`${g}`),
+                   sql`, `,
+                 )}) THEN 'AS' || asn::text ELSE 'other' END AS g,
+                 sum(bytes)::float8 AS v
+            FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND location <> 'US'
+           GROUP BY 1, 2`,
+    );
+    const buckets = (Date.parse(end) - Date.parse(start)) / width;
+    for (let k = 0; k < buckets; k++) {
+      const b = Date.parse(start) + k * width;
+      const mine = per.filter((x) => x.b === b);
+      const sum = mine.reduce((a, x) => a + x.v, 0);
+      for (const g of [...top, 'other']) {
+        const v = mine.find((x) => x.g === g)?.v ?? 0;
+        expect(Number(got[g]![k]), `${g} @ ${new Date(b).toISOString()}`).toBeCloseTo(
+          sum === 0 ? 0 : (100 * v) / sum,
+          2,
+        );
+      }
+    }
+  });
 });

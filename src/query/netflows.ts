@@ -135,6 +135,38 @@ function groupLimit(q: ParsedQuery, dim: Dimension): number | undefined {
 }
 
 /**
+ * Buckets of the top `limit` ASes or locations and of "other", in cost that follows the points:
+ * the ranking reads the window tiled by days and hours (windowRows), the buckets read only the
+ * ranked keys from the rollup that keeps the column, and "other" is the series total (from the
+ * rollup without it) minus those keys, per bucket. Sums are exact integers in float8 (< 2^53),
+ * so the difference is exact; an "other" of zero is left out, as when no other key had traffic.
+ */
+function rankedGroupsSelect(
+  s: SeriesSpec,
+  i: number,
+  q: ParsedQuery,
+  dim: 'AS' | 'LOCATION',
+  limit: number,
+  bucket: SQL,
+): SQL {
+  const col = GROUP_COLUMN[dim];
+  const keyed = tablesFor(q.series, q.interval.ms, col)[i];
+  const total = tablesFor(q.series, q.interval.ms)[i];
+  return sql`WITH ranked AS (
+      SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col)} GROUP BY 1
+       ORDER BY ${metricSum(q)} DESC, ${DIMENSION_COLUMN[dim]} LIMIT ${limit}),
+    named AS (
+      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${keyed}
+       WHERE ${whereOf(s, q)} AND ${sql.raw(col)} IN (SELECT k FROM ranked) GROUP BY 1, 2),
+    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${total} WHERE ${whereOf(s, q)} GROUP BY 1)
+    SELECT ${i}::int AS s, b, g, v FROM named
+    UNION ALL
+    SELECT ${i}::int AS s, t.b, 'other' AS g, (t.v - coalesce(n.v, 0))::float8 AS v
+      FROM total t LEFT JOIN (SELECT b, sum(v) AS v FROM named GROUP BY b) n ON n.b = t.b
+     WHERE t.v - coalesce(n.v, 0) <> 0`;
+}
+
+/**
  * Rows of one series grouped by a dimension, the top `limit` groups kept and the rest folded
  * into "other" inside the database, so a long tail never crosses the wire.
  */
@@ -146,6 +178,8 @@ function groupedSelect(
   limit: number | undefined,
   bucket: SQL | undefined,
 ): SQL {
+  if (bucket && limit !== undefined && dim !== 'PRODUCT')
+    return rankedGroupsSelect(s, i, q, dim, limit, bucket);
   // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
   const from = bucket
     ? sql`${tablesFor(q.series, q.interval.ms, GROUP_COLUMN[dim])[i]} WHERE ${whereOf(s, q)}`
