@@ -133,4 +133,54 @@ describe('top and summary over tiled windows', () => {
       }
     }
   });
+
+  it.each([
+    ['asn', '-3243', sql`asn <> 3243`, '1h', '2026-11-17T05:00:00Z', '2026-11-19T10:00:00Z'],
+    [
+      'location',
+      '-US,-DE',
+      sql`location NOT IN ('US', 'DE')`,
+      '1d',
+      '2026-11-17T00:00:00Z',
+      '2026-11-20T00:00:00Z',
+    ],
+    [
+      'asn',
+      '-174,-15169',
+      sql`asn NOT IN (174, 15169)`,
+      '15m',
+      '2026-11-18T22:15:00Z',
+      '2026-11-19T03:45:00Z',
+    ],
+  ] as const)(
+    'timeseries with %s=%s at %s: total minus the excluded keys equals the minutes',
+    async (param, value, where, agg, start, end) => {
+      const width = { '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 }[agg];
+      const r = await t.get(
+        url('/radar/netflows/timeseries', {
+          dateStart: start,
+          dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
+          aggInterval: agg,
+          normalization: 'RAW_VALUES',
+          [param]: value,
+          product: 'HTTP',
+        }),
+        raw,
+      );
+      expect(r.status, r.text).toBe(200);
+      const values = (r.body as any).result.serie_0.values as string[];
+      const want = await t.db.query<{ b: number; v: number }>(
+        sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time)) * 1000)::float8 AS b,
+                 sum(bytes)::float8 AS v
+            FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND product = 'HTTP' AND ${where}
+           GROUP BY 1`,
+      );
+      expect(values.length).toBe((Date.parse(end) - Date.parse(start)) / width);
+      expect(want.length).toBeGreaterThan(1);
+      values.forEach((v, k) => {
+        const b = Date.parse(start) + k * width;
+        expect(Number(v), new Date(b).toISOString()).toBe(want.find((x) => x.b === b)?.v ?? 0);
+      });
+    },
+  );
 });

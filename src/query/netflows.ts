@@ -10,6 +10,7 @@ import {
   DIMENSION_COLUMN,
   type Dimension,
   metricSum,
+  seriesFrom,
   tablesFor,
   unionAll,
   whereOf,
@@ -35,11 +36,10 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
-  const tables = tablesFor(q.series, q.interval.ms);
   const bucket = bucketExpr(q.interval.ms);
   const parts = q.series.map(
     (s, i) =>
-      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${tables[i]} WHERE ${whereOf(s, q)} GROUP BY 2`,
+      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, q.series, q.interval.ms)} GROUP BY 2`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));

@@ -51,6 +51,44 @@ function variantOf(period: (typeof TABLES)[number]['name'], s: SeriesSpec, group
   return `traffic_${asn ? 'asn' : location ? 'loc' : 'total'}${period.slice('traffic'.length)}`;
 }
 
+/**
+ * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric. A series
+ * that only excludes (`asn=-174`, `location=-US`) would read every other key from the keyed
+ * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
+ * cost follows the points. Sums stay exact: integers below 2^53.
+ * @example
+ * sql`SELECT ${bucketExpr(ms)} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, table)} GROUP BY 1`
+ */
+export function seriesFrom(
+  s: SeriesSpec,
+  q: Pick<ParsedQuery, 'direction' | 'metric'>,
+  series: SeriesSpec[],
+  intervalMs: number,
+): SQL {
+  const period = periodFor(series, intervalMs).name;
+  const onlyAsnExcluded =
+    s.asn.include.length === 0 &&
+    s.asn.exclude.length > 0 &&
+    !s.location.include.length &&
+    !s.location.exclude.length;
+  const onlyLocationExcluded =
+    s.location.include.length === 0 &&
+    s.location.exclude.length > 0 &&
+    !s.asn.include.length &&
+    !s.asn.exclude.length;
+  const m = sql.raw(q.metric);
+  if (period === 'traffic' || !(onlyAsnExcluded || onlyLocationExcluded))
+    return sql`(SELECT time, ${m} FROM ${sql.raw(variantOf(period, s))} WHERE ${whereOf(s, q)}) w`;
+  const none = { include: [], exclude: [] };
+  const everything: SeriesSpec = { ...s, asn: none, location: none };
+  const excluded: SeriesSpec = onlyAsnExcluded
+    ? { ...everything, asn: { include: s.asn.exclude, exclude: [] } }
+    : { ...everything, location: { include: s.location.exclude, exclude: [] } };
+  return sql`(SELECT time, ${m} FROM ${sql.raw(variantOf(period, everything))} WHERE ${whereOf(everything, q)}
+    UNION ALL
+    SELECT time, -${m} AS ${m} FROM ${sql.raw(variantOf(period, excluded))} WHERE ${whereOf(excluded, q)}) w`;
+}
+
 /** [table, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
 function tile(start: number, end: number, level = 0): [(typeof TABLES)[number]['name'], number, number][] {
   const t = TABLES[level]!;
