@@ -95,7 +95,14 @@ export class IngestMetrics {
     this.errors.inc({ reason }, n);
   }
   dropped(
-    reason: 'duplicate' | 'buffer_full' | 'spool_full' | 'spool_error' | 'too_large' | 'socket',
+    reason:
+      | 'duplicate'
+      | 'buffer_full'
+      | 'spool_full'
+      | 'spool_error'
+      | 'too_large'
+      | 'socket'
+      | 'receive_queue',
     n: number,
   ): void {
     this.drops.inc({ reason }, n);

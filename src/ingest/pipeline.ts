@@ -200,6 +200,11 @@ export class Pipeline {
     this.aggregator.addRecord(r, this.cls, rate);
   }
 
+  /** Datagrams the receiving thread dropped because this thread fell too far behind. */
+  receiveDropped(n: number): void {
+    this.opts.metrics.dropped('receive_queue', n);
+  }
+
   /**
    * Decodes one datagram from `address` and aggregates its records. `kind` is the listener's
    * protocol family: sFlow has its own port, NetFlow v5/v9 and IPFIX share one.

@@ -20,7 +20,9 @@ export interface TestCollector {
 export async function testCollector(
   db: Database,
   opts: Partial<EnrichOptions> &
-    Partial<Omit<PipelineOptions, 'db' | 'enricher' | 'metrics' | 'logger'>> = {},
+    Partial<Omit<PipelineOptions, 'db' | 'enricher' | 'metrics' | 'logger'>> & {
+      recvBufferSize?: number;
+    } = {},
 ): Promise<TestCollector> {
   const enricher = await createEnricher({
     localNetworks: opts.localNetworks ?? [],
@@ -40,7 +42,16 @@ export async function testCollector(
     ...opts,
   } as PipelineOptions);
   await pipeline.loadTemplates();
-  const udp = await startUdp(pipeline, { host: '127.0.0.1', netflowPort: 0, sflowPort: 0 }, logger);
+  const udp = await startUdp(
+    pipeline,
+    {
+      host: '127.0.0.1',
+      netflowPort: 0,
+      sflowPort: 0,
+      ...(opts.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}),
+    },
+    logger,
+  );
   const client = createSocket('udp4');
   let handled = 0;
   const original = pipeline.handleDatagram.bind(pipeline);
