@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
 import { formatIPv6, readPcapFile } from '../src/ingest/pcap.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { collectRecords, dateToMs, type Json, num, secondsToMs, str, tsharkArgs } from './helpers/tshark.js';
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -60,52 +61,7 @@ interface Reference {
   totals: { flows: number; bytes: number; packets: number };
 }
 
-const tsharkArgs = (pcap: string) => [
-  '-r',
-  pcap,
-  '-d',
-  'udp.port==2055,cflow',
-  '-Y',
-  'cflow',
-  '-T',
-  'json',
-  '-J',
-  'frame cflow',
-  '--no-duplicate-keys',
-];
-
 // ---- turning tshark's JSON into the reference -------------------------------------------------
-
-type Json = Record<string, unknown>;
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** "1048574.864000000" (seconds) → 1048574864 ms, exactly (floored below the ms). */
-function secondsToMs(text: string): number {
-  const [int = '0', frac = ''] = text.split('.');
-  return Number(int) * 1000 + Number(frac.padEnd(3, '0').slice(0, 3));
-}
-
-/** "Nov 22, 2026 12:09:00.293000000 UTC" → Unix ms. */
-function dateToMs(text: string): number {
-  const m = /^(\w{3})\s+(\d+), (\d{4}) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? UTC$/.exec(text);
-  if (m === null) throw new Error(`unexpected tshark date ${text}`);
-  const [, mon, day, year, hh, mm, ss, frac = ''] = m;
-  const base = Date.UTC(Number(year), MONTHS.indexOf(mon!), Number(day), Number(hh), Number(mm), Number(ss));
-  return base + Number(frac.padEnd(3, '0').slice(0, 3));
-}
-
-const str = (o: Json, key: string): string | undefined =>
-  typeof o[key] === 'string' ? (o[key] as string) : undefined;
-const num = (o: Json, key: string): number => Number(str(o, key) ?? 0);
-
-/** Depth-first, in document order: every object whose key starts with "Flow " or "pdu ". */
-function collectFlows(node: Json, out: Json[]): void {
-  for (const [key, value] of Object.entries(node)) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
-    if (key.startsWith('Flow ') || key.startsWith('pdu ')) out.push(value as Json);
-    else collectFlows(value as Json, out);
-  }
-}
 
 interface Clock {
   version: number;
@@ -174,7 +130,7 @@ function refDatagram(packet: Json, clock: Clock): RefDatagram {
       : num(cflow, version === 9 ? 'cflow.source_id' : 'cflow.od_id');
   const flows: RefFlow[] = [];
   const objects: Json[] = [];
-  collectFlows(cflow, objects);
+  collectRecords(cflow, objects);
   for (const f of objects) {
     const init = str(f, 'cflow.sys_init_time');
     if (init !== undefined) clock.sysInitMs = dateToMs(init);

@@ -11,102 +11,16 @@ import { describe, expect, it } from 'vitest';
 import { readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow, formatIpv6 } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import {
+  extractSflowReference,
+  type RefSample,
+  type SflowRefDatagram,
+  sflowTsharkArgs,
+} from './helpers/tshark.js';
 
 const PCAP = fileURLToPath(new URL('./fixtures/pmacct.pcap', import.meta.url));
 const REF = fileURLToPath(new URL('./fixtures/pmacct-sflow.tshark.json', import.meta.url));
-const TSHARK_ARGS = [
-  '-r',
-  PCAP,
-  '-d',
-  'udp.port==6343,sflow',
-  '-Y',
-  'sflow',
-  '-T',
-  'json',
-  '--no-duplicate-keys',
-];
-
-interface RefSample {
-  sequence: number;
-  samplingRate: number;
-  inIf: number;
-  outIf: number;
-  frameLength: number;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  proto: number;
-}
-interface RefDatagram {
-  frame: number;
-  agent: string;
-  subAgentId: number;
-  sequence: number;
-  uptimeMs: number;
-  flowSamples: RefSample[];
-  otherSamples: number;
-}
-
-type Json = Record<string, unknown>;
-
-/** First value of `key` in a depth-first walk (document order), as tshark nests fields in trees. */
-function find(o: unknown, key: string): string | undefined {
-  if (o === null || typeof o !== 'object') return undefined;
-  if (Array.isArray(o)) {
-    for (const x of o) {
-      const v = find(x, key);
-      if (v !== undefined) return v;
-    }
-    return undefined;
-  }
-  for (const [k, v] of Object.entries(o as Json)) {
-    if (k === key) return Array.isArray(v) ? String(v[0]) : String(v);
-    const r = find(v, key);
-    if (r !== undefined) return r;
-  }
-  return undefined;
-}
-
-const num = (o: unknown, key: string): number => Number(find(o, key) ?? 0);
-
-function refSample(s: Json): RefSample {
-  const hdr = find(s, 'sflow_245.header_protocol') === undefined ? {} : s;
-  const proto = num(hdr, 'ip.proto') || num(hdr, 'ipv6.nxt');
-  const l4 = proto === 6 ? 'tcp' : proto === 17 ? 'udp' : '';
-  return {
-    sequence: num(s, 'sflow.flow_sample.sequence_number'),
-    samplingRate: num(s, 'sflow.flow_sample.sampling_rate'),
-    inIf: num(s, 'sflow.flow_sample.input_interface_value') || num(s, 'sflow.flow_sample.input_interface'),
-    outIf: num(s, 'sflow.flow_sample.output_interface_value'),
-    frameLength: num(s, 'sflow_245.header.frame_length'),
-    src: find(hdr, 'ip.src') ?? find(hdr, 'ipv6.src') ?? '',
-    dst: find(hdr, 'ip.dst') ?? find(hdr, 'ipv6.dst') ?? '',
-    srcPort: l4 ? num(hdr, `${l4}.srcport`) : 0,
-    dstPort: l4 ? num(hdr, `${l4}.dstport`) : 0,
-    proto,
-  };
-}
-
-/** Reduce `tshark -T json --no-duplicate-keys` output to the fields the decoder must match. */
-function extractReference(tsharkJson: string): RefDatagram[] {
-  const packets = JSON.parse(tsharkJson) as { _source: { layers: Json } }[];
-  return packets.map((p) => {
-    const layers = p._source.layers;
-    const sf = layers.sflow as Json;
-    const samples = Object.entries(sf).filter(([k]) => /sample/i.test(k) && !k.startsWith('sflow'));
-    const flows = samples.filter(([k]) => /^(expanded )?flow sample/i.test(k));
-    return {
-      frame: num(layers.frame, 'frame.number'),
-      agent: find(sf, 'sflow_245.agent') ?? find(sf, 'sflow_245.agent.v6') ?? '',
-      subAgentId: num(sf, 'sflow_245.sub_agent_id'),
-      sequence: num(sf, 'sflow_245.sequence_number'),
-      uptimeMs: num(sf, 'sflow_245.sysuptime'),
-      flowSamples: flows.map(([, v]) => refSample(v as Json)),
-      otherSamples: samples.length - flows.length,
-    };
-  });
-}
+const TSHARK_ARGS = sflowTsharkArgs(PCAP);
 
 function addrText(r: FlowRecord, which: 'srcAddr' | 'dstAddr'): string {
   const a = r[which];
@@ -153,7 +67,7 @@ describe('sFlow v5 decoder vs tshark on pmacct.pcap', () => {
   const datagrams = readPcapFile(PCAP)
     .filter((p) => p.dstPort === 6343)
     .map((p) => p.payload);
-  const ref = JSON.parse(readFileSync(REF, 'utf8')) as RefDatagram[];
+  const ref = JSON.parse(readFileSync(REF, 'utf8')) as SflowRefDatagram[];
 
   it('finds all 85 sFlow datagrams of the capture', () => {
     expect(datagrams).toHaveLength(85);
@@ -188,7 +102,7 @@ describe('sFlow v5 decoder vs tshark on pmacct.pcap', () => {
   it('committed reference equals a fresh tshark decode', (ctx) => {
     ctx.skip(!tsharkOnPath(), 'tshark not on PATH: cannot re-verify pmacct-sflow.tshark.json');
     const out = execFileSync('tshark', TSHARK_ARGS, { maxBuffer: 1 << 28, encoding: 'utf8' });
-    const fresh = extractReference(out);
+    const fresh = extractSflowReference(out);
     if (process.env.UPDATE_SFLOW_REF === '1') writeFileSync(REF, `${JSON.stringify(fresh, null, 1)}\n`);
     expect(fresh).toEqual(ref);
   });
