@@ -10,8 +10,10 @@ import {
   DIMENSION_COLUMN,
   type Dimension,
   metricSum,
+  type Period,
+  periodFor,
   seriesFrom,
-  tablesFor,
+  tableOf,
   unionAll,
   whereOf,
   windowRows,
@@ -37,9 +39,10 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
   const bucket = bucketExpr(q.interval.ms);
+  const period = periodFor(q.series, q.interval.ms);
   const parts = q.series.map(
     (s, i) =>
-      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, q.series, q.interval.ms)} GROUP BY 2`,
+      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 2`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));
@@ -148,10 +151,11 @@ function rankedGroupsSelect(
   dim: 'AS' | 'LOCATION',
   limit: number,
   bucket: SQL,
+  period: Period,
 ): SQL {
   const col = GROUP_COLUMN[dim];
-  const keyed = tablesFor(q.series, q.interval.ms, col)[i];
-  const total = tablesFor(q.series, q.interval.ms)[i];
+  const keyed = tableOf(period, s, col);
+  const total = tableOf(period, s);
   return sql`WITH ranked AS (
       SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col)} GROUP BY 1
        ORDER BY ${metricSum(q)} DESC, ${DIMENSION_COLUMN[dim]} LIMIT ${limit}),
@@ -177,12 +181,13 @@ function groupedSelect(
   dim: Dimension,
   limit: number | undefined,
   bucket: SQL | undefined,
+  period: Period,
 ): SQL {
   if (bucket && limit !== undefined && dim !== 'PRODUCT')
-    return rankedGroupsSelect(s, i, q, dim, limit, bucket);
+    return rankedGroupsSelect(s, i, q, dim, limit, bucket, period);
   // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
   const from = bucket
-    ? sql`${tablesFor(q.series, q.interval.ms, GROUP_COLUMN[dim])[i]} WHERE ${whereOf(s, q)}`
+    ? sql`${tableOf(period, s, GROUP_COLUMN[dim])} WHERE ${whereOf(s, q)}`
     : windowRows(s, q, GROUP_COLUMN[dim]);
   const b = bucket ?? sql.raw('0::float8');
   const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${from} GROUP BY 1, 2`;
@@ -200,7 +205,8 @@ async function groupedRows(
   limit: number | undefined,
   bucket: SQL | undefined,
 ) {
-  const parts = q.series.map((s, i) => groupedSelect(s, i, q, dim, limit, bucket));
+  const period = periodFor(q.series, bucket ? q.interval.ms : undefined);
+  const parts = q.series.map((s, i) => groupedSelect(s, i, q, dim, limit, bucket, period));
   return db.query<{ s: number; b: number; g: string; v: number }>(unionAll(parts));
 }
 

@@ -13,7 +13,7 @@ const TABLES = [
  * The coarsest table whose rows divide the interval and whose row boundaries match every
  * window: then the rollup answers exactly what the raw table would, reading far fewer rows.
  */
-function periodFor(series: SeriesSpec[], intervalMs: number | undefined): (typeof TABLES)[number] {
+export function periodFor(series: SeriesSpec[], intervalMs: number | undefined): Period {
   return (
     TABLES.find(
       (t) =>
@@ -23,21 +23,20 @@ function periodFor(series: SeriesSpec[], intervalMs: number | undefined): (typeo
   );
 }
 
+/** A period's base table: `traffic_1d`, `traffic_1h` or the minutes. Chosen once per request. */
+export type Period = (typeof TABLES)[number];
+
 /**
- * Per series, the smallest table that answers it exactly: the coarsest period every window allows
- * ({@link periodFor}), and of that period the rollup keeping only the columns the series filters
- * or groups on (migration 0004): no AS or location → `traffic_total_*`, AS only → `traffic_asn_*`,
- * location only → `traffic_loc_*`, both → the full rollup. Product and direction are in all.
+ * Of the request's period ({@link periodFor}), the smallest table answering one series exactly: the
+ * rollup keeping only the columns the series filters or groups on (migration 0004): no AS or
+ * location → `traffic_total_*`, AS only → `traffic_asn_*`, location only → `traffic_loc_*`, both →
+ * the full rollup. Product and direction are in all.
  * @example
- * tablesFor(q.series, q.interval.ms, 'asn') // one table per series, e.g. [traffic_asn_1h, traffic_1h]
+ * const period = periodFor(q.series, q.interval.ms);
+ * tableOf(period, s, 'asn') // e.g. traffic_asn_1h
  */
-export function tablesFor(
-  series: SeriesSpec[],
-  intervalMs: number | undefined,
-  groupBy?: GroupColumn,
-): SQL[] {
-  const period = periodFor(series, intervalMs);
-  return series.map((s) => sql.raw(variantOf(period.name, s, groupBy)));
+export function tableOf(period: Period, s: SeriesSpec, groupBy?: GroupColumn): SQL {
+  return sql.raw(variantOf(period.name, s, groupBy));
 }
 
 export type GroupColumn = 'asn' | 'location' | 'product';
@@ -57,15 +56,10 @@ function variantOf(period: (typeof TABLES)[number]['name'], s: SeriesSpec, group
  * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
  * cost follows the points. Sums stay exact: integers below 2^53.
  * @example
- * sql`SELECT ${bucketExpr(ms)} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, table)} GROUP BY 1`
+ * sql`SELECT ${bucketExpr(ms)} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 1`
  */
-export function seriesFrom(
-  s: SeriesSpec,
-  q: Pick<ParsedQuery, 'direction' | 'metric'>,
-  series: SeriesSpec[],
-  intervalMs: number,
-): SQL {
-  const period = periodFor(series, intervalMs).name;
+export function seriesFrom(s: SeriesSpec, q: Pick<ParsedQuery, 'direction' | 'metric'>, of: Period): SQL {
+  const period = of.name;
   const onlyAsnExcluded =
     s.asn.include.length === 0 &&
     s.asn.exclude.length > 0 &&
