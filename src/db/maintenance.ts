@@ -6,8 +6,11 @@ import type { Database } from './client.js';
  * runs no background workers, and doing it ourselves keeps both modes identical.
  */
 
-/** The rollups without some dimensions (migration 0004), each with an hourly and a daily table. */
-export const DIMENSION_ROLLUPS = ['total', 'asn', 'loc'] as const;
+/**
+ * The rollups without some dimensions (migrations 0004 and 0005), each with an hourly and a daily
+ * table; per continent reads per location, so it comes after it.
+ */
+export const DIMENSION_ROLLUPS = ['total', 'asn', 'loc', 'cont'] as const;
 
 /** Every rollup in refresh order: each after the one it reads. */
 export const ROLLUPS = {

@@ -16,11 +16,34 @@ export function countriesOf(continent: string): string[] | undefined {
   return CONTINENT_COUNTRIES[continent]?.split(' ');
 }
 
-const KNOWN = new Set(Object.values(CONTINENT_COUNTRIES).flatMap((s) => s.split(' ')));
+const CONTINENT_OF = new Map(
+  Object.entries(CONTINENT_COUNTRIES).flatMap(([c, list]) =>
+    list.split(' ').map((code) => [code, c] as const),
+  ),
+);
+
+/**
+ * The continents whose countries are exactly `codes` (a continent filter, expanded), or undefined
+ * when the list is not whole continents. Lets a query read per-continent rollups.
+ * @example continentsCovering(countriesOf('EU')!) // ['EU']; continentsCovering(['DE']) // undefined
+ */
+export function continentsCovering(codes: string[]): string[] | undefined {
+  const unique = new Set(codes);
+  if (unique.size === 0) return undefined;
+  const continents = new Set<string>();
+  for (const code of unique) {
+    const c = CONTINENT_OF.get(code);
+    if (!c) return undefined;
+    continents.add(c);
+  }
+  let whole = 0;
+  for (const c of continents) whole += countriesOf(c)!.length;
+  return whole === unique.size ? [...continents] : undefined;
+}
 
 /** True for an ISO 3166-1 alpha-2 code we know, and for XX (unknown location). */
 export function isCountryCode(code: string): boolean {
-  return code === 'XX' || KNOWN.has(code);
+  return code === 'XX' || CONTINENT_OF.has(code);
 }
 
 const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });

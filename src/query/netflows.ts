@@ -12,10 +12,9 @@ import {
   metricSum,
   type Period,
   periodFor,
+  rowsOf,
   seriesFrom,
-  tableOf,
   unionAll,
-  whereOf,
   windowRows,
 } from './sql.js';
 import { isoSeconds } from './time.js';
@@ -154,15 +153,13 @@ function rankedGroupsSelect(
   period: Period,
 ): SQL {
   const col = GROUP_COLUMN[dim];
-  const keyed = tableOf(period, s, col);
-  const total = tableOf(period, s);
   return sql`WITH ranked AS (
       SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col)} GROUP BY 1
        ORDER BY ${metricSum(q)} DESC, ${DIMENSION_COLUMN[dim]} LIMIT ${limit}),
     named AS (
-      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${keyed}
-       WHERE ${whereOf(s, q)} AND ${sql.raw(col)} IN (SELECT k FROM ranked) GROUP BY 1, 2),
-    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${total} WHERE ${whereOf(s, q)} GROUP BY 1)
+      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, col)}
+         AND ${sql.raw(col)} IN (SELECT k FROM ranked) GROUP BY 1, 2),
+    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q)} GROUP BY 1)
     SELECT ${i}::int AS s, b, g, v FROM named
     UNION ALL
     SELECT ${i}::int AS s, t.b, 'other' AS g, (t.v - coalesce(n.v, 0))::float8 AS v
@@ -186,9 +183,7 @@ function groupedSelect(
   if (bucket && limit !== undefined && dim !== 'PRODUCT')
     return rankedGroupsSelect(s, i, q, dim, limit, bucket, period);
   // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
-  const from = bucket
-    ? sql`${tableOf(period, s, GROUP_COLUMN[dim])} WHERE ${whereOf(s, q)}`
-    : windowRows(s, q, GROUP_COLUMN[dim]);
+  const from = bucket ? rowsOf(period, s, q, GROUP_COLUMN[dim]) : windowRows(s, q, GROUP_COLUMN[dim]);
   const b = bucket ?? sql.raw('0::float8');
   const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${from} GROUP BY 1, 2`;
   if (limit === undefined) return sql`SELECT ${i}::int AS s, b, g, v FROM (${base}) base`;

@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { ParsedQuery, SeriesSpec } from './params.js';
+import { continentsCovering } from './geo.js';
+import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
 import { DAY, HOUR, ORIGIN_MS } from './time.js';
 
 /** The rollups, coarsest first, with the width of their rows. */
@@ -27,27 +28,53 @@ export function periodFor(series: SeriesSpec[], intervalMs: number | undefined):
 export type Period = (typeof TABLES)[number];
 
 /**
- * Of the request's period ({@link periodFor}), the smallest table answering one series exactly: the
- * rollup keeping only the columns the series filters or groups on (migration 0004): no AS or
- * location → `traffic_total_*`, AS only → `traffic_asn_*`, location only → `traffic_loc_*`, both →
- * the full rollup. Product and direction are in all.
+ * Of the request's period ({@link periodFor}), the smallest table answering one series exactly, and
+ * the series' conditions on it, as `table WHERE …`: the rollup keeping only the columns the series
+ * filters or groups on (migrations 0004, 0005): no AS or location → `traffic_total_*`, AS only →
+ * `traffic_asn_*`, locations that are whole continents → `traffic_cont_*`, other locations →
+ * `traffic_loc_*`, both → the full rollup. Product and direction are in all. Conditions can be
+ * appended with `AND`.
  * @example
  * const period = periodFor(q.series, q.interval.ms);
- * tableOf(period, s, 'asn') // e.g. traffic_asn_1h
+ * sql`SELECT asn, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, 'asn')} GROUP BY 1` // traffic_asn_1h WHERE …
  */
-export function tableOf(period: Period, s: SeriesSpec, groupBy?: GroupColumn): SQL {
-  return sql.raw(variantOf(period.name, s, groupBy));
+export function rowsOf(
+  period: Period,
+  s: SeriesSpec,
+  q: Pick<ParsedQuery, 'direction'>,
+  groupBy?: GroupColumn,
+): SQL {
+  const v = variantOf(period.name, s, groupBy);
+  return sql`${sql.raw(v.table)} WHERE ${whereOf(s, q, v.continents)}`;
 }
 
 export type GroupColumn = 'asn' | 'location' | 'product';
 
-/** Of one period's tables, the smallest keeping the columns a series filters or groups on. */
-function variantOf(period: (typeof TABLES)[number]['name'], s: SeriesSpec, groupBy?: GroupColumn): string {
-  if (period === 'traffic') return period;
+/**
+ * Of one period's tables, the smallest keeping the columns a series filters or groups on; for the
+ * continent rollups, the series' location filter as continents.
+ */
+function variantOf(
+  period: (typeof TABLES)[number]['name'],
+  s: SeriesSpec,
+  groupBy?: GroupColumn,
+): { table: string; continents?: Filter<string> } {
+  if (period === 'traffic') return { table: period };
+  const suffix = period.slice('traffic'.length);
   const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
   const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
-  if (asn && location) return period;
-  return `traffic_${asn ? 'asn' : location ? 'loc' : 'total'}${period.slice('traffic'.length)}`;
+  if (asn && location) return { table: period };
+  if (asn) return { table: `traffic_asn${suffix}` };
+  if (!location) return { table: `traffic_total${suffix}` };
+  const continents = groupBy === 'location' ? undefined : asContinents(s.location);
+  return continents ? { table: `traffic_cont${suffix}`, continents } : { table: `traffic_loc${suffix}` };
+}
+
+/** A location filter as continents, when each of its lists is empty or whole continents. */
+function asContinents(f: Filter<string>): Filter<string> | undefined {
+  const include = f.include.length ? continentsCovering(f.include) : [];
+  const exclude = f.exclude.length ? continentsCovering(f.exclude) : [];
+  return include && exclude ? { include, exclude } : undefined;
 }
 
 /**
@@ -72,25 +99,25 @@ export function seriesFrom(s: SeriesSpec, q: Pick<ParsedQuery, 'direction' | 'me
     !s.asn.exclude.length;
   const m = sql.raw(q.metric);
   if (period === 'traffic' || !(onlyAsnExcluded || onlyLocationExcluded))
-    return sql`(SELECT time, ${m} FROM ${sql.raw(variantOf(period, s))} WHERE ${whereOf(s, q)}) w`;
+    return sql`(SELECT time, ${m} FROM ${rowsOf(of, s, q)}) w`;
   const none = { include: [], exclude: [] };
   const everything: SeriesSpec = { ...s, asn: none, location: none };
   const excluded: SeriesSpec = onlyAsnExcluded
     ? { ...everything, asn: { include: s.asn.exclude, exclude: [] } }
     : { ...everything, location: { include: s.location.exclude, exclude: [] } };
-  return sql`(SELECT time, ${m} FROM ${sql.raw(variantOf(period, everything))} WHERE ${whereOf(everything, q)}
+  return sql`(SELECT time, ${m} FROM ${rowsOf(of, everything, q)}
     UNION ALL
-    SELECT time, -${m} AS ${m} FROM ${sql.raw(variantOf(period, excluded))} WHERE ${whereOf(excluded, q)}) w`;
+    SELECT time, -${m} AS ${m} FROM ${rowsOf(of, excluded, q)}) w`;
 }
 
-/** [table, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
-function tile(start: number, end: number, level = 0): [(typeof TABLES)[number]['name'], number, number][] {
+/** [period, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
+function tile(start: number, end: number, level = 0): [Period, number, number][] {
   const t = TABLES[level]!;
-  if (level === TABLES.length - 1) return start < end ? [[t.name, start, end]] : [];
+  if (level === TABLES.length - 1) return start < end ? [[t, start, end]] : [];
   const a = Math.ceil(start / t.width) * t.width;
   const b = Math.floor(end / t.width) * t.width;
   if (a >= b) return tile(start, end, level + 1);
-  return [...tile(start, a, level + 1), [t.name, a, b], ...tile(b, end, level + 1)];
+  return [...tile(start, a, level + 1), [t, a, b], ...tile(b, end, level + 1)];
 }
 
 /**
@@ -109,8 +136,7 @@ export function windowRows(
 ): SQL {
   const cols = sql.raw(groupBy ? `${groupBy}, ${q.metric}` : q.metric);
   const parts = tile(s.start, s.end).map(
-    ([period, a, b]) =>
-      sql`SELECT ${cols} FROM ${sql.raw(variantOf(period, s, groupBy))} WHERE ${whereOf({ ...s, start: a, end: b }, q)}`,
+    ([period, a, b]) => sql`SELECT ${cols} FROM ${rowsOf(period, { ...s, start: a, end: b }, q, groupBy)}`,
   );
   if (parts.length === 0) return sql`(SELECT ${cols} FROM traffic WHERE false) w`;
   return sql`(${unionAll(parts)}) w`;
@@ -122,16 +148,24 @@ const list = <T>(values: T[]) =>
     sql`, `,
   );
 
-/** The WHERE clause of one series: its window and its filters, ANDed. */
-export function whereOf(s: SeriesSpec, q: Pick<ParsedQuery, 'direction'>): SQL {
+/**
+ * The WHERE clause of one series: its window and its filters, ANDed; its locations as `continents`
+ * when reading a continent rollup.
+ */
+export function whereOf(s: SeriesSpec, q: Pick<ParsedQuery, 'direction'>, continents?: Filter<string>): SQL {
   const conds: SQL[] = [
     sql`time >= ${new Date(s.start).toISOString()}::timestamptz`,
     sql`time < ${new Date(s.end).toISOString()}::timestamptz`,
   ];
   if (s.asn.include.length) conds.push(sql`asn IN (${list(s.asn.include)})`);
   if (s.asn.exclude.length) conds.push(sql`asn NOT IN (${list(s.asn.exclude)})`);
-  if (s.location.include.length) conds.push(sql`location IN (${list(s.location.include)})`);
-  if (s.location.exclude.length) conds.push(sql`location NOT IN (${list(s.location.exclude)})`);
+  if (continents) {
+    if (continents.include.length) conds.push(sql`continent IN (${list(continents.include)})`);
+    if (continents.exclude.length) conds.push(sql`continent NOT IN (${list(continents.exclude)})`);
+  } else {
+    if (s.location.include.length) conds.push(sql`location IN (${list(s.location.include)})`);
+    if (s.location.exclude.length) conds.push(sql`location NOT IN (${list(s.location.exclude)})`);
+  }
   if (s.product === 'HTTP') conds.push(sql`product = 'HTTP'`);
   if (q.direction) conds.push(sql`direction = ${q.direction}`);
   return sql.join(conds, sql` AND `);
