@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import type { ParsedQuery } from './params.js';
+import { type Sources, sourcesOf } from './sources.js';
 import { isoSeconds } from './time.js';
 
 export interface Annotation {
@@ -43,7 +44,7 @@ const HOUR_MS = 3_600_000;
  * data quality is ~9k hourly rows per exporter instead of ~500k minutes. Windows are merged first,
  * so a minute in two overlapping windows counts once, as it would in one WHERE over the minutes.
  */
-function qualityRows(q: ParsedQuery): SQL {
+function qualityRows(q: ParsedQuery, src: Sources): SQL {
   const windows = q.series.map((s) => [s.start, s.end] as [number, number]).sort((a, b) => a[0] - b[0]);
   const merged: [number, number][] = [];
   for (const [start, end] of windows) {
@@ -53,12 +54,14 @@ function qualityRows(q: ParsedQuery): SQL {
   }
   const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`;
   const hours: SQL[] = [];
+  let hoursEnd = Number.NEGATIVE_INFINITY;
   const minutes: SQL[] = [];
   for (const [start, end] of merged) {
     const h0 = Math.ceil(start / HOUR_MS) * HOUR_MS;
     const h1 = Math.floor(end / HOUR_MS) * HOUR_MS;
     if (h0 < h1) {
       hours.push(sql`(time >= ${ts(h0)} AND time < ${ts(h1)})`);
+      hoursEnd = Math.max(hoursEnd, h1);
       if (start < h0) minutes.push(sql`(time >= ${ts(start)} AND time < ${ts(h0)})`);
       if (h1 < end) minutes.push(sql`(time >= ${ts(h1)} AND time < ${ts(end)})`);
     } else minutes.push(sql`(time >= ${ts(start)} AND time < ${ts(end)})`);
@@ -66,7 +69,7 @@ function qualityRows(q: ParsedQuery): SQL {
   const parts: SQL[] = [];
   if (hours.length)
     parts.push(sql`SELECT exporter, records, lost_records, unsampled_records, first_minute, last_minute
-      FROM exporter_hours WHERE ${sql.join(hours, sql` OR `)}`);
+      FROM ${sql.raw(src.table('exporter_hours', hoursEnd))} WHERE ${sql.join(hours, sql` OR `)}`);
   if (minutes.length)
     parts.push(sql`SELECT exporter, records, lost_records, unsampled_records, time AS first_minute, time AS last_minute
       FROM exporter_minutes WHERE ${sql.join(minutes, sql` OR `)}`);
@@ -78,6 +81,7 @@ function qualityRows(q: ParsedQuery): SQL {
  * exporters whose estimated loss or unknown sampling makes the numbers less certain.
  */
 async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confidenceInfo']> {
+  const src = await sourcesOf(db)();
   const [notes, quality] = await Promise.all([
     db.query<{
       description: string;
@@ -102,7 +106,7 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
                  sum(unsampled_records)::float8 AS unsampled,
                  (extract(epoch from min(first_minute)) * 1000)::float8 AS first_ms,
                  (extract(epoch from max(last_minute)) * 1000 + 60000)::float8 AS last_ms
-            FROM (${qualityRows(q)}) m
+            FROM (${qualityRows(q, src)}) m
            GROUP BY exporter HAVING sum(lost_records) > 0 OR sum(unsampled_records) > 0
            ORDER BY exporter LIMIT 50`,
     ),

@@ -5,6 +5,7 @@ import { csvTitle, formatValue, toCsv } from './format.js';
 import { countryName } from './geo.js';
 import { buildMeta, type Meta } from './meta.js';
 import { normalizationOf, type ParsedQuery, type SeriesSpec } from './params.js';
+import { type Sources, sourcesOf } from './sources.js';
 import {
   bucketExpr,
   DIMENSION_COLUMN,
@@ -39,9 +40,10 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
   const bucket = bucketExpr(q.interval.ms);
   const period = periodFor(q.series, q.interval.ms);
+  const src = await sourcesOf(db)();
   const parts = q.series.map(
     (s, i) =>
-      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 2`,
+      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period, src)} GROUP BY 2`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));
@@ -151,15 +153,16 @@ function rankedGroupsSelect(
   limit: number,
   bucket: SQL,
   period: Period,
+  src: Sources,
 ): SQL {
   const col = GROUP_COLUMN[dim];
   return sql`WITH ranked AS (
-      SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col)} GROUP BY 1
+      SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col, src)} GROUP BY 1
        ORDER BY ${metricSum(q)} DESC, ${DIMENSION_COLUMN[dim]} LIMIT ${limit}),
     named AS (
-      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, col)}
+      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, col, src)}
          AND ${sql.raw(col)} IN (SELECT k FROM ranked) GROUP BY 1, 2),
-    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q)} GROUP BY 1)
+    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, undefined, src)} GROUP BY 1)
     SELECT ${i}::int AS s, b, g, v FROM named
     UNION ALL
     SELECT ${i}::int AS s, t.b, 'other' AS g, (t.v - coalesce(n.v, 0))::float8 AS v
@@ -179,11 +182,14 @@ function groupedSelect(
   limit: number | undefined,
   bucket: SQL | undefined,
   period: Period,
+  src: Sources,
 ): SQL {
   if (bucket && limit !== undefined && dim !== 'PRODUCT')
-    return rankedGroupsSelect(s, i, q, dim, limit, bucket, period);
+    return rankedGroupsSelect(s, i, q, dim, limit, bucket, period, src);
   // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
-  const from = bucket ? rowsOf(period, s, q, GROUP_COLUMN[dim]) : windowRows(s, q, GROUP_COLUMN[dim]);
+  const from = bucket
+    ? rowsOf(period, s, q, GROUP_COLUMN[dim], src)
+    : windowRows(s, q, GROUP_COLUMN[dim], src);
   const b = bucket ?? sql.raw('0::float8');
   const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${from} GROUP BY 1, 2`;
   if (limit === undefined) return sql`SELECT ${i}::int AS s, b, g, v FROM (${base}) base`;
@@ -201,7 +207,8 @@ async function groupedRows(
   bucket: SQL | undefined,
 ) {
   const period = periodFor(q.series, bucket ? q.interval.ms : undefined);
-  const parts = q.series.map((s, i) => groupedSelect(s, i, q, dim, limit, bucket, period));
+  const src = await sourcesOf(db)();
+  const parts = q.series.map((s, i) => groupedSelect(s, i, q, dim, limit, bucket, period, src));
   return db.query<{ s: number; b: number; g: string; v: number }>(unionAll(parts));
 }
 
@@ -341,9 +348,10 @@ const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as 
 /** GET /top/ases and /top/locations: the largest remote parties, as shares of the series. */
 export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION'): Promise<Output> {
   const limit = q.limit ?? 5;
+  const src = await sourcesOf(db)();
   const parts = q.series.map(
     (s, i) => sql`SELECT ${i}::int AS s, g, v, sum(v) OVER ()::float8 AS total FROM (
-      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${windowRows(s, q, GROUP_COLUMN[dim])} GROUP BY 1
+      SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${windowRows(s, q, GROUP_COLUMN[dim], src)} GROUP BY 1
     ) x ORDER BY v DESC, g LIMIT ${limit}`,
   );
   const [rows, meta] = await Promise.all([

@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { continentsCovering } from './geo.js';
 import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
+import { type Sources, VIEWS } from './sources.js';
 import { DAY, HOUR, ORIGIN_MS } from './time.js';
 
 /** The rollups, coarsest first, with the width of their rows. */
@@ -43,9 +44,10 @@ export function rowsOf(
   s: SeriesSpec,
   q: Pick<ParsedQuery, 'direction'>,
   groupBy?: GroupColumn,
+  src: Sources = VIEWS,
 ): SQL {
   const v = variantOf(period.name, s, groupBy);
-  return sql`${sql.raw(v.table)} WHERE ${whereOf(s, q, v.continents)}`;
+  return sql`${sql.raw(src.table(v.table, s.end))} WHERE ${whereOf(s, q, v.continents)}`;
 }
 
 export type GroupColumn = 'asn' | 'location' | 'product';
@@ -78,14 +80,20 @@ function asContinents(f: Filter<string>): Filter<string> | undefined {
 }
 
 /**
- * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric. A series
+ * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric; rollups
+ * from `src` ({@link sourcesOf}: their materialized rows when the window ends below the watermark). A series
  * that only excludes (`asn=-174`, `location=-US`) would read every other key from the keyed
  * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
  * cost follows the points. Sums stay exact: integers below 2^53.
  * @example
  * sql`SELECT ${bucketExpr(ms)} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 1`
  */
-export function seriesFrom(s: SeriesSpec, q: Pick<ParsedQuery, 'direction' | 'metric'>, of: Period): SQL {
+export function seriesFrom(
+  s: SeriesSpec,
+  q: Pick<ParsedQuery, 'direction' | 'metric'>,
+  of: Period,
+  src: Sources = VIEWS,
+): SQL {
   const period = of.name;
   const onlyAsnExcluded =
     s.asn.include.length === 0 &&
@@ -99,15 +107,15 @@ export function seriesFrom(s: SeriesSpec, q: Pick<ParsedQuery, 'direction' | 'me
     !s.asn.exclude.length;
   const m = sql.raw(q.metric);
   if (period === 'traffic' || !(onlyAsnExcluded || onlyLocationExcluded))
-    return sql`(SELECT time, ${m} FROM ${rowsOf(of, s, q)}) w`;
+    return sql`(SELECT time, ${m} FROM ${rowsOf(of, s, q, undefined, src)}) w`;
   const none = { include: [], exclude: [] };
   const everything: SeriesSpec = { ...s, asn: none, location: none };
   const excluded: SeriesSpec = onlyAsnExcluded
     ? { ...everything, asn: { include: s.asn.exclude, exclude: [] } }
     : { ...everything, location: { include: s.location.exclude, exclude: [] } };
-  return sql`(SELECT time, ${m} FROM ${rowsOf(of, everything, q)}
+  return sql`(SELECT time, ${m} FROM ${rowsOf(of, everything, q, undefined, src)}
     UNION ALL
-    SELECT time, -${m} AS ${m} FROM ${rowsOf(of, excluded, q)}) w`;
+    SELECT time, -${m} AS ${m} FROM ${rowsOf(of, excluded, q, undefined, src)}) w`;
 }
 
 /** [period, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
@@ -133,10 +141,12 @@ export function windowRows(
   s: SeriesSpec,
   q: Pick<ParsedQuery, 'direction' | 'metric'>,
   groupBy?: GroupColumn,
+  src: Sources = VIEWS,
 ): SQL {
   const cols = sql.raw(groupBy ? `${groupBy}, ${q.metric}` : q.metric);
   const parts = tile(s.start, s.end).map(
-    ([period, a, b]) => sql`SELECT ${cols} FROM ${rowsOf(period, { ...s, start: a, end: b }, q, groupBy)}`,
+    ([period, a, b]) =>
+      sql`SELECT ${cols} FROM ${rowsOf(period, { ...s, start: a, end: b }, q, groupBy, src)}`,
   );
   if (parts.length === 0) return sql`(SELECT ${cols} FROM traffic WHERE false) w`;
   return sql`(${unionAll(parts)}) w`;
