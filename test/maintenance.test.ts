@@ -46,3 +46,31 @@ describe('maintenance: compression and retention per table, run by the service i
     expect(raw).toEqual({ v: 15, n: 1 });
   });
 });
+
+describe('rollup indexes', () => {
+  it('every traffic rollup keeps its time and key indexes and none on product or direction', async () => {
+    const db = await testDatabase();
+    try {
+      const rows = await db.query<{ view: string; idx: string }>(
+        sql`SELECT c.view_name::text AS view, i.indexname::text AS idx FROM pg_indexes i
+              JOIN timescaledb_information.continuous_aggregates c
+                ON i.schemaname = c.materialization_hypertable_schema AND i.tablename = c.materialization_hypertable_name
+             WHERE c.view_name LIKE 'traffic%'`,
+      );
+      const of = (view: string) =>
+        rows
+          .filter((r) => r.view === view)
+          .map((r) => r.idx.replace(/^_materialized_hypertable_\d+_/, ''))
+          .sort();
+      for (const p of ['1h', '1d']) {
+        expect(of(`traffic_${p}`)).toEqual(['asn_time_idx', 'location_time_idx', 'time_idx']);
+        expect(of(`traffic_total_${p}`)).toEqual(['time_idx']);
+        expect(of(`traffic_asn_${p}`)).toEqual(['asn_time_idx', 'time_idx']);
+        expect(of(`traffic_loc_${p}`)).toEqual(['location_time_idx', 'time_idx']);
+        expect(of(`traffic_cont_${p}`)).toEqual(['continent_time_idx', 'time_idx']);
+      }
+    } finally {
+      await db.close();
+    }
+  });
+});
