@@ -12,28 +12,22 @@ import { CONTINENTS, continentsCovering, countriesOf } from '../src/query/geo.js
 import { parseQuery } from '../src/query/params.js';
 import { periodFor, rowsOf } from '../src/query/sql.js';
 import { type TestApp, testApp } from './helpers/app.js';
-import { insertTraffic, type TrafficRow } from './helpers/db.js';
+import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 const LOCATIONS = ['DE', 'FR', 'US', 'JP', 'BR', 'XX', 'TR', 'AU'];
 const ASNS = [174, 3320, 15169, 64500];
 
-/** Deterministic rows every 11 minutes over three days, varied keys and sizes. */
-function rows(fromMs: number, toMs: number): TrafficRow[] {
-  const out: TrafficRow[] = [];
-  let k = 0;
-  for (let t = fromMs; t < toMs; t += 11 * 60_000, k++)
-    out.push({
-      time: new Date(t).toISOString(),
-      asn: ASNS[k % ASNS.length]!,
-      location: LOCATIONS[(k * 5) % LOCATIONS.length]!,
-      product: k % 3 === 0 ? 'OTHER' : 'HTTP',
-      direction: k % 2 === 0 ? 'in' : 'out',
-      bytes: 1000 + ((k * 7919) % 100_000),
-    });
-  return out;
-}
+/** Deterministic rows every 11 minutes, varied keys and sizes. */
+const rows = (fromMs: number, toMs: number): TrafficRow[] =>
+  rowsEvery(fromMs, toMs, 11, (k) => ({
+    asn: ASNS[k % ASNS.length]!,
+    location: LOCATIONS[(k * 5) % LOCATIONS.length]!,
+    product: k % 3 === 0 ? 'OTHER' : 'HTTP',
+    direction: k % 2 === 0 ? 'in' : 'out',
+    bytes: 1000 + ((k * 7919) % 100_000),
+  }));
 
 describe('continentsCovering', () => {
   it('names the continents a list is exactly made of, else nothing', () => {

@@ -10,24 +10,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshRollups } from '../src/db/maintenance.js';
 import { readSources, sourcesFrom, VIEWS } from '../src/query/sources.js';
 import { type TestApp, testApp } from './helpers/app.js';
-import { insertTraffic, type TrafficRow } from './helpers/db.js';
+import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 
-function rows(fromMs: number, toMs: number, bytes: number): TrafficRow[] {
-  const out: TrafficRow[] = [];
-  for (let t = fromMs, k = 0; t < toMs; t += 13 * 60_000, k++)
-    out.push({
-      time: new Date(t).toISOString(),
-      asn: k % 2 ? 174 : 3320,
-      location: k % 3 ? 'DE' : 'US',
-      product: k % 4 ? 'HTTP' : 'OTHER',
-      direction: 'in',
-      bytes: bytes + k,
-    });
-  return out;
-}
+const rows = (fromMs: number, toMs: number, bytes: number): TrafficRow[] =>
+  rowsEvery(fromMs, toMs, 13, (k) => ({
+    asn: k % 2 ? 174 : 3320,
+    location: k % 3 ? 'DE' : 'US',
+    product: k % 4 ? 'HTTP' : 'OTHER',
+    direction: 'in',
+    bytes: bytes + k,
+  }));
 
 describe('sourcesFrom', () => {
   const src = sourcesFrom(new Map([['traffic_asn_1h', { hypertable: 'h.m6', watermarkMs: 1000 }]]));

@@ -7,28 +7,22 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from './helpers/app.js';
-import { insertTraffic, type TrafficRow } from './helpers/db.js';
+import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 const ASNS = [174, 3320, 3243, 15169, 64500];
 const LOCATIONS = ['PT', 'DE', 'US', 'FR'];
 
-/** Deterministic rows every 7 minutes over three days, varied keys and sizes. */
-function rows(fromMs: number, toMs: number): TrafficRow[] {
-  const out: TrafficRow[] = [];
-  let k = 0;
-  for (let t = fromMs; t < toMs; t += 7 * 60_000, k++)
-    out.push({
-      time: new Date(t).toISOString(),
-      asn: ASNS[k % ASNS.length]!,
-      location: LOCATIONS[(k * 3) % LOCATIONS.length]!,
-      product: k % 3 === 0 ? 'OTHER' : 'HTTP',
-      direction: k % 2 === 0 ? 'in' : 'out',
-      bytes: 1000 + ((k * 7919) % 100_000),
-    });
-  return out;
-}
+/** Deterministic rows every 7 minutes, varied keys and sizes. */
+const rows = (fromMs: number, toMs: number): TrafficRow[] =>
+  rowsEvery(fromMs, toMs, 7, (k) => ({
+    asn: ASNS[k % ASNS.length]!,
+    location: LOCATIONS[(k * 3) % LOCATIONS.length]!,
+    product: k % 3 === 0 ? 'OTHER' : 'HTTP',
+    direction: k % 2 === 0 ? 'in' : 'out',
+    bytes: 1000 + ((k * 7919) % 100_000),
+  }));
 
 describe('top and summary over tiled windows', () => {
   let t: TestApp;

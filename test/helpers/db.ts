@@ -58,6 +58,23 @@ export interface TrafficRow {
   flows?: number;
 }
 
+/**
+ * Deterministic rows every `stepMinutes` from `fromMs` (inclusive) to `toMs` (exclusive), the k-th
+ * row's keys and size from `row(k)`.
+ * @example rowsEvery(start, end, 7, (k) => ({ asn: ASNS[k % 5]!, location: 'PT', bytes: 1000 + k }))
+ */
+export function rowsEvery(
+  fromMs: number,
+  toMs: number,
+  stepMinutes: number,
+  row: (k: number) => Omit<TrafficRow, 'time'>,
+): TrafficRow[] {
+  const out: TrafficRow[] = [];
+  for (let t = fromMs, k = 0; t < toMs; t += stepMinutes * 60_000, k++)
+    out.push({ time: new Date(t).toISOString(), ...row(k) });
+  return out;
+}
+
 /** Inserts rows straight into `traffic` and refreshes the rollups, as the service would. */
 export async function insertTraffic(db: Database, rows: TrafficRow[]): Promise<void> {
   for (const r of rows) {
