@@ -359,14 +359,22 @@ async function soak(replay: Replay, recordsPerSecond: number) {
     await sleep(2000);
   } finally {
     const received = (await c.received()) - before;
+    // Data sets that came before their template (a fresh collector knows none): undecodable.
+    const beforeTemplate = await metric(c.url, 'flowradar_decode_errors_total{reason="unknown_template"}');
     const k1 = udpStats();
     await c.stop();
     rmSync(join(dir, '..'), { recursive: true, force: true });
-    soakResult = { sent, received, kernelDrops: k1.inErrors - k0.inErrors, samples };
+    soakResult = { sent, received, kernelDrops: k1.inErrors - k0.inErrors, samples, beforeTemplate };
   }
 }
 let soakResult:
-  | { sent: number; received: number; kernelDrops: number; samples: { t: number; rss: number }[] }
+  | {
+      sent: number;
+      received: number;
+      kernelDrops: number;
+      samples: { t: number; rss: number }[];
+      beforeTemplate: number;
+    }
   | undefined;
 
 const lossFree = (steps: Step[], exact: boolean) =>
@@ -405,7 +413,7 @@ async function main() {
     soakText = `
 
 Soak: ${SOAK_S / 60} minutes at ${rate(oursBest / 2)} records/s: sent ${num(soakResult.sent)}, decoded ${num(soakResult.received)}, kernel drops
-${soakResult.kernelDrops}. RSS every 10 s: first minute ${mib(avg(first))}, last minute ${mib(avg(last))}, min ${mib(Math.min(...rs))},
+${soakResult.kernelDrops}, data sets that came before their template (undecodable, counted) ${soakResult.beforeTemplate}. RSS every 10 s: first minute ${mib(avg(first))}, last minute ${mib(avg(last))}, min ${mib(Math.min(...rs))},
 max ${mib(Math.max(...rs))} (${rs.map((r) => (r / 2 ** 20).toFixed(0)).join(' ')} MiB).`;
   }
   emit(`### End-to-end ingest (${PROTOCOL}${QUICK ? ', quick' : ''})
