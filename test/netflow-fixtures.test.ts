@@ -27,6 +27,9 @@ const FIXTURES = [
   { name: 'pmacct', ref: 'pmacct-ipfix', protocol: 'ipfix', flows: 80, bytes: 4_046_568 },
   { name: 'python-ipfix', protocol: 'ipfix', flows: 30, bytes: 465_000 },
   { name: 'softflowd-v5-sampled', protocol: 'v5', flows: 13, bytes: 27_897 },
+  { name: 'softflowd-v10-sampled', protocol: 'ipfix', flows: 23, bytes: 142_049 },
+  { name: 'pmacct-v9-sampled', protocol: 'v9', flows: 25, bytes: 195_600 },
+  { name: 'pmacct-ipfix-sampled', protocol: 'ipfix', flows: 25, bytes: 124_162 },
 ] as const;
 
 interface RefFlow {

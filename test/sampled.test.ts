@@ -62,9 +62,9 @@ const NETFLOW = [
   { name: 'python-ipfix', rates: [0], tshark: true },
   { name: 'softflowd-v5-sampled', rates: [10], tshark: true, sampled: true },
   { name: 'softflowd-v9-sampled', rates: [10], tshark: false, sampled: true },
-  { name: 'softflowd-v10-sampled', rates: [10], tshark: false, sampled: true },
-  { name: 'pmacct-v9-sampled', rates: [10], tshark: false, sampled: true },
-  { name: 'pmacct-ipfix-sampled', rates: [10], tshark: false, sampled: true },
+  { name: 'softflowd-v10-sampled', rates: [10], tshark: true, sampled: true },
+  { name: 'pmacct-v9-sampled', rates: [10], tshark: true, sampled: true },
+  { name: 'pmacct-ipfix-sampled', rates: [10], tshark: true, sampled: true },
 ] as const;
 type NetflowFixture = (typeof NETFLOW)[number];
 const refName = (f: NetflowFixture) => ('ref' in f ? f.ref : f.name);
