@@ -301,7 +301,8 @@ async function main() {
     rows.push(cells);
   }
   const get = (id: string, ds: DatasetName) => results.get(id)?.get(ds);
-  const m4 = get('4 series 7d@1h', 'M') ?? get('4 series 7d@1h', DATASETS.at(-1)!);
+  const m4Dataset = DATASETS.includes('M') ? 'M' : DATASETS.at(-1)!;
+  const m4 = get('4 series 7d@1h', m4Dataset);
   const w52 = DATASETS.map((d) => get('1 series 52w@1w', d)?.p95 ?? 0);
   // L/S over the queries whose cost should follow the points (1h, 1d, 1w buckets); queries that
   // rank every AS of the window are judged per AS ranked instead (their own column).
@@ -348,7 +349,7 @@ ${table(
   rows,
 )}
 
-Targets: p95 of 4 series × 7d@1h on M ≤ 50 ms → ${m4 ? `${ms(m4.p95)} ms ${verdict(m4.p95 <= 50)}` : 'not run'};
+Targets: p95 of 4 series × 7d@1h on M ≤ 50 ms → ${m4 ? `${m4Dataset === 'M' ? '' : `(on ${m4Dataset}, M not run) `}${ms(m4.p95)} ms ${verdict(m4.p95 <= 50)}` : 'not run'};
 52w@1w p95 ≤ 100 ms → ${w52.map((v, i) => `${DATASETS[i]} ${ms(v)} ms`).join(', ')} ${verdict(Math.max(...w52) <= 100)};
 L/S ≤ 1.5 for 1h/1d/1w windows, medians (p95 of ${RUNS} runs is one of the slowest two and moves with garbage collection; shown
 beside) → ${Number.isFinite(worstP50) ? `worst ${worstP50.toFixed(2)} ${verdict(worstP50 <= 1.5)} (worst p95 ratio ${worstP95.toFixed(2)})` : 'needs S and L'};
