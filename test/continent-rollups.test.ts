@@ -73,14 +73,19 @@ describe('per-continent rollups', () => {
   });
 
   it.each([
-    ['continent=EU', 'traffic_cont_1h'],
-    ['continent=-EU,-AS', 'traffic_cont_1h'],
-    ['location=DE,FR', 'traffic_loc_1h'],
-    ['continent=EU&location=-DE', 'traffic_loc_1h'],
-    ['continent=EU&asn=174', 'traffic_1h'],
-  ])('%s at 1h reads %s', (params, table) => {
+    ['continent=EU', '7d', '1h', 'traffic_cont_1h'],
+    ['continent=-EU,-AS', '7d', '1h', 'traffic_cont_1h'],
+    ['location=DE,FR', '7d', '1h', 'traffic_loc_1h'],
+    ['continent=EU&location=-DE', '7d', '1h', 'traffic_loc_1h'],
+    ['continent=EU&asn=174', '7d', '1h', 'traffic_1h'],
+    ['continent=EU', '1d', '15m', 'traffic_cont_15m'],
+    ['asn=174', '1d', '15m', 'traffic_asn_15m'],
+    ['location=DE', '1d', '15m', 'traffic_loc_15m'],
+    ['product=HTTP', '1d', '15m', 'traffic_total_15m'],
+    ['continent=EU&asn=174', '1d', '15m', 'traffic'],
+  ])('%s over %s at %s reads %s', (params, range, agg, table) => {
     const q = parseQuery(
-      new URLSearchParams(`dateRange=7d&aggInterval=1h&${params}`),
+      new URLSearchParams(`dateRange=${range}&aggInterval=${agg}&${params}`),
       'timeseries',
       Date.parse(NOW),
     );
@@ -124,6 +129,7 @@ describe('per-continent rollups', () => {
     ],
   ];
   const windows: [string, number, string, string][] = [
+    ['15m', 900_000, '2026-11-19T20:00:00Z', '2026-11-20T12:00:00Z'],
     ['1h', 3_600_000, '2026-11-17T05:00:00Z', '2026-11-20T12:00:00Z'],
     // Whole days: a refresh materializes the day holding the newest minute, and minutes landing in
     // it afterwards show in daily buckets at the next refresh (maintenanceInterval).

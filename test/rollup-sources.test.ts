@@ -119,3 +119,44 @@ describe('rollup sources on a database', () => {
     expect(after.find(([ts]) => ts === '2026-11-20T09:00:00Z')?.[1]).toBeGreaterThanOrEqual(5000);
   });
 });
+
+describe('the 15-minute slot holding now', () => {
+  it('stays live: a minute written after a refresh shows at once at 15m', { timeout: 60_000 }, async () => {
+    // Not across a slot boundary: the refresh below must see the same current slot as the query.
+    const left = 900_000 - (Date.now() % 900_000);
+    if (left < 20_000) await new Promise((r) => setTimeout(r, left + 500));
+    const nowMs = Math.floor(Date.now() / 60_000) * 60_000;
+    const slot = Math.floor(nowMs / 900_000) * 900_000;
+    const t = await testApp({ now: new Date(nowMs).toISOString() });
+    try {
+      const raw = await t.token(['read', 'read:raw']);
+      await insertTraffic(t.db, [
+        { time: new Date(slot - 30 * 60_000).toISOString(), asn: 174, location: 'DE', bytes: 100 },
+        { time: new Date(nowMs).toISOString(), asn: 174, location: 'DE', bytes: 10 },
+      ]);
+      // Refreshed above (insertTraffic): the earlier slot is materialized, the current one is not.
+      const src = await readSources(t.db);
+      expect(src.table('traffic_asn_15m', slot - 15 * 60_000)).not.toBe('traffic_asn_15m');
+      expect(src.table('traffic_asn_15m', slot + 900_000)).toBe('traffic_asn_15m');
+      await t.db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
+        VALUES (${new Date(nowMs).toISOString()}::timestamptz, 174, 'DE', 'HTTP', 'in', 5, 1, 1)
+        ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET bytes = traffic.bytes + excluded.bytes`);
+      const r = await t.get(
+        url('/radar/netflows/timeseries', {
+          dateRange: '1d',
+          aggInterval: '15m',
+          asn: '174',
+          normalization: 'RAW_VALUES',
+        }),
+        raw,
+      );
+      expect(r.status, r.text).toBe(200);
+      const serie = (r.body as any).result.serie_0 as { timestamps: string[]; values: string[] };
+      expect(serie.timestamps.at(-1)).toBe(new Date(slot).toISOString().replace('.000Z', 'Z'));
+      expect(serie.values.at(-1)).toBe('15');
+      expect(serie.values.at(-3)).toBe('100');
+    } finally {
+      await t.close();
+    }
+  });
+});

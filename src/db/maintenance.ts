@@ -7,19 +7,28 @@ import type { Database } from './client.js';
  */
 
 /**
- * The rollups without some dimensions (migrations 0004 and 0005), each with an hourly and a daily
- * table; per continent reads per location, so it comes after it.
+ * The rollups without some dimensions (migrations 0004, 0005 and 0007), each with a 15-minute, an
+ * hourly and a daily table; per continent reads per location, so it comes after it.
  */
 export const DIMENSION_ROLLUPS = ['total', 'asn', 'loc', 'cont'] as const;
 
 /** Every rollup in refresh order: each after the one it reads. */
 export const ROLLUPS = {
+  quarter: DIMENSION_ROLLUPS.map((d) => `traffic_${d}_15m`),
   hourly: ['traffic_1h', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1h`), 'exporter_hours'],
   daily: ['traffic_1d', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1d`)],
 } as const;
 
-/** Materializes whatever changed in the rollups (hourly first: the daily ones read them). */
+/**
+ * Materializes whatever changed in the rollups (hourly first: the daily ones read them). The
+ * 15-minute ones stop at the start of the current slot: the slot holding now stays live (real-time
+ * aggregation over the minutes), so 15-minute buckets show a minute as soon as it is written.
+ */
 export async function refreshRollups(db: Database): Promise<void> {
+  for (const view of ROLLUPS.quarter)
+    await db.exec(
+      `CALL refresh_continuous_aggregate('${view}', NULL, time_bucket(INTERVAL '15 minutes', now()));`,
+    );
   for (const view of [...ROLLUPS.hourly, ...ROLLUPS.daily])
     await db.exec(`CALL refresh_continuous_aggregate('${view}', NULL, NULL);`);
 }
@@ -35,6 +44,10 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
   await db.exec(
     `SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
   );
+  for (const view of ROLLUPS.quarter)
+    await db.exec(
+      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
+    );
   for (const view of ROLLUPS.hourly)
     await db.exec(
       `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,

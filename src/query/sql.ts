@@ -8,6 +8,8 @@ import { DAY, HOUR, ORIGIN_MS } from './time.js';
 const TABLES = [
   { name: 'traffic_1d', width: DAY },
   { name: 'traffic_1h', width: HOUR },
+  // Only variants: a series filtered by AS and location at once reads the minutes.
+  { name: 'traffic_15m', width: 15 * 60_000 },
   { name: 'traffic', width: 60_000 },
 ] as const;
 
@@ -21,11 +23,11 @@ export function periodFor(series: SeriesSpec[], intervalMs: number | undefined):
       (t) =>
         (intervalMs === undefined || intervalMs % t.width === 0) &&
         series.every((s) => (s.start - ORIGIN_MS) % t.width === 0 && (s.end - ORIGIN_MS) % t.width === 0),
-    ) ?? TABLES[2]
+    ) ?? TABLES[3]
   );
 }
 
-/** A period's base table: `traffic_1d`, `traffic_1h` or the minutes. Chosen once per request. */
+/** A period: `traffic_1d`, `traffic_1h`, `traffic_15m` (variants only) or the minutes. Chosen once per request. */
 export type Period = (typeof TABLES)[number];
 
 /**
@@ -65,7 +67,7 @@ function variantOf(
   const suffix = period.slice('traffic'.length);
   const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
   const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
-  if (asn && location) return { table: period };
+  if (asn && location) return { table: period === 'traffic_15m' ? 'traffic' : period };
   if (asn) return { table: `traffic_asn${suffix}` };
   if (!location) return { table: `traffic_total${suffix}` };
   const continents = groupBy === 'location' ? undefined : asContinents(s.location);
