@@ -8,8 +8,10 @@ import { normalizationOf, type ParsedQuery, type SeriesSpec } from './params.js'
 import { type Sources, sourcesOf } from './sources.js';
 import {
   bucketExpr,
+  bucketTime,
   DIMENSION_COLUMN,
   type Dimension,
+  epochMs,
   metricSum,
   type Period,
   periodFor,
@@ -38,12 +40,13 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
-  const bucket = bucketExpr(q.interval.ms);
+  const bucket = bucketTime(q.interval.ms);
   const period = periodFor(q.series, q.interval.ms);
   const src = await sourcesOf(db)();
   const parts = q.series.map(
     (s, i) =>
-      sql`SELECT ${i}::int AS s, ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period, src)} GROUP BY 2`,
+      sql`SELECT ${i}::int AS s, ${epochMs('t')} AS b, v FROM (
+        SELECT ${bucket} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period, src)} GROUP BY 1) g`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));

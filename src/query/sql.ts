@@ -190,9 +190,21 @@ export function metricSum(q: Pick<ParsedQuery, 'metric'>): SQL {
 
 /** Bucket start in Unix ms, aligned like {@link floorTo}. */
 export function bucketExpr(intervalMs: number): SQL {
-  return sql.raw(
-    `(extract(epoch from time_bucket(INTERVAL '${intervalMs / 1000} seconds', time, TIMESTAMPTZ '2000-01-03')) * 1000)::float8`,
-  );
+  return sql`(extract(epoch from ${bucketTime(intervalMs)}) * 1000)::float8`;
+}
+
+/**
+ * Bucket start as a timestamp, aligned like {@link floorTo}. Grouping on it and converting the
+ * groups to Unix ms afterwards ({@link epochMs}) spares the numeric arithmetic of `extract` on
+ * every row: a 7-day hourly series groups 672 rows into 168.
+ */
+export function bucketTime(intervalMs: number): SQL {
+  return sql.raw(`time_bucket(INTERVAL '${intervalMs / 1000} seconds', time, TIMESTAMPTZ '2000-01-03')`);
+}
+
+/** A timestamp column as Unix ms, float8 (parsed alike by both drivers). */
+export function epochMs(column: string): SQL {
+  return sql.raw(`(extract(epoch from ${column}) * 1000)::float8`);
 }
 
 /** One statement for all series: per-series SELECTs joined with UNION ALL, tagged by index. */
