@@ -16,6 +16,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Queryable } from './db/client.js';
 import type { AppEnv } from './deps.js';
 import { etagMatches, weakEtag } from './middleware/http-cache.js';
+import { refreshedEvery } from './refreshed.js';
 
 /** Relative windows end with the bucket holding "now"; every interval's buckets are 15-minute aligned. */
 export const SLOT_MS = 15 * 60_000;
@@ -124,27 +125,18 @@ export function dataWatermark(
   ttlMs = 1000,
   now: () => number = Date.now,
 ): () => Promise<string> {
-  let value: Promise<string> | undefined;
-  let at = Number.NEGATIVE_INFINITY;
-  return () => {
-    const t = now();
-    if (value === undefined || t - at >= ttlMs) {
-      at = t;
-      const next = db
+  return refreshedEvery(
+    ttlMs,
+    () =>
+      db
         .query<{ w: string }>(
           sql`SELECT concat_ws('|', (SELECT max(time) FROM traffic WHERE time > now() - INTERVAL '1 day'),
                 (SELECT max(last_seen) FROM exporters),
                 (SELECT max(created_at) FROM annotations), (SELECT count(*) FROM annotations)) AS w`,
         )
-        .then((rows) => rows[0]?.w ?? '');
-      // A failed query is not remembered: the next request asks again.
-      next.catch(() => {
-        if (value === next) value = undefined;
-      });
-      value = next;
-    }
-    return value;
-  };
+        .then((rows) => rows[0]?.w ?? ''),
+    now,
+  );
 }
 
 export interface ResponseCacheMiddlewareOptions extends ResponseCacheOptions {

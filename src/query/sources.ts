@@ -18,6 +18,7 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.js';
+import { refreshedEvery } from '../refreshed.js';
 
 export interface Sources {
   /** The relation to read `view`'s rows before `endMs` from. */
@@ -62,26 +63,14 @@ export async function readSources(db: Queryable): Promise<Sources> {
   );
 }
 
-const TTL_MS = 1000;
 const perDatabase = new WeakMap<object, () => Promise<Sources>>();
 
-/**
- * The database's sources, read at most once a second (concurrent callers share one read); one
- * reader per database object.
- */
+/** The database's sources, read at most once a second (concurrent callers share one read). */
 export function sourcesOf(db: Queryable): () => Promise<Sources> {
   let get = perDatabase.get(db);
-  if (get) return get;
-  let value: Promise<Sources> | undefined;
-  let at = Number.NEGATIVE_INFINITY;
-  get = () => {
-    const t = Date.now();
-    if (value === undefined || t - at >= TTL_MS) {
-      at = t;
-      value = readSources(db);
-    }
-    return value;
-  };
-  perDatabase.set(db, get);
+  if (!get) {
+    get = refreshedEvery(1000, () => readSources(db));
+    perDatabase.set(db, get);
+  }
   return get;
 }
