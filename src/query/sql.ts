@@ -4,13 +4,16 @@ import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
 import { type Sources, VIEWS } from './sources.js';
 import { DAY, HOUR, ORIGIN_MS } from './time.js';
 
-/** The rollups, coarsest first, with the width of their rows. */
+/**
+ * The periods, coarsest first: the width of their rows, and `full`, the table keeping every key
+ * (15-minute rollups exist only without some dimensions, so a series filtered by AS and location
+ * at once reads the minutes there).
+ */
 const TABLES = [
-  { name: 'traffic_1d', width: DAY },
-  { name: 'traffic_1h', width: HOUR },
-  // Only variants: a series filtered by AS and location at once reads the minutes.
-  { name: 'traffic_15m', width: 15 * 60_000 },
-  { name: 'traffic', width: 60_000 },
+  { name: 'traffic_1d', width: DAY, full: 'traffic_1d' },
+  { name: 'traffic_1h', width: HOUR, full: 'traffic_1h' },
+  { name: 'traffic_15m', width: 15 * 60_000, full: 'traffic' },
+  { name: 'traffic', width: 60_000, full: 'traffic' },
 ] as const;
 
 /**
@@ -33,9 +36,9 @@ export type Period = (typeof TABLES)[number];
 /**
  * Of the request's period ({@link periodFor}), the smallest table answering one series exactly, and
  * the series' conditions on it, as `table WHERE …`: the rollup keeping only the columns the series
- * filters or groups on (migrations 0004, 0005): no AS or location → `traffic_total_*`, AS only →
- * `traffic_asn_*`, locations that are whole continents → `traffic_cont_*`, other locations →
- * `traffic_loc_*`, both → the full rollup. Product and direction are in all. Conditions can be
+ * filters or groups on (migrations 0004, 0005, 0007): no AS or location → `traffic_total_*`, AS
+ * only → `traffic_asn_*`, locations that are whole continents → `traffic_cont_*`, other locations →
+ * `traffic_loc_*`, both → the period's `full` table. Product and direction are in all. Conditions can be
  * appended with `AND`.
  * @example
  * const period = periodFor(q.series, q.interval.ms);
@@ -48,7 +51,7 @@ export function rowsOf(
   groupBy?: GroupColumn,
   src: Sources = VIEWS,
 ): SQL {
-  const v = variantOf(period.name, s, groupBy);
+  const v = variantOf(period, s, groupBy);
   return sql`${sql.raw(src.table(v.table, s.end))} WHERE ${whereOf(s, q, v.continents)}`;
 }
 
@@ -59,15 +62,15 @@ export type GroupColumn = 'asn' | 'location' | 'product';
  * continent rollups, the series' location filter as continents.
  */
 function variantOf(
-  period: (typeof TABLES)[number]['name'],
+  period: Period,
   s: SeriesSpec,
   groupBy?: GroupColumn,
 ): { table: string; continents?: Filter<string> } {
-  if (period === 'traffic') return { table: period };
-  const suffix = period.slice('traffic'.length);
+  if (period.name === 'traffic') return { table: period.full };
+  const suffix = period.name.slice('traffic'.length);
   const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
   const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
-  if (asn && location) return { table: period === 'traffic_15m' ? 'traffic' : period };
+  if (asn && location) return { table: period.full };
   if (asn) return { table: `traffic_asn${suffix}` };
   if (!location) return { table: `traffic_total${suffix}` };
   const continents = groupBy === 'location' ? undefined : asContinents(s.location);
