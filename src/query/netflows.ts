@@ -7,7 +7,6 @@ import { buildMeta, type Meta } from './meta.js';
 import { normalizationOf, type ParsedQuery, type SeriesSpec } from './params.js';
 import { type Sources, sourcesOf } from './sources.js';
 import {
-  bucketExpr,
   bucketTime,
   DIMENSION_COLUMN,
   type Dimension,
@@ -211,7 +210,12 @@ async function groupedRows(
 ) {
   const period = periodFor(q.series, bucket ? q.interval.ms : undefined);
   const src = await sourcesOf(db)();
-  const parts = q.series.map((s, i) => groupedSelect(s, i, q, dim, limit, bucket, period, src));
+  // Buckets are grouped as timestamps ({@link bucketTime}) and only the groups become Unix ms.
+  const b = bucket ? epochMs('b') : sql.raw('b');
+  const parts = q.series.map(
+    (s, i) =>
+      sql`SELECT s, ${b} AS b, g, v FROM (${groupedSelect(s, i, q, dim, limit, bucket, period, src)}) p`,
+  );
   return db.query<{ s: number; b: number; g: string; v: number }>(unionAll(parts));
 }
 
@@ -234,7 +238,7 @@ export async function getTimeseriesGroups(
   const normalization = normalizationOf(q, ['PERCENTAGE', 'MIN0_MAX'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
   const [rows, meta] = await Promise.all([
-    groupedRows(db, q, dim, limit, bucketExpr(q.interval.ms)),
+    groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
     buildMeta(db, q, { normalization, withInterval: true }),
   ]);
   const perSeries = q.series.map((s, i) => {
