@@ -91,7 +91,7 @@ function asContinents(f: Filter<string>): Filter<string> | undefined {
  * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
  * cost follows the points. Sums stay exact: integers below 2^53.
  * @example
- * sql`SELECT ${bucketExpr(ms)} AS b, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 1`
+ * sql`SELECT ${bucketTime(ms)} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 1`
  */
 export function seriesFrom(
   s: SeriesSpec,
@@ -191,7 +191,7 @@ export function metricSum(q: Pick<ParsedQuery, 'metric'>): SQL {
   return sql.raw(`sum(${q.metric})::float8`);
 }
 
-/** Bucket start in Unix ms, aligned like {@link floorTo}. */
+/** Bucket start in Unix ms, per row (the benchmark's naive queries; the API groups on {@link bucketTime}). */
 export function bucketExpr(intervalMs: number): SQL {
   return sql`(extract(epoch from ${bucketTime(intervalMs)}) * 1000)::float8`;
 }
