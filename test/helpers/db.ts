@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { inject } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { refreshRollups } from '../../src/db/maintenance.js';
@@ -20,31 +20,41 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * A fresh, migrated database owned by the calling test file. `server` serves the embedded
- * database over the wire protocol (pglite-socket) and talks to it through postgres.js, the
- * driver of server mode.
+ * A fresh, migrated database owned by the calling test file. `embedded`: PGlite in this process,
+ * from the migrated dump. `server`: a database of its own on the run's real TimescaleDB server
+ * (copied from the migrated template), through postgres.js with a real pool (10 connections,
+ * prepared statements), as production runs.
  */
-export async function testDatabase(mode: Mode = 'embedded'): Promise<Database & { embedded: Database }> {
+export async function testDatabase(mode: Mode = 'embedded'): Promise<Database> {
+  if (mode === 'server') return serverTestDatabase();
   const template = new Blob([readFileSync(inject('templatePath'))]);
-  const embedded = await openDatabase({ loadDataDir: template });
-  if (mode === 'embedded') return Object.assign(embedded, { embedded });
-  const port = await freePort();
-  const server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-  await server.start();
-  const db = await openDatabase({
-    databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    max: 1,
-    prepare: false,
+  return openDatabase({ loadDataDir: template });
+}
+
+let databases = 0;
+
+/** A new database on the shared test server, copied from the migrated template. */
+export async function serverTestDatabase(opts: { max?: number; prepare?: boolean } = {}): Promise<Database> {
+  const { url, template } = sharedServer();
+  const name = `t_${process.pid}_${++databases}_${Date.now().toString(36)}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  } finally {
+    await admin.end();
+  }
+  return openDatabase({
+    databaseUrl: url.replace(/\/[^/]*$/, `/${name}`),
+    max: opts.max ?? 10,
+    prepare: opts.prepare ?? true,
   });
-  const closeClient = db.close;
-  return Object.assign(db, {
-    embedded,
-    close: async () => {
-      await closeClient();
-      await server.stop();
-      await embedded.close();
-    },
-  });
+}
+
+/** The run's TimescaleDB server; throws (never skips) when it could not be started. */
+export function sharedServer(): { url: string; template: string } {
+  const s = inject('pgServer');
+  if ('error' in s) throw new Error(`server-mode tests need the TimescaleDB test server: ${s.error}`);
+  return s;
 }
 
 export interface TrafficRow {
