@@ -48,12 +48,31 @@ function upsertChunk(rows: TrafficDelta[]) {
 }
 
 /**
+ * The order every writer upserts rows in: by the conflict key (minute, asn, location, product,
+ * direction). Each upsert locks the rows it adds to; two transactions that lock overlapping rows
+ * in different orders can each wait for the other (a deadlock, seen on a real server with two
+ * collectors), while in one order the later one only waits.
+ */
+export function byTrafficKey(a: TrafficDelta, b: TrafficDelta): number {
+  return (
+    a.minuteMs - b.minuteMs ||
+    a.asn - b.asn ||
+    (a.location < b.location ? -1 : a.location > b.location ? 1 : 0) ||
+    (a.product < b.product ? -1 : a.product > b.product ? 1 : 0) ||
+    (a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : 0)
+  );
+}
+
+/**
  * Adds deltas to `traffic`: additive upserts, so several writers may each add part of a minute.
- * Callers that need exactly-once run this inside a transaction with their batch id.
+ * Rows are written in {@link byTrafficKey} order (json_to_recordset yields them in array order),
+ * so concurrent writers never deadlock. Callers that need exactly-once run this inside a
+ * transaction with their batch id.
  */
 export async function addTraffic(db: Pick<Database, 'query'>, rows: TrafficDelta[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
+  const sorted = [...rows].sort(byTrafficKey);
+  for (let i = 0; i < sorted.length; i += CHUNK) {
     if (i > 0) await yieldToLoop();
-    await db.query(upsertChunk(rows.slice(i, i + CHUNK)));
+    await db.query(upsertChunk(sorted.slice(i, i + CHUNK)));
   }
 }

@@ -82,6 +82,13 @@ export class IngestMetrics {
     registers: [this.registry],
   });
 
+  private readonly writeFailures = new Counter({
+    name: 'flowradar_write_failures_total',
+    help: 'Batch writes the database refused and the writer retried, by cause (deadlock, serialization, lock, timeout, connection, other)',
+    labelNames: ['cause'],
+    registers: [this.registry],
+  });
+
   datagram(protocol: string): void {
     this.datagrams.inc({ protocol });
   }
@@ -126,8 +133,29 @@ export class IngestMetrics {
   spoolError(): void {
     this.spoolErrors.inc();
   }
+  writeFailed(cause: WriteFailureCause): void {
+    this.writeFailures.inc({ cause });
+  }
   flushed(rows: number, seconds: number): void {
     this.rowsWritten.inc(rows);
     this.flushSeconds.observe(seconds);
   }
+}
+
+export type WriteFailureCause = 'deadlock' | 'serialization' | 'lock' | 'timeout' | 'connection' | 'other';
+
+/**
+ * Why a write failed, from the PostgreSQL SQLSTATE the driver reports (on the error or its
+ * cause): a closed set, so it can label a metric.
+ */
+export function writeFailureCause(err: unknown): WriteFailureCause {
+  const code = (err as { code?: unknown })?.code ?? (err as { cause?: { code?: unknown } })?.cause?.code;
+  if (typeof code !== 'string') return 'other';
+  if (code === '40P01') return 'deadlock';
+  if (code === '40001') return 'serialization';
+  if (code === '55P03') return 'lock';
+  if (code === '57014') return 'timeout';
+  // 08…: connection exceptions; 57P0x: the server shutting down; the rest are the driver's own.
+  if (/^(08|57P0)|^CONNECT|^E(CONN|PIPE|TIMEDOUT)/.test(code)) return 'connection';
+  return 'other';
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
 import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
-import type { IngestMetrics } from './metrics.js';
+import { type IngestMetrics, writeFailureCause } from './metrics.js';
 import { decodeNetflow, TemplateRegistry } from './netflow/index.js';
 import type { SerializedSource, SerializedTemplate } from './netflow/templates.js';
 import { contentHash, SequenceTracker } from './sequence.js';
@@ -115,7 +115,11 @@ export class Pipeline {
         opts.metrics.dropped(reason, b.traffic.length);
         opts.logger.error({ rows: b.traffic.length, reason }, 'batch dropped');
       },
-      onError: (err, attempt) => opts.logger.warn({ err, attempt }, 'database write failed; will retry'),
+      onError: (err, attempt) => {
+        const cause = writeFailureCause(err);
+        opts.metrics.writeFailed(cause);
+        opts.logger.warn({ err, attempt, cause }, 'database write failed; will retry');
+      },
       onSpoolError: (err) => {
         // A full spool is reported by onDropped; this is the file system refusing a write.
         if ((err as { reason?: string }).reason === 'spool_full') return;

@@ -57,7 +57,8 @@ async function writeExporters(
   tx: Queryable,
   rows: (ExporterDelta & { firstSeenMs?: number })[],
 ): Promise<void> {
-  for (const e of rows) {
+  // One order for every writer, as for traffic (see byTrafficKey): concurrent batches never deadlock.
+  for (const e of [...rows].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))) {
     await tx.query(sql`INSERT INTO exporters AS x (address, first_seen, last_seen, datagrams, records, lost_records,
         unsampled_records, errors, sampling_rates)
       VALUES (${e.address}, ${new Date(e.firstSeenMs ?? e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
@@ -75,7 +76,10 @@ async function writeExporters(
 }
 
 async function writeMinutes(tx: Queryable, rows: ExporterMinuteDelta[]): Promise<void> {
-  for (const m of rows) {
+  const sorted = [...rows].sort(
+    (a, b) => a.minuteMs - b.minuteMs || (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0),
+  );
+  for (const m of sorted) {
     await tx.query(sql`INSERT INTO exporter_minutes AS x (time, exporter, records, lost_records, unsampled_records)
       VALUES (${new Date(m.minuteMs).toISOString()}::timestamptz, ${m.exporter}, ${m.records}, ${m.lostRecords}, ${m.unsampledRecords})
       ON CONFLICT (time, exporter) DO UPDATE SET
@@ -90,17 +94,7 @@ async function writeMinutes(tx: Queryable, rows: ExporterMinuteDelta[]): Promise
  * rows, and a batch whose id is already there is skipped.
  */
 export async function writeBatch(db: Database, batch: Batch): Promise<'written' | 'duplicate'> {
-  return db.transaction(async (tx) => {
-    const claimed = await tx.query(
-      sql`INSERT INTO ingest_batches (id, rows) VALUES (${batch.id}, ${batch.traffic.length})
-          ON CONFLICT (id) DO NOTHING RETURNING id`,
-    );
-    if (claimed.length === 0) return 'duplicate';
-    await addTraffic(tx, batch.traffic);
-    await writeExporters(tx, batch.exporters);
-    await writeMinutes(tx, batch.minutes);
-    return 'written';
-  });
+  return (await writeBatches(db, [batch])).has(batch.id) ? 'written' : 'duplicate';
 }
 
 const addCounters = (into: Record<string, number>, from: Record<string, number>) => {

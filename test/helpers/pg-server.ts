@@ -29,7 +29,8 @@ export function serverMissing(): string | undefined {
   if (!existsSync(SERVER_SCRIPT)) return `${SERVER_SCRIPT} is missing (../shared beside the checkout)`;
   if (!existsSync(EXTENSION))
     return `TimescaleDB 2.23.1 is not installed for PostgreSQL 15: run ${SERVER_SCRIPT} install (.ci/run does)`;
-  if (process.getuid?.() !== 0) return 'the TimescaleDB test server runs its clusters as the postgres user: run as root';
+  if (process.getuid?.() !== 0)
+    return 'the TimescaleDB test server runs its clusters as the postgres user: run as root';
   return undefined;
 }
 
@@ -75,7 +76,8 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
     try {
       url = (await run('bash', [SERVER_SCRIPT, 'start', dir, String(port)])).stdout.trim();
     } catch (err) {
-      if (attempt >= 3) throw new Error(`the TimescaleDB test server did not start: ${(err as Error).message}`);
+      if (attempt >= 3)
+        throw new Error(`the TimescaleDB test server did not start: ${(err as Error).message}`);
     }
   }
   const pgctl = (action: string) =>
