@@ -87,6 +87,7 @@ const db: Database = {
   query: (q) => requestDb().query(q),
   transaction: (f) => requestDb().transaction(f),
   exec: (text) => requestDb().exec(text),
+  exclusive: (name, f) => requestDb().exclusive(name, f),
   close: async () => {},
 };
 

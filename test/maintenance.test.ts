@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
-import { compressAndRetain, refreshRollups } from '../src/db/maintenance.js';
+import { compressAndRetain, maintenanceRound, refreshRollups } from '../src/db/maintenance.js';
 import { insertTraffic, testDatabase } from './helpers/db.js';
 
 const DAY = 86_400_000;
@@ -70,6 +70,33 @@ describe('rollup indexes', () => {
         expect(of(`traffic_loc_${p}`)).toEqual(['location_time_idx', 'time_idx']);
         expect(of(`traffic_cont_${p}`)).toEqual(['continent_time_idx', 'time_idx']);
       }
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('maintenance rounds', () => {
+  it('runs a round when the last one is an interval old, records it, and skips it before', async () => {
+    const db = await testDatabase();
+    try {
+      const config = {
+        compressAfter: 7 * DAY,
+        retention: { raw: 30 * DAY, hourly: 365 * DAY, daily: 3650 * DAY },
+        maintenanceInterval: 60_000,
+      };
+      expect(await maintenanceRound(db, config, 'a')).toBe(true);
+      // Another instance ticking a moment later finds the round done.
+      expect(await maintenanceRound(db, config, 'b')).toBe(false);
+      await db.query(sql`UPDATE maintenance_runs SET started_at = started_at - interval '55 seconds'`);
+      expect(await maintenanceRound(db, config, 'b')).toBe(true);
+      const runs = await db.query<{ instance: string; done: boolean; error: string | null }>(
+        sql`SELECT instance, finished_at IS NOT NULL AS done, error FROM maintenance_runs ORDER BY id`,
+      );
+      expect(runs).toEqual([
+        { instance: 'a', done: true, error: null },
+        { instance: 'b', done: true, error: null },
+      ]);
     } finally {
       await db.close();
     }

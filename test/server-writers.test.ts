@@ -18,7 +18,7 @@ import type { TrafficDelta } from '../src/db/traffic.js';
 import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { writeFailureCause } from '../src/ingest/metrics.js';
 import { writeBatches } from '../src/ingest/writer.js';
-import { type Cluster, startCluster } from './helpers/pg-server.js';
+import { type Cluster, sessionErrors, startCluster } from './helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 
 const SECONDS = Number(process.env.WRITERS_SECONDS ?? 60);
@@ -190,6 +190,7 @@ describe(`${COLLECTORS} collectors and a service writing the same keys for ${SEC
         ).toEqual([]);
       const log = pg.log();
       expect(log).not.toMatch(/deadlock detected/);
+      expect(sessionErrors(log)).toEqual([]);
       // The writers did contend: some waited longer than deadlock_timeout for a row another held.
       expect(log).toMatch(/still waiting for ShareLock on transaction/);
       // Waiting for a row another writer holds is normal; failing to get it is not.

@@ -21,6 +21,15 @@ export interface Database {
   transaction<T>(f: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs SQL text with several statements and no parameters (DDL, maintenance). */
   exec(text: string): Promise<void>;
+  /**
+   * Runs `f` unless another process holds the lock `name` on this database, and holds it while
+   * `f` runs; resolves to undefined when it was held elsewhere. `f` uses the database as usual.
+   * Server mode takes a transaction-scoped advisory lock in a transaction of its own, kept open
+   * while `f` runs on the pool: it holds through transaction-mode poolers (pgbouncer, Hyperdrive),
+   * where a session lock would not, and a process that dies releases it. The embedded database
+   * admits one process (the data directory's lock), so there `f` just runs.
+   */
+  exclusive<T>(name: string, f: () => Promise<T>): Promise<T | undefined>;
   close(): Promise<void>;
   /** The embedded instance, when there is one (tests serve it over a socket). */
   pglite?: Pglite;
@@ -69,6 +78,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       exec: async (text) => {
         await pg.exec(text);
       },
+      exclusive: (_name, f) => f(),
       close: async () => {
         await pg.close();
         await unlock?.();

@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Database } from './client.js';
 
@@ -58,11 +60,54 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
     );
   await db.exec(
     `DELETE FROM exporter_minutes WHERE time < now() - INTERVAL '${seconds(config.retention.raw)}';
-     DELETE FROM ingest_batches WHERE created_at < now() - INTERVAL '7 days';`,
+     DELETE FROM ingest_batches WHERE created_at < now() - INTERVAL '7 days';
+     DELETE FROM maintenance_runs WHERE started_at < now() - INTERVAL '7 days';`,
   );
 }
 
-/** Runs refresh, compression and retention every `maintenanceInterval`. Returns a stop function. */
+/** The lock every round of maintenance (and the refresh after migrating) runs under. */
+export const MAINTENANCE_LOCK = 'flowradar:maintenance';
+
+/** Who runs a round, as maintenance_runs records it. */
+export const INSTANCE = `${hostname()}:${process.pid}`;
+
+/**
+ * One round of maintenance, by at most one instance at a time and at most once per `intervalMs`
+ * across all of them: under {@link MAINTENANCE_LOCK}, and only when the last round recorded in
+ * maintenance_runs started at least `intervalMs` ago (less a tenth, for timer jitter), so N
+ * instances ticking out of phase do not make N rounds an interval. Returns whether it ran.
+ */
+export async function maintenanceRound(
+  db: Database,
+  config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
+  instance = INSTANCE,
+): Promise<boolean> {
+  const ran = await db.exclusive(MAINTENANCE_LOCK, async () => {
+    const [due] = await db.query<{ due: boolean }>(sql`
+      SELECT coalesce(max(started_at) <= now() - ${`${Math.floor(config.maintenanceInterval * 0.9)} milliseconds`}::interval, true) AS due
+        FROM maintenance_runs`);
+    if (!due?.due) return false;
+    const [run] = await db.query<{ id: number }>(
+      sql`INSERT INTO maintenance_runs (instance) VALUES (${instance}) RETURNING id`,
+    );
+    try {
+      await refreshRollups(db);
+      await compressAndRetain(db, config);
+      await db.query(sql`UPDATE maintenance_runs SET finished_at = now() WHERE id = ${run!.id}`);
+    } catch (err) {
+      await db
+        .query(
+          sql`UPDATE maintenance_runs SET finished_at = now(), error = ${String((err as Error).message ?? err)} WHERE id = ${run!.id}`,
+        )
+        .catch(() => {});
+      throw err;
+    }
+    return true;
+  });
+  return ran ?? false;
+}
+
+/** Runs {@link maintenanceRound} every `maintenanceInterval`. Returns a stop function. */
 export function startMaintenance(
   db: Database,
   config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
@@ -73,8 +118,7 @@ export function startMaintenance(
     if (running) return;
     running = true;
     try {
-      await refreshRollups(db);
-      await compressAndRetain(db, config);
+      await maintenanceRound(db, config);
     } catch (err) {
       log.warn({ err }, 'maintenance failed; will retry');
     } finally {

@@ -130,3 +130,18 @@ export const settings = pgTable('settings', {
   value: text('value').notNull(),
   createdAt: tstz('created_at').notNull().defaultNow(),
 });
+
+/**
+ * One row per round of maintenance (rollup refresh, compression, retention), whichever instance
+ * ran it: rounds are taken under a database lock, at most one per `maintenanceInterval` across
+ * every instance on the database.
+ */
+export const maintenanceRuns = pgTable('maintenance_runs', {
+  id: serial('id').primaryKey(),
+  /** Who ran it: host and process id. */
+  instance: text('instance').notNull(),
+  startedAt: tstz('started_at').notNull().defaultNow(),
+  finishedAt: tstz('finished_at'),
+  /** Why the round failed; null when it succeeded (or is still running). */
+  error: text('error'),
+});

@@ -37,9 +37,14 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
   });
 }
 
-/** The server-mode {@link Database} over a postgres.js client; `close` ends the client. */
-export function serverDatabase(client: postgres.Sql): Database {
+/**
+ * The server-mode {@link Database} over a postgres.js client; `close` ends the client.
+ * `lockClient` makes the one-connection client that holds {@link Database.exclusive} locks (a
+ * connection apart from the pool, which `f` needs whole); without it `exclusive` refuses.
+ */
+export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres.Sql): Database {
   const orm = drizzle(client, { schema }) as unknown as Orm;
+  let locks: postgres.Sql | undefined;
   return {
     kind: 'server',
     orm,
@@ -48,13 +53,23 @@ export function serverDatabase(client: postgres.Sql): Database {
     exec: async (text) => {
       await client.unsafe(text).simple();
     },
+    exclusive: async <T>(name: string, f: () => Promise<T>) => {
+      if (!lockClient) throw new Error('this database has no lock connection');
+      locks ??= lockClient();
+      let out: T | undefined;
+      await locks.begin(async (tx) => {
+        const [row] = await tx`SELECT pg_try_advisory_xact_lock(hashtext(${name})) AS locked`;
+        if (row?.locked) out = await f();
+      });
+      return out;
+    },
     close: async () => {
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), locks?.end({ timeout: 5 })]);
     },
   };
 }
 
-/** `serverDatabase(serverClient(url, opts))`: what `openDatabase` does with a databaseUrl. */
+/** A pool and its lock connection on `url`: what `openDatabase` does with a databaseUrl. */
 export function openServer(url: string, opts: ServerClientOptions = {}): Database {
-  return serverDatabase(serverClient(url, opts));
+  return serverDatabase(serverClient(url, opts), () => serverClient(url, { ...opts, max: 1 }));
 }

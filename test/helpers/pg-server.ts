@@ -125,3 +125,16 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
     },
   };
 }
+
+/**
+ * The ERROR and FATAL lines of a server log that came from client sessions. TimescaleDB's own
+ * background jobs are left out: its job-history retention job (job 3) can fail right after the
+ * extension is created (upstream issue timescale/timescaledb#8854 and kin), which says nothing
+ * about flowradar's statements.
+ */
+export function sessionErrors(log: string): string[] {
+  const lines = log.split('\n');
+  const pidOf = (l: string) => /^\S+ \S+ \S+ \[(\d+)\]/.exec(l)?.[1];
+  const jobPids = new Set(lines.filter((l) => /LOG: {2}job \d+ threw an error/.test(l)).map(pidOf));
+  return lines.filter((l) => /\] (ERROR|FATAL): /.test(l) && !jobPids.has(pidOf(l)));
+}
