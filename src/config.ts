@@ -19,6 +19,14 @@ export const ConfigSchema = z.object({
   dataDir: z.string().default('./data'),
   /** postgres://… to a PostgreSQL + TimescaleDB server; unset = embedded database. */
   databaseUrl: z.string().url().optional(),
+  /** Connections each process keeps to the server (server mode). */
+  databasePoolSize: z.coerce.number().int().min(2).max(1000).default(10),
+  /**
+   * `transaction` when databaseUrl is a transaction-mode pooler (pgbouncer `pool_mode =
+   * transaction`): no named prepared statements and no startup parameters; the statement
+   * timeout must then be set on the role.
+   */
+  databasePooler: z.enum(['none', 'transaction']).default('none'),
   /** Demo traffic: `npm start` turns it on; FLOWRADAR_DEMO=0 turns it off. */
   demo: z.boolean().default(false),
   /** Origins allowed to call the API from a browser. Empty = no CORS headers. */
@@ -120,6 +128,8 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_HOST: 'host',
   FLOWRADAR_DATA_DIR: 'dataDir',
   DATABASE_URL: 'databaseUrl',
+  FLOWRADAR_DATABASE_POOL_SIZE: 'databasePoolSize',
+  FLOWRADAR_DATABASE_POOLER: 'databasePooler',
   FLOWRADAR_DEMO: 'demo',
   FLOWRADAR_CORS_ORIGINS: 'corsOrigins',
   FLOWRADAR_EMBED_KEY: 'embedKey',

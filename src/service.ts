@@ -32,6 +32,8 @@ export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {
     dataDir: config.dataDir,
     lockWaitMs: opts.lockWaitMs ?? 0,
     statementTimeoutMs: config.queryTimeout,
+    max: config.databasePoolSize,
+    pooler: config.databasePooler,
   });
 }
 
@@ -85,6 +87,7 @@ export async function startService(
   let spool: Spool | undefined;
   try {
     await migrate(db);
+    if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
     if (role === 'all') {
       await ensureAdminToken(db, config, print);
       stops.push(startMaintenance(db, config, logger));
@@ -193,6 +196,21 @@ export async function startService(
     await db.close();
     throw err;
   }
+}
+
+/**
+ * Through a transaction-mode pooler the statement timeout cannot travel with the connection, so it
+ * must be the role's; without it a runaway query holds a server connection of the pool for good.
+ */
+async function checkRoleTimeout(db: Database, logger: Logger): Promise<void> {
+  const [row] = await db.query<{ timeout: string }>(
+    sql`SELECT current_setting('statement_timeout') AS timeout`,
+  );
+  if (row?.timeout === '0')
+    logger.warn(
+      {},
+      "statement_timeout is 0 for this role, and through a transaction pooler flowradar cannot set queryTimeout itself: ALTER ROLE <role> SET statement_timeout = '15s'",
+    );
 }
 
 /**

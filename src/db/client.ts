@@ -52,6 +52,8 @@ export interface OpenOptions {
   prepare?: boolean;
   /** Server: statement timeout, ms. */
   statementTimeoutMs?: number;
+  /** Server: `transaction` when the URL is a transaction-mode pooler (see ServerClientOptions). */
+  pooler?: 'none' | 'transaction';
 }
 
 function rowsOf<T>(result: unknown): T[] {

@@ -15,6 +15,14 @@ export interface ServerClientOptions {
   prepare?: boolean | undefined;
   /** Statement timeout, ms, sent as a startup parameter. */
   statementTimeoutMs?: number | undefined;
+  /**
+   * `transaction`: the URL is a transaction-mode pooler (pgbouncer `pool_mode = transaction`),
+   * which hands each transaction to any server connection: no named prepared statements (a
+   * statement prepared on one server connection is unknown on the next; pgbouncer before 1.21
+   * cannot track them) and no startup parameters but the ones pgbouncer accepts (it refuses
+   * `client_min_messages` and `statement_timeout`: set the timeout on the role instead).
+   */
+  pooler?: 'none' | 'transaction' | undefined;
 }
 
 function rowsOf<T>(result: unknown): T[] {
@@ -23,16 +31,22 @@ function rowsOf<T>(result: unknown): T[] {
 
 /** A postgres.js client with the settings both hosts use. */
 export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
+  const pooled = opts.pooler === 'transaction';
   return postgres(url, {
     max: opts.max ?? 10,
-    prepare: opts.prepare ?? true,
+    prepare: pooled ? false : (opts.prepare ?? true),
     onnotice: () => {},
     // Reconnect within a second of the database returning: postgres.js's own backoff grows to
     // 20 s, and its callers (the ingest writer, readiness) already back off themselves.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     connection: {
-      client_min_messages: 'warning',
-      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+      application_name: 'flowradar',
+      ...(pooled
+        ? {}
+        : {
+            client_min_messages: 'warning',
+            ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+          }),
     },
   });
 }
@@ -72,4 +86,18 @@ export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres
 /** A pool and its lock connection on `url`: what `openDatabase` does with a databaseUrl. */
 export function openServer(url: string, opts: ServerClientOptions = {}): Database {
   return serverDatabase(serverClient(url, opts), () => serverClient(url, { ...opts, max: 1 }));
+}
+
+/**
+ * A connection error made actionable: a pooler that refuses our startup parameters says only
+ * "unsupported startup parameter".
+ */
+export function explainConnectError(err: unknown): unknown {
+  const message = String((err as { message?: unknown })?.message ?? '');
+  if (/unsupported startup parameter/i.test(message))
+    return new Error(
+      `${message}: DATABASE_URL looks like a transaction-mode pooler (pgbouncer); set databasePooler to "transaction" (FLOWRADAR_DATABASE_POOLER=transaction) and the statement timeout on the role (ALTER ROLE … SET statement_timeout = '15s')`,
+      { cause: err },
+    );
+  return err;
 }

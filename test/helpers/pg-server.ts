@@ -9,8 +9,8 @@
  * await pg.stop(); // the database goes away…
  * await pg.start(); // …and comes back with its data
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -137,4 +137,73 @@ export function sessionErrors(log: string): string[] {
   const pidOf = (l: string) => /^\S+ \S+ \S+ \[(\d+)\]/.exec(l)?.[1];
   const jobPids = new Set(lines.filter((l) => /LOG: {2}job \d+ threw an error/.test(l)).map(pidOf));
   return lines.filter((l) => /\] (ERROR|FATAL): /.test(l) && !jobPids.has(pidOf(l)));
+}
+
+export interface Pooler {
+  /** postgres://postgres@127.0.0.1:<port>/<database> through the pooler. */
+  urlOf(database: string): string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's pgbouncer in front of `cluster`, in `pool_mode = transaction` (as Hyperdrive pools),
+ * with at most `poolSize` server connections per database: many client connections share a few
+ * server ones, transaction by transaction.
+ */
+export async function startPgbouncer(cluster: Cluster, opts: { poolSize?: number } = {}): Promise<Pooler> {
+  const { freePort } = await import('./db.js');
+  const dir = mkdtempSync(join(tmpdir(), 'flowradar-pgbouncer-'));
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  writeFileSync(join(dir, 'userlist.txt'), '"postgres" ""\n');
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    `[databases]
+* = host=127.0.0.1 port=${cluster.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir = ${dir}
+auth_type = trust
+auth_file = ${dir}/userlist.txt
+pool_mode = transaction
+default_pool_size = ${opts.poolSize ?? 4}
+max_client_conn = 1000
+ignore_startup_parameters = extra_float_digits
+logfile = ${dir}/pgbouncer.log
+pidfile = ${dir}/pgbouncer.pid
+`,
+  );
+  // pgbouncer refuses to run as root.
+  const child = spawn(
+    'runuser',
+    ['-u', 'postgres', '--', '/usr/sbin/pgbouncer', join(dir, 'pgbouncer.ini')],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  for (let i = 0; ; i++) {
+    const ok = await run('psql', ['-X', '-qAt', url('flowradar'), '-c', 'SELECT 1']).then(
+      () => true,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 50 || child.exitCode !== null) throw new Error('pgbouncer did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    urlOf: url,
+    log: () =>
+      existsSync(join(dir, 'pgbouncer.log')) ? readFileSync(join(dir, 'pgbouncer.log'), 'utf8') : '',
+    stop: async () => {
+      const exited = new Promise((ok) => child.once('exit', ok));
+      // runuser does not pass signals on: stop pgbouncer itself, at once (SIGINT would wait for clients).
+      const pid = Number(readFileSync(join(dir, 'pgbouncer.pid'), 'utf8'));
+      process.kill(pid, 'SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
