@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { inject } from 'vitest';
@@ -8,16 +7,7 @@ import { refreshRollups } from '../../src/db/maintenance.js';
 
 export type Mode = 'embedded' | 'server';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './net.js';
 
 /**
  * A fresh, migrated database owned by the calling test file. `embedded`: PGlite in this process,

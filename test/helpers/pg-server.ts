@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './net.js';
 import { ROOT } from './worker.js';
 
 const run = promisify(execFile);
@@ -62,7 +63,6 @@ const su = (cmd: string) => run('su', ['postgres', '-c', cmd]);
 export async function startCluster(opts: { settings?: string[] } = {}): Promise<Cluster> {
   const missing = serverMissing();
   if (missing) throw new Error(`no TimescaleDB server: ${missing}`);
-  const { freePort } = await import('./db.js');
   const root = mkdtempSync(join(tmpdir(), 'flowradar-pg-'));
   // The cluster runs as the postgres user, who must reach its directory.
   chmodSync(root, 0o755);
@@ -152,7 +152,6 @@ export interface Pooler {
  * server ones, transaction by transaction.
  */
 export async function startPgbouncer(cluster: Cluster, opts: { poolSize?: number } = {}): Promise<Pooler> {
-  const { freePort } = await import('./db.js');
   const dir = mkdtempSync(join(tmpdir(), 'flowradar-pgbouncer-'));
   chmodSync(dir, 0o777);
   const port = await freePort();

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { freePort } from './db.js';
+import { freePort } from './net.js';
 import { ROOT } from './worker.js';
 
 export interface FlowradarProcess {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { freePort } from './db.js';
+import { freePort } from './net.js';
 
 /** The project root, where wrangler.toml lives. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
