@@ -6,7 +6,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { TokenCache } from './auth/tokens.js';
 import { dataWatermark, responseCache } from './cache.js';
-import type { AppEnv, Deps } from './deps.js';
+import { replayLagBytes } from './db/server.js';
+import { type AppEnv, type Deps, readDatabase } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
 import { httpCache } from './middleware/http-cache.js';
@@ -112,12 +113,26 @@ export function createApp(deps: Deps) {
     );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Ready when every database a request may need answers: with a replica down the primary would
+  // still authenticate, but every NetFlows answer would fail. The replica's lag is reported, not
+  // judged: how stale is too stale is the operator's call.
   app.get('/readyz', async (c) => {
+    const retry = { 'Retry-After': '5' };
     try {
       await deps.db.query(sql`SELECT 1`);
-      return c.json({ status: 'ready' });
     } catch {
-      return c.json({ status: 'database unavailable' }, 503, { 'Retry-After': '5' });
+      return c.json({ status: 'database unavailable' }, 503, retry);
+    }
+    if (!deps.readDb) return c.json({ status: 'ready' });
+    try {
+      const lagBytes = await replayLagBytes(deps.db, deps.readDb);
+      return c.json({ status: 'ready', readReplica: { status: 'ready', lagBytes } });
+    } catch {
+      return c.json(
+        { status: 'read replica unavailable', readReplica: { status: 'unavailable' } },
+        503,
+        retry,
+      );
     }
   });
 
@@ -136,11 +151,13 @@ export function createApp(deps: Deps) {
     app.use(path, perToken);
   }
   // After authentication and the rate limit: a cached answer is only given to a caller allowed
-  // to see it, and still counts against its token.
+  // to see it, and still counts against its token. The watermark comes from the database the
+  // answers come from: a primary ahead of a lagging replica would file old answers under new
+  // watermarks, kept until the next change.
   if (deps.responseCache)
     app.use(
       '/radar/netflows/*',
-      responseCache({ cache: deps.responseCache, watermark: dataWatermark(deps.db) }),
+      responseCache({ cache: deps.responseCache, watermark: dataWatermark(readDatabase(deps)) }),
     );
 
   const netflows = newApp();

@@ -9,7 +9,7 @@
  *
  * Wiring (after authentication, so a cached answer is never given to a caller who may not see it):
  * @example
- * app.use('/radar/*', responseCache({ watermark: dataWatermark(deps.db) }));
+ * app.use('/radar/*', responseCache({ watermark: dataWatermark(readDatabase(deps)) }));
  */
 import { sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
@@ -118,7 +118,10 @@ export function cacheKey(url: URL, scopes: readonly string[], nowMs: number): st
 
 /**
  * The data watermark, asked of the database at most once per `ttlMs` (concurrent callers share
- * one query): answers may lag a new minute by that long.
+ * one query): answers may lag a new minute by that long. `db` must be the one the answers are read
+ * from (a replica, when there is one): the watermark is read before the answer, so on one server
+ * an answer is never older than the watermark it is stored under. Read from a primary ahead of
+ * the replica, or across replicas of different lag, an old answer could be kept under a newer one.
  */
 export function dataWatermark(
   db: Queryable,

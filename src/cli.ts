@@ -27,6 +27,7 @@ function configOf(opts: Record<string, unknown>, extra: Record<string, unknown> 
     flags: {
       dataDir: opts.dataDir,
       databaseUrl: opts.databaseUrl,
+      databaseReadUrl: opts.databaseReadUrl,
       logLevel: opts.logLevel,
       ...extra,
     },
@@ -48,8 +49,15 @@ function runUntilSignal(stop: () => Promise<void>): void {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
+/** Options of the commands that serve the API (serve, collect); the others only use the primary. */
 const withListeners = (cmd: Command) =>
   cmd
+    .addOption(
+      new Option(
+        '--database-read-url <url>',
+        'streaming replica of --database-url the NetFlows API reads from (env DATABASE_READ_URL)',
+      ),
+    )
     .option('--port <port>', 'HTTP port (env PORT, default 8787)')
     .option('--host <host>', 'interface to bind (env FLOWRADAR_HOST, default 0.0.0.0)')
     .option(

@@ -10,7 +10,7 @@ const duration = z
   .regex(/^\d+[smhdw]$/, 'a duration such as 90s, 15m, 12h, 30d or 8w')
   .transform((s) => parseDuration(s));
 
-export const ConfigSchema = z.object({
+const ConfigFields = z.object({
   /** HTTP port of the API. */
   port: z.coerce.number().int().min(0).max(65535).default(8787),
   /** Interface the API and collectors bind to. */
@@ -27,6 +27,12 @@ export const ConfigSchema = z.object({
    * timeout must then be set on the role.
    */
   databasePooler: z.enum(['none', 'transaction']).default('none'),
+  /**
+   * postgres://… to a streaming replica of databaseUrl: the NetFlows API (answers, lastUpdated and
+   * the response cache's watermark) reads there; tokens, admin, ingest and maintenance stay on
+   * the primary. Only with databaseUrl.
+   */
+  databaseReadUrl: z.string().url().optional(),
   /** Demo traffic: `npm start` turns it on; FLOWRADAR_DEMO=0 turns it off. */
   demo: z.boolean().default(false),
   /** Origins allowed to call the API from a browser. Empty = no CORS headers. */
@@ -111,6 +117,16 @@ export const ConfigSchema = z.object({
   templateExpiry: duration.prefault('30m'),
 });
 
+export const ConfigSchema = ConfigFields.superRefine((c, ctx) => {
+  // There is no replica of the embedded database: ignoring the URL would hide a forgotten DATABASE_URL.
+  if (c.databaseReadUrl !== undefined && c.databaseUrl === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['databaseReadUrl'],
+      message: 'a read replica needs databaseUrl (DATABASE_URL), the primary it replicates',
+    });
+});
+
 export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
@@ -130,6 +146,7 @@ const ENV_KEYS: Record<string, string> = {
   DATABASE_URL: 'databaseUrl',
   FLOWRADAR_DATABASE_POOL_SIZE: 'databasePoolSize',
   FLOWRADAR_DATABASE_POOLER: 'databasePooler',
+  DATABASE_READ_URL: 'databaseReadUrl',
   FLOWRADAR_DEMO: 'demo',
   FLOWRADAR_CORS_ORIGINS: 'corsOrigins',
   FLOWRADAR_EMBED_KEY: 'embedKey',

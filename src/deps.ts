@@ -9,7 +9,14 @@ import type { IngestMetrics } from './ingest/metrics.js';
 
 /** What the app needs from its host; injected so Node, Workers and tests build it alike. */
 export interface Deps {
+  /** The primary: tokens, admin, ingest, embed keys; every read when there is no `readDb`. */
   db: Database;
+  /**
+   * A streaming replica of `db` (`databaseReadUrl`) that the NetFlows answers, their
+   * `meta.lastUpdated` and the response cache's watermark are all read from: one database, so an
+   * answer is never older than the watermark it is cached under. See {@link readDatabase}.
+   */
+  readDb?: Database;
   config: Config;
   logger: Logger;
   /** Current time, Unix ms; tests pin it. */
@@ -27,6 +34,17 @@ export interface Deps {
   responseCache?: ResponseCache;
   /** Tokens looked up recently; createApp makes one from `tokenCacheTtl` when none is given. */
   tokenCache?: TokenCache;
+}
+
+/**
+ * Where NetFlows answers are read: the replica when there is one, else the primary. Everything an
+ * answer depends on (its rows, the rollup watermarks that choose its tables, lastUpdated, the
+ * cache watermark) must come from this one database: a replica lags the primary.
+ * @example
+ * const out = await getTimeseries(readDatabase(c.var.deps), q, c.var.caller);
+ */
+export function readDatabase(deps: Pick<Deps, 'db' | 'readDb'>): Database {
+  return deps.readDb ?? deps.db;
 }
 
 export interface Caller {

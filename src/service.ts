@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { startMaintenance } from './db/maintenance.js';
 import { migrate } from './db/migrate.js';
+import { replayLagBytes } from './db/server.js';
 import { seedDemo } from './demo.js';
 import { startUdp, type UdpListeners } from './ingest/collector.js';
 import { createEnricher } from './ingest/enrich.js';
@@ -35,6 +36,34 @@ export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {
     max: config.databasePoolSize,
     pooler: config.databasePooler,
   });
+}
+
+/**
+ * The read replica of the configuration (`databaseReadUrl`), with the primary's pool and statement
+ * timeout; undefined without one. Connections open on first use.
+ */
+export async function openReadReplica(config: Config): Promise<Database | undefined> {
+  if (!config.databaseReadUrl) return undefined;
+  return openDatabase({
+    databaseUrl: config.databaseReadUrl,
+    statementTimeoutMs: config.queryTimeout,
+    max: config.databasePoolSize,
+    pooler: config.databasePooler,
+  });
+}
+
+/** Says at start how far the replica is behind; a replica down now is not a reason to stay down. */
+async function reportReplica(db: Database, readDb: Database, logger: Logger): Promise<void> {
+  try {
+    const lagBytes = await replayLagBytes(db, readDb);
+    if (lagBytes === null)
+      logger.warn(
+        'databaseReadUrl is not a streaming replica of databaseUrl; the NetFlows API reads there all the same',
+      );
+    else logger.info({ lagBytes }, 'NetFlows answers are read from the replica');
+  } catch (err) {
+    logger.warn({ err }, 'the read replica does not answer; NetFlows requests answer 503 until it does');
+  }
 }
 
 const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.url));
@@ -61,6 +90,8 @@ async function ensureAdminToken(db: Database, config: Config, print: (s: string)
 export interface Service {
   url: string;
   db: Database;
+  /** The read replica, when `databaseReadUrl` is set. */
+  readDb?: Database;
   /** The collector, when this process collects. */
   pipeline?: Pipeline;
   udp?: UdpListeners;
@@ -80,6 +111,7 @@ export async function startService(
   const logger = opts.logger ?? createLogger(config);
   const print = opts.print ?? ((s: string) => process.stdout.write(s));
   const db = await openConfigured(config, { lockWaitMs: 12_000 });
+  const readDb = await openReadReplica(config);
   const stops: (() => void)[] = [];
   let server: ServerType | undefined;
   let pipeline: Pipeline | undefined;
@@ -88,6 +120,7 @@ export async function startService(
   try {
     await migrate(db);
     if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
+    if (readDb) await reportReplica(db, readDb, logger);
     if (role === 'all') {
       await ensureAdminToken(db, config, print);
       stops.push(startMaintenance(db, config, logger));
@@ -147,6 +180,7 @@ export async function startService(
     }
     const app = createApp({
       db,
+      ...(readDb ? { readDb } : {}),
       config,
       logger,
       now: Date.now,
@@ -172,6 +206,7 @@ export async function startService(
     return {
       url,
       db,
+      ...(readDb ? { readDb } : {}),
       ...(pipeline ? { pipeline } : {}),
       ...(udp ? { udp } : {}),
       async stop() {
@@ -184,6 +219,7 @@ export async function startService(
         await spool?.close();
         await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
         if (db.kind === 'embedded' && existsSync(serviceFilePath(config))) rmSync(serviceFilePath(config));
+        await readDb?.close();
         await db.close();
       },
     };
@@ -193,6 +229,7 @@ export async function startService(
     await udp?.close();
     await pipeline?.stop(0);
     await spool?.close();
+    await readDb?.close();
     await db.close();
     throw err;
   }

@@ -45,7 +45,14 @@ function workerConfig(env: Env): Config {
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(env))
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') vars[k] = String(v);
-  for (const name of ['FLOWRADAR_CONFIG', 'FLOWRADAR_ASN_TSV', 'FLOWRADAR_MMDB', 'DATABASE_URL'])
+  // The database is the HYPERDRIVE binding; a replica would be a second binding, not a URL.
+  for (const name of [
+    'FLOWRADAR_CONFIG',
+    'FLOWRADAR_ASN_TSV',
+    'FLOWRADAR_MMDB',
+    'DATABASE_URL',
+    'DATABASE_READ_URL',
+  ])
     if (vars[name]) throw new Error(`invalid configuration: ${name} is not supported on Workers`);
   return loadConfig({ env: vars });
 }

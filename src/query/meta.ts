@@ -169,20 +169,35 @@ async function lastMinute(db: Database): Promise<{ ms: number | null }[]> {
   );
 }
 
-/** `meta` of every NetFlows response. */
-export async function buildMeta(
+/**
+ * Runs `answer` and builds the `meta` of its NetFlows response. lastUpdated is read before the
+ * answer starts: on one server a later snapshot holds all an earlier one did, so every minute
+ * lastUpdated names is in the answer (a minute landing in between shows in the answer and in the
+ * next lastUpdated, never in lastUpdated alone). In parallel, either could be read first, and a
+ * replica applying the primary's writes as it replays them would make that visible.
+ * @example
+ * const [values, meta] = await withMeta(db, q, { normalization, withInterval: true }, () => seriesValues(db, q));
+ */
+export async function withMeta<T>(
   db: Database,
   q: ParsedQuery,
   opts: { normalization: string; withInterval: boolean; unit?: string },
-): Promise<Meta> {
-  const [last, confidenceInfo] = await Promise.all([lastMinute(db), confidenceOf(db, q)]);
+  answer: () => Promise<T>,
+): Promise<[T, Meta]> {
+  const [[value, last], confidenceInfo] = await Promise.all([
+    lastMinute(db).then(async (last) => [await answer(), last] as const),
+    confidenceOf(db, q),
+  ]);
   const lastMs = last[0]?.ms ?? null;
-  return {
-    ...(opts.withInterval ? { aggInterval: q.interval.long } : {}),
-    dateRange: q.series.map((s) => ({ startTime: isoSeconds(s.start), endTime: isoSeconds(s.end) })),
-    lastUpdated: lastMs === null ? null : isoSeconds(lastMs),
-    normalization: opts.normalization,
-    units: [{ name: '*', value: opts.unit ?? q.metric }],
-    confidenceInfo,
-  };
+  return [
+    value,
+    {
+      ...(opts.withInterval ? { aggInterval: q.interval.long } : {}),
+      dateRange: q.series.map((s) => ({ startTime: isoSeconds(s.start), endTime: isoSeconds(s.end) })),
+      lastUpdated: lastMs === null ? null : isoSeconds(lastMs),
+      normalization: opts.normalization,
+      units: [{ name: '*', value: opts.unit ?? q.metric }],
+      confidenceInfo,
+    },
+  ];
 }

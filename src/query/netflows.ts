@@ -3,7 +3,7 @@ import type { Database } from '../db/client.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';
 import { csvTitle, formatValue, toCsv } from './format.js';
 import { countryName } from './geo.js';
-import { buildMeta, type Meta } from './meta.js';
+import { type Meta, withMeta } from './meta.js';
 import { normalizationOf, type ParsedQuery, type SeriesSpec } from './params.js';
 import { type Sources, sourcesOf } from './sources.js';
 import {
@@ -97,10 +97,9 @@ export async function getTimeseries(db: Database, q: ParsedQuery, caller: Caller
       'normalization',
       `PERCENTAGE_CHANGE needs exactly two series (the second is the baseline), got ${q.series.length}`,
     );
-  const [values, meta] = await Promise.all([
+  const [values, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
     seriesValues(db, q),
-    buildMeta(db, q, { normalization, withInterval: true }),
-  ]);
+  );
   const normalized = normalizeSeries(values, normalization);
   const stamps = q.series.map((_, i) => timestampsOf(q, i).map(isoSeconds));
   if (q.format === 'CSV')
@@ -237,10 +236,9 @@ export async function getTimeseriesGroups(
 ): Promise<Output> {
   const normalization = normalizationOf(q, ['PERCENTAGE', 'MIN0_MAX'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await Promise.all([
+  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
     groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
-    buildMeta(db, q, { normalization, withInterval: true }),
-  ]);
+  );
   const perSeries = q.series.map((s, i) => {
     const mine = rows.filter((r) => r.s === i);
     const groups = orderedGroups(mine);
@@ -318,10 +316,9 @@ function summaryOutput(q: ParsedQuery, meta: Meta, entries: [string, string][][]
 export async function getSummary(db: Database, q: ParsedQuery, dim: Dimension): Promise<Output> {
   const normalization = normalizationOf(q, ['PERCENTAGE'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await Promise.all([
+  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: false }, () =>
     groupedRows(db, q, dim, limit, undefined),
-    buildMeta(db, q, { normalization, withInterval: false }),
-  ]);
+  );
   return summaryOutput(
     q,
     meta,
@@ -331,10 +328,9 @@ export async function getSummary(db: Database, q: ParsedQuery, dim: Dimension): 
 
 /** GET /summary (deprecated by Radar): HTTP versus everything else, in percent. */
 export async function getSummaryLegacy(db: Database, q: ParsedQuery): Promise<Output> {
-  const [rows, meta] = await Promise.all([
+  const [rows, meta] = await withMeta(db, q, { normalization: 'PERCENTAGE', withInterval: false }, () =>
     groupedRows(db, q, 'PRODUCT', undefined, undefined),
-    buildMeta(db, q, { normalization: 'PERCENTAGE', withInterval: false }),
-  ]);
+  );
   const entries = q.series.map((_, i): [string, string][] => {
     const mine = rows.filter((r) => r.s === i);
     const total = mine.reduce((a, r) => a + r.v, 0);
@@ -361,10 +357,9 @@ export async function getTop(db: Database, q: ParsedQuery, dim: 'AS' | 'LOCATION
       SELECT ${TOP_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${windowRows(s, q, GROUP_COLUMN[dim], src)} GROUP BY 1
     ) x ORDER BY v DESC, g LIMIT ${limit}`,
   );
-  const [rows, meta] = await Promise.all([
+  const [rows, meta] = await withMeta(db, q, { normalization: 'PERCENTAGE', withInterval: false }, () =>
     db.query<{ s: number; g: string; v: number; total: number }>(unionAll(parts)),
-    buildMeta(db, q, { normalization: 'PERCENTAGE', withInterval: false }),
-  ]);
+  );
   const names =
     dim === 'AS' && rows.length > 0
       ? new Map(

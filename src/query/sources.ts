@@ -10,8 +10,10 @@
  *
  * Watermarks only move forward (a refresh raises them, retention does not lower them), so one read
  * a little old is safe: it can only send a window to the view, never to a hypertable that lacks
- * its rows. They are read at most once a second per database; when the catalog cannot be read
- * (another TimescaleDB layout, no rights), every window reads the views.
+ * its rows. They are read at most once a second per database, from the database the rows are read
+ * from: a replica's watermarks trail the primary's, and the primary's would send a window to a
+ * hypertable the replica has not yet filled. When the catalog cannot be read (another TimescaleDB
+ * layout, no rights), every window reads the views.
  * @example
  * const src = await sourcesOf(db)();
  * src.table('traffic_asn_1h', Date.parse('2026-12-01T15:00:00Z')) // '_timescaledb_internal._materialized_hypertable_6'

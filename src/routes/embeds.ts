@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { AppEnv } from '../deps.js';
+import { type AppEnv, readDatabase } from '../deps.js';
 import { createEmbed, embedKeyOf, embedRefusal, verifyEmbed } from '../embed.js';
 import { badParam } from '../errors.js';
 import { tooMany, WindowCounter } from '../middleware/rate-limit.js';
@@ -113,6 +113,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
   async function signed(c: Context<AppEnv>): Promise<{ q: ParsedQuery; maxAge: number }> {
     const { db, config, now } = c.var.deps;
     const nowMs = now();
+    // The key from the primary (where it is made on first use), the chart from readDatabase.
     const verdict = verifyEmbed(await embedKeyOf(db, config), new URL(c.req.url).searchParams, nowMs);
     if (!verdict.ok) throw embedRefusal(verdict.reason);
     perLink ??= new WindowCounter(config.rateLimit.requests, config.rateLimit.window);
@@ -141,7 +142,11 @@ export function register(app: OpenAPIHono<AppEnv>): void {
     const { q, maxAge } = await signed(c);
     // The embed page asks for JSON; others get the format the signed query names.
     const wantsJson = c.req.header('accept') === 'application/json';
-    const out = await getTimeseries(c.var.deps.db, wantsJson ? { ...q, format: 'JSON' } : q, signer);
+    const out = await getTimeseries(
+      readDatabase(c.var.deps),
+      wantsJson ? { ...q, format: 'JSON' } : q,
+      signer,
+    );
     const res = respond(c, out);
     res.headers.set('cache-control', `public, max-age=${maxAge}`);
     res.headers.set('vary', 'Accept');
@@ -150,7 +155,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
 
   app.get('/embed/timeseries.svg', async (c) => {
     const { q, maxAge } = await signed(c);
-    const out = await getTimeseries(c.var.deps.db, { ...q, format: 'JSON' }, signer);
+    const out = await getTimeseries(readDatabase(c.var.deps), { ...q, format: 'JSON' }, signer);
     const result = 'result' in out ? out.result : {};
     const meta = result.meta as {
       normalization: string;

@@ -54,6 +54,23 @@ export interface Cluster {
   destroy(): Promise<void>;
 }
 
+/** Runs SQL as the superuser with psql on the server at `port` (no driver); its text output. */
+async function psqlOn(port: number, sqlText: string, database: string): Promise<string> {
+  const args = [
+    '-X',
+    '-qAt',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-U',
+    'postgres',
+  ];
+  return (await run('psql', [...args, '-d', database, '-c', sqlText])).stdout;
+}
+
 const su = (cmd: string) => run('su', ['postgres', '-c', cmd]);
 
 /**
@@ -82,25 +99,7 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
   }
   const pgctl = (action: string) =>
     su(`${PG_BIN}/pg_ctl -D '${dir}/data' -l '${dir}/server.log' -m fast -w ${action}`);
-  const psql = async (sqlText: string, database = 'flowradar') =>
-    (
-      await run('psql', [
-        '-X',
-        '-qAt',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(port),
-        '-U',
-        'postgres',
-        '-d',
-        database,
-        '-c',
-        sqlText,
-      ])
-    ).stdout;
+  const psql = async (sqlText: string, database = 'flowradar') => await psqlOn(port, sqlText, database);
   if (opts.settings?.length) {
     for (const s of opts.settings) await psql(`ALTER SYSTEM SET ${s}`, 'postgres');
     await pgctl('restart');
@@ -203,6 +202,65 @@ pidfile = ${dir}/pgbouncer.pid
       process.kill(pid, 'SIGTERM');
       await exited;
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A streaming replica of `primary` (a hot standby: read-only, replaying the primary's WAL as it
+ * streams), made with `pg_basebackup -R` from the primary's default trust rule for replication
+ * from 127.0.0.1, on another free port. The base backup copies the primary's configuration, so
+ * TimescaleDB is preloaded here too. `url` reaches the same database as `primary.url`.
+ * @example
+ * const pg = await startCluster();
+ * const replica = await startReplica(pg);
+ * await replica.psql('SELECT pg_wal_replay_pause()', 'postgres');
+ */
+export async function startReplica(primary: Cluster): Promise<Cluster> {
+  const root = mkdtempSync(join(tmpdir(), 'flowradar-replica-'));
+  chmodSync(root, 0o755);
+  const dir = join(root, 'r');
+  await run('mkdir', ['-p', dir]);
+  await run('chown', ['postgres', dir]);
+  const data = join(dir, 'data');
+  const logPath = join(dir, 'server.log');
+  await su(
+    `${PG_BIN}/pg_basebackup -h 127.0.0.1 -p ${primary.port} -U postgres -D '${data}' -R -X stream -c fast`,
+  );
+  const pgctl = (action: string) => su(`${PG_BIN}/pg_ctl -D '${data}' -l '${logPath}' -m fast -w ${action}`);
+  let port = 0;
+  // Later lines win: the copied configuration names the primary's port and socket directory.
+  for (let attempt = 0; !port; attempt++) {
+    const candidate = await freePort();
+    await run('bash', [
+      '-c',
+      `printf "port = ${candidate}\\nunix_socket_directories = '${dir}'\\n" >> '${data}/postgresql.conf'`,
+    ]);
+    try {
+      await pgctl('start');
+      port = candidate;
+    } catch (err) {
+      // Another process may take the free port between the probe and the bind.
+      if (attempt >= 3) throw new Error(`the replica did not start: ${(err as Error).message}`);
+    }
+  }
+  const url = primary.url.replace(/:\d+\//, `:${port}/`);
+  return {
+    url,
+    port,
+    dir,
+    urlOf: (database) => url.replace(/\/[^/]*$/, `/${database}`),
+    psql: async (sqlText, database = 'flowradar') => await psqlOn(port, sqlText, database),
+    log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
+    stop: async () => {
+      await pgctl('stop');
+    },
+    start: async () => {
+      await pgctl('start');
+    },
+    destroy: async () => {
+      await pgctl('stop').catch(() => {});
+      rmSync(root, { recursive: true, force: true });
     },
   };
 }

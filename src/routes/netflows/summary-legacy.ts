@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../deps.js';
+import { type AppEnv, readDatabase } from '../../deps.js';
 import { getSummaryLegacy } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
 import { bearer, errorResponses, jsonOrCsv, SeriesQuery, SummaryResponse } from '../schemas.js';
@@ -18,7 +18,7 @@ export const route = createRoute({
 
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const out = await getSummaryLegacy(c.var.deps.db, queryOf(c, 'summary'));
+    const out = await getSummaryLegacy(readDatabase(c.var.deps), queryOf(c, 'summary'));
     return respond(c, out) as never;
   });
 }

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../deps.js';
+import { type AppEnv, readDatabase } from '../../deps.js';
 import { dimensionOf, getSummary } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
 import {
@@ -25,7 +25,7 @@ export const route = createRoute({
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const dim = dimensionOf(c.req.param('dimension'));
-    const out = await getSummary(c.var.deps.db, queryOf(c, 'summary'), dim);
+    const out = await getSummary(readDatabase(c.var.deps), queryOf(c, 'summary'), dim);
     return respond(c, out) as never;
   });
 }

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../deps.js';
+import { type AppEnv, readDatabase } from '../../deps.js';
 import { dimensionOf, getTimeseriesGroups } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
 import {
@@ -28,7 +28,7 @@ export const route = createRoute({
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const dim = dimensionOf(c.req.param('dimension'));
-    const out = await getTimeseriesGroups(c.var.deps.db, queryOf(c, 'groups'), dim, c.var.caller);
+    const out = await getTimeseriesGroups(readDatabase(c.var.deps), queryOf(c, 'groups'), dim, c.var.caller);
     return respond(c, out) as never;
   });
 }

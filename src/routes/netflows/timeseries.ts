@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../deps.js';
+import { type AppEnv, readDatabase } from '../../deps.js';
 import { getTimeseries } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
 import { bearer, errorResponses, jsonOrCsv, TimeseriesQuery, TimeseriesResponse } from '../schemas.js';
@@ -23,7 +23,7 @@ export const route = createRoute({
 
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const out = await getTimeseries(c.var.deps.db, queryOf(c, 'timeseries'), c.var.caller);
+    const out = await getTimeseries(readDatabase(c.var.deps), queryOf(c, 'timeseries'), c.var.caller);
     return respond(c, out) as never;
   });
 }

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from '../../deps.js';
+import { type AppEnv, readDatabase } from '../../deps.js';
 import { getTop } from '../../query/netflows.js';
 import { queryOf, respond } from '../respond.js';
 import {
@@ -42,10 +42,10 @@ export const locationsRoute = createRoute({
 export function register(app: OpenAPIHono<AppEnv>): void {
   app.openapi(
     asesRoute,
-    async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'AS')) as never,
+    async (c) => respond(c, await getTop(readDatabase(c.var.deps), queryOf(c, 'top'), 'AS')) as never,
   );
   app.openapi(
     locationsRoute,
-    async (c) => respond(c, await getTop(c.var.deps.db, queryOf(c, 'top'), 'LOCATION')) as never,
+    async (c) => respond(c, await getTop(readDatabase(c.var.deps), queryOf(c, 'top'), 'LOCATION')) as never,
   );
 }
