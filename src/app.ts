@@ -6,6 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { TokenCache } from './auth/tokens.js';
 import { dataWatermark, responseCache } from './cache.js';
+import { dbErrorCode, isConnectionError, isTransientError } from './db/errors.js';
 import { replayLagBytes } from './db/server.js';
 import { type AppEnv, type Deps, readDatabase } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
@@ -44,25 +45,13 @@ function newApp() {
   });
 }
 
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '57P01',
-  '57P03',
-]);
-
-/** Connection-level failures, also when the ORM wraps the driver's error in `cause`. */
+/**
+ * The database cannot answer now: it is away, or the statement lost to another transaction or to a
+ * standby's replay (a retry shortly will do). 503 with Retry-After, not a 500.
+ */
 function isUnavailable(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  const code = dbErrorCode(err);
+  return isConnectionError(code) || isTransientError(code);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { dbErrorCode, isConnectionError } from '../db/errors.js';
 
 /**
  * Collector metrics for /metrics. Labels come from closed sets only (protocol, reason): never an
@@ -149,13 +150,11 @@ export type WriteFailureCause = 'deadlock' | 'serialization' | 'lock' | 'timeout
  * cause): a closed set, so it can label a metric.
  */
 export function writeFailureCause(err: unknown): WriteFailureCause {
-  const code = (err as { code?: unknown })?.code ?? (err as { cause?: { code?: unknown } })?.cause?.code;
-  if (typeof code !== 'string') return 'other';
+  const code = dbErrorCode(err);
   if (code === '40P01') return 'deadlock';
   if (code === '40001') return 'serialization';
   if (code === '55P03') return 'lock';
   if (code === '57014') return 'timeout';
-  // 08…: connection exceptions; 57P0x: the server shutting down; the rest are the driver's own.
-  if (/^(08|57P0)|^CONNECT|^E(CONN|PIPE|TIMEDOUT)/.test(code)) return 'connection';
+  if (isConnectionError(code)) return 'connection';
   return 'other';
 }
