@@ -112,7 +112,7 @@ export async function startService(
   const print = opts.print ?? ((s: string) => process.stdout.write(s));
   const db = await openConfigured(config, { lockWaitMs: 12_000 });
   const readDb = await openReadReplica(config);
-  const stops: (() => void)[] = [];
+  const stops: (() => void | Promise<void>)[] = [];
   let server: ServerType | undefined;
   let pipeline: Pipeline | undefined;
   let udp: UdpListeners | undefined;
@@ -210,7 +210,7 @@ export async function startService(
       ...(pipeline ? { pipeline } : {}),
       ...(udp ? { udp } : {}),
       async stop() {
-        for (const s of stops) s();
+        for (const s of stops) await s();
         await udp?.close();
         const left = (await pipeline?.stop()) ?? 0;
         if (left > 0) logger.error({ rows: left }, 'rows not written at shutdown');
@@ -224,7 +224,7 @@ export async function startService(
       },
     };
   } catch (err) {
-    for (const s of stops) s();
+    for (const s of stops) await s();
     server?.close();
     await udp?.close();
     await pipeline?.stop(0);

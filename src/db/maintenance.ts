@@ -107,25 +107,30 @@ export async function maintenanceRound(
   return ran ?? false;
 }
 
-/** Runs {@link maintenanceRound} every `maintenanceInterval`. Returns a stop function. */
+/** Runs {@link maintenanceRound} now and every `maintenanceInterval`. Returns a stop function. */
 export function startMaintenance(
   db: Database,
   config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
   log: { warn: (o: object, msg: string) => void },
-): () => void {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      await maintenanceRound(db, config);
-    } catch (err) {
-      log.warn({ err }, 'maintenance failed; will retry');
-    } finally {
-      running = false;
-    }
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    running ??= maintenanceRound(db, config)
+      .then(
+        () => {},
+        (err: unknown) => log.warn({ err }, 'maintenance failed; will retry'),
+      )
+      .finally(() => {
+        running = undefined;
+      });
   };
+  // A round at start too, unless another instance made one within the interval.
+  tick();
   const timer = setInterval(tick, config.maintenanceInterval);
   timer.unref();
-  return () => clearInterval(timer);
+  // Stopping waits for a round under way, so the database is not closed under it.
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

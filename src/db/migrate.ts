@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
-import type { Database } from './client.js';
+import type { Database, Queryable } from './client.js';
 import { MAINTENANCE_LOCK, refreshRollups } from './maintenance.js';
 import { explainConnectError } from './server.js';
 
@@ -24,7 +24,9 @@ const JOURNAL = sql.raw('flowradar.__drizzle_migrations');
  */
 export async function migrate(db: Database): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR });
-  // The first statement of every start: where a misconfigured connection shows first.
+  const newest = Math.max(...migrations.map((m) => m.folderMillis));
+  // Nothing pending: no lock and no DDL, so a role without DDL rights (a collector's) starts too.
+  if ((await appliedUntil(db).catch(explainAndRethrow)) >= newest) return;
   await db
     .transaction(async (tx) => {
       await tx.query(sql`SELECT pg_advisory_xact_lock(hashtext('flowradar:migrate'))`);
@@ -32,19 +34,32 @@ export async function migrate(db: Database): Promise<void> {
       await tx.query(
         sql`CREATE TABLE IF NOT EXISTS ${JOURNAL} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
       );
-      const [last] = await tx.query<{ at: string | null }>(
-        sql`SELECT max(created_at)::text AS at FROM ${JOURNAL}`,
-      );
-      const appliedUntil = Number(last?.at ?? Number.NEGATIVE_INFINITY);
+      // Read under the lock: an instance that waited finds what the first one applied.
+      const until = await appliedUntil(tx);
       for (const m of migrations) {
-        if (m.folderMillis <= appliedUntil) continue;
+        if (m.folderMillis <= until) continue;
         for (const statement of m.sql) await tx.query(sql.raw(statement));
         await tx.query(sql`INSERT INTO ${JOURNAL} (hash, created_at) VALUES (${m.hash}, ${m.folderMillis})`);
       }
     })
-    .catch((err: unknown) => {
-      throw explainConnectError(err);
-    });
-  // Another instance doing maintenance right now refreshes them anyway.
+    .catch(explainAndRethrow);
+  // Views created empty now are materialized (another instance's maintenance round does it too).
   await db.exclusive(MAINTENANCE_LOCK, () => refreshRollups(db));
+}
+
+/** The creation time of the newest migration applied; -Infinity on a database never migrated. */
+async function appliedUntil(db: Queryable): Promise<number> {
+  const [journal] = await db.query<{ exists: boolean }>(
+    sql`SELECT to_regclass('flowradar.__drizzle_migrations') IS NOT NULL AS exists`,
+  );
+  if (!journal?.exists) return Number.NEGATIVE_INFINITY;
+  const [row] = await db.query<{ at: string | null }>(
+    sql`SELECT max(created_at)::text AS at FROM ${JOURNAL}`,
+  );
+  return row?.at ? Number(row.at) : Number.NEGATIVE_INFINITY;
+}
+
+/** The first statement of every start is where a misconfigured connection shows first. */
+function explainAndRethrow(err: unknown): never {
+  throw explainConnectError(err);
 }

@@ -94,12 +94,19 @@ export function openServer(url: string, opts: ServerClientOptions = {}): Databas
  * "unsupported startup parameter".
  */
 export function explainConnectError(err: unknown): unknown {
-  const message = String((err as { message?: unknown })?.message ?? '');
-  if (/unsupported startup parameter/i.test(message))
-    return new Error(
-      `${message}: DATABASE_URL looks like a transaction-mode pooler (pgbouncer); set databasePooler to "transaction" (FLOWRADAR_DATABASE_POOLER=transaction) and the statement timeout on the role (ALTER ROLE … SET statement_timeout = '15s')`,
-      { cause: err },
-    );
+  for (
+    let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    depth++
+  ) {
+    const message = String(e.message ?? '');
+    if (/unsupported startup parameter/i.test(message))
+      return new Error(
+        `${message}: DATABASE_URL looks like a transaction-mode pooler (pgbouncer); set databasePooler to "transaction" (FLOWRADAR_DATABASE_POOLER=transaction) and the statement timeout on the role (ALTER ROLE … SET statement_timeout = '15s')`,
+        { cause: err },
+      );
+    e = e.cause as typeof e;
+  }
   return err;
 }
 
