@@ -34,8 +34,15 @@ function configOf(opts: Record<string, unknown>, extra: Record<string, unknown> 
   });
 }
 
-function fail(message: string): never {
-  process.stderr.write(`flowradar: ${message}\n`);
+/** Prints the message (and, for an error, the messages of its causes: the driver's says why) and exits 1. */
+function fail(reason: string | Error): never {
+  const parts: string[] = [];
+  for (let e: unknown = reason, depth = 0; e && depth < 5; depth++) {
+    const message = typeof e === 'string' ? e : String((e as Error).message ?? e).trim();
+    if (message && !parts.some((p) => p.includes(message))) parts.push(message);
+    e = typeof e === 'string' ? undefined : (e as Error).cause;
+  }
+  process.stderr.write(`flowradar: ${parts.join(': ')}\n`);
   process.exit(1);
 }
 
@@ -86,7 +93,7 @@ withListeners(withCommon(program.command('serve')))
       sflowPort: opts.sflowPort,
       demo,
     });
-    const service = await startService(config).catch((err: Error) => fail(err.message));
+    const service = await startService(config).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });
 
@@ -99,9 +106,7 @@ withListeners(withCommon(program.command('collect')))
       netflowPort: opts.netflowPort,
       sflowPort: opts.sflowPort,
     });
-    const service = await startService(config, { role: 'collector' }).catch((err: Error) =>
-      fail(err.message),
-    );
+    const service = await startService(config, { role: 'collector' }).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });
 
@@ -128,7 +133,7 @@ program
       intervalMs: Number(opts.interval) * 1000,
       ...(opts.sampling ? { samplingRate: Number(opts.sampling) } : {}),
       log: (msg) => process.stderr.write(`simulate: ${msg}\n`),
-    }).catch((err: Error) => fail(err.message));
+    }).catch((err: Error) => fail(err));
     process.stderr.write(
       `simulate: exporting ${opts.protocol} to ${opts.to} every ${opts.interval}s (Ctrl-C stops)\n`,
     );
@@ -139,7 +144,7 @@ withCommon(program.command('migrate'))
   .description('apply pending database migrations')
   .action(async (opts) => {
     const config = configOf(opts);
-    const db = await openConfigured(config).catch((err: Error) => fail(err.message));
+    const db = await openConfigured(config).catch((err: Error) => fail(err));
     await migrate(db);
     await db.close();
     process.stdout.write('migrations applied\n');
@@ -181,7 +186,7 @@ async function viaService(
 }
 
 async function withDb<T>(config: Config, f: (db: Awaited<ReturnType<typeof openConfigured>>) => Promise<T>) {
-  const db = await openConfigured(config).catch((err: Error) => fail(err.message));
+  const db = await openConfigured(config).catch((err: Error) => fail(err));
   try {
     await migrate(db);
     return await f(db);

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Database, Queryable } from './client.js';
+import { dbErrorCode } from './errors.js';
 import { MAINTENANCE_LOCK, refreshRollups } from './maintenance.js';
 import { explainConnectError } from './server.js';
 
@@ -30,6 +31,10 @@ export async function migrate(db: Database): Promise<void> {
   await db
     .transaction(async (tx) => {
       await tx.query(sql`SELECT pg_advisory_xact_lock(hashtext('flowradar:migrate'))`);
+      // Every object in public, whatever the role: a role named flowradar would otherwise find its
+      // own schema ("$user", the journal's) first in search_path and create them there, out of
+      // sight of every other role.
+      await tx.query(sql`SET LOCAL search_path TO public`);
       await tx.query(sql`CREATE SCHEMA IF NOT EXISTS flowradar`);
       await tx.query(
         sql`CREATE TABLE IF NOT EXISTS ${JOURNAL} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
@@ -59,7 +64,15 @@ async function appliedUntil(db: Queryable): Promise<number> {
   return row?.at ? Number(row.at) : Number.NEGATIVE_INFINITY;
 }
 
-/** The first statement of every start is where a misconfigured connection shows first. */
+/**
+ * The first statements of every start are where a misconfigured connection shows first, and where
+ * a role without DDL rights meets pending migrations.
+ */
 function explainAndRethrow(err: unknown): never {
+  if (dbErrorCode(err) === '42501')
+    throw new Error(
+      'the database has migrations pending that this role may not apply: run `flowradar migrate` as the owner role (docs/deploy.md)',
+      { cause: err },
+    );
   throw explainConnectError(err);
 }

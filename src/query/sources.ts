@@ -55,7 +55,7 @@ export async function readSources(db: Queryable): Promise<Sources> {
       FROM timescaledb_information.continuous_aggregates c
       JOIN _timescaledb_catalog.hypertable h
         ON h.schema_name = c.materialization_hypertable_schema AND h.table_name = c.materialization_hypertable_name
-     WHERE c.view_schema = current_schema()`)
+     WHERE c.view_schema = 'public'`)
     .catch(() => undefined);
   if (rows === undefined) return VIEWS;
   return sourcesFrom(
