@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -66,6 +67,13 @@ export const ConfigSchema = z.object({
   netflowPort: z.coerce.number().int().min(0).max(65535).default(2055),
   /** UDP port of sFlow v5. */
   sflowPort: z.coerce.number().int().min(0).max(65535).default(6343),
+  /**
+   * Who this collector is in the database: sequence-based loss is measured per collector, and an
+   * exporter minute written by two collectors (a load balancer splitting one exporter) has its
+   * loss reported as unknown. Must stay the same across restarts of one collector and differ
+   * between collectors; unset = `<hostname>:<netflowPort>` (see loadConfig).
+   */
+  collectorId: z.string().trim().min(1).max(200).optional(),
   /** How often aggregated minutes are written. */
   flushInterval: duration.prefault('5s'),
   /** Rows held in memory while the database is away; beyond, batches are dropped and counted. */
@@ -103,7 +111,8 @@ export const ConfigSchema = z.object({
   templateExpiry: duration.prefault('30m'),
 });
 
-export type Config = z.infer<typeof ConfigSchema>;
+/** The configuration after defaults that depend on other keys (the collector id) are filled in. */
+export type Config = z.infer<typeof ConfigSchema> & { collectorId: string };
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** Milliseconds of a duration such as `15m`, `7d`, `8w`. */
@@ -134,6 +143,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_TOKEN_CACHE_TTL: 'tokenCacheTtl',
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
+  FLOWRADAR_COLLECTOR_ID: 'collectorId',
   FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',
   FLOWRADAR_DEFAULT_SAMPLING_RATE: 'defaultSamplingRate',
   FLOWRADAR_LOCAL_NETWORKS: 'localNetworks',
@@ -197,5 +207,9 @@ export function loadConfig(opts: {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new Error(`invalid configuration: ${detail}`);
   }
-  return parsed.data;
+  // The port tells apart two collectors on one host and, unlike a process id, survives a restart.
+  return {
+    ...parsed.data,
+    collectorId: parsed.data.collectorId ?? `${hostname()}:${parsed.data.netflowPort}`,
+  };
 }
