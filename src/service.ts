@@ -120,6 +120,7 @@ export async function startService(
         defaultSamplingRate: config.defaultSamplingRate,
         samplingOverrides: config.samplingOverrides,
         templateExpiryMs: config.templateExpiry,
+        collectorId: config.collectorId,
       });
       const restored = await pipeline.loadTemplates();
       if (restored) logger.info({ templates: restored }, 'templates restored');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
@@ -31,6 +32,12 @@ export interface PipelineOptions {
   /** Per-exporter sampling rate that overrides what the exporter says. */
   samplingOverrides?: Record<string, number>;
   templateExpiryMs?: number;
+  /**
+   * This collector's id (config `collectorId`): the exporter minutes it writes carry it, so a
+   * minute two collectors received is recognised as split and its loss left unknown. Default:
+   * the host name; the service always passes the configured id.
+   */
+  collectorId?: string;
   /** Writer retry backoff, first and largest delay. */
   retryMs?: number;
   maxRetryMs?: number;
@@ -77,6 +84,7 @@ export function peekSource(
 export class Pipeline {
   readonly registry: TemplateRegistry;
   readonly writer: BatchWriter;
+  readonly collectorId: string;
   private readonly aggregator = new MinuteAggregator();
   private readonly sequences = new SequenceTracker();
   private readonly record: FlowRecord = newFlowRecord();
@@ -98,6 +106,7 @@ export class Pipeline {
     this.now = opts.now ?? Date.now;
     this.defaultRate = opts.defaultSamplingRate ?? 1;
     this.overrides = new Map(Object.entries(opts.samplingOverrides ?? {}));
+    this.collectorId = opts.collectorId ?? hostname();
     this.registry = new TemplateRegistry({
       expiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
       onChange: () => {
@@ -185,7 +194,7 @@ export class Pipeline {
     const key = `${minuteMs}|${exporter}`;
     let m = this.minutes.get(key);
     if (!m) {
-      m = { minuteMs, exporter, records: 0, lostRecords: 0, unsampledRecords: 0 };
+      m = { minuteMs, exporter, collector: '', records: 0, lostRecords: 0, unsampledRecords: 0 };
       this.minutes.set(key, m);
     }
     return m;
@@ -217,6 +226,7 @@ export class Pipeline {
     const nowMs = this.now();
     const exporter = this.exporterOf(address, nowMs);
     exporter.datagrams++;
+    exporter.collectors[this.collectorId] = nowMs;
     this.current = { exporter, override: this.overrides.get(address) ?? 0, unsampled: 0 };
     // Records reach the aggregator while they are decoded, so a duplicated datagram must be
     // recognised from its header first.
@@ -263,6 +273,8 @@ export class Pipeline {
     const source = `${peek?.key ?? res.protocol}|${address}`;
     const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, hash);
     const minute = this.minuteOf(address, nowMs);
+    // This collector's sequence tracking measured the minute's loss; another's would not agree.
+    minute.collector = this.collectorId;
     minute.records += res.records;
     minute.unsampledRecords += this.current.unsampled;
     exporter.unsampledRecords += this.current.unsampled;
