@@ -165,7 +165,10 @@ export async function startService(
     const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
     if (db.kind === 'embedded')
       writeFileSync(serviceFilePath(config), JSON.stringify({ pid: process.pid, url }), { mode: 0o600 });
-    logger.info({ url, database: db.kind, demo: config.demo }, 'flowradar is serving');
+    logger.info(
+      { url, database: db.kind, demo: config.demo, ...(collect ? { collector: config.collectorId } : {}) },
+      'flowradar is serving',
+    );
     print(`flowradar API on ${url}  (docs: ${url}/docs)\n`);
     return {
       url,
