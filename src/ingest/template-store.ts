@@ -107,6 +107,8 @@ export class TemplateStore {
   private reloading: Promise<void> | undefined;
   /** Re-saves a template still refreshed, so its row never looks expired to other collectors. */
   private readonly refreshMs: number;
+  /** Reload queries run so far (each reads every source waiting at the time). */
+  reloadQueries = 0;
 
   constructor(private readonly opts: TemplateStoreOptions) {
     this.refreshMs = Math.max(1000, Math.min(opts.expiryMs / 4, 5 * 60_000));
@@ -191,6 +193,7 @@ export class TemplateStore {
     while (this.reloadQueue.size > 0) {
       const batch = [...this.reloadQueue].slice(0, SOURCES_PER_RELOAD);
       for (const [key] of batch) this.reloadQueue.delete(key);
+      this.reloadQueries++;
       const rows = await this.opts.db.query<Row & { protocol: string; exporter: string; domain: number }>(
         sql`SELECT protocol, exporter, domain::float8 AS domain, template_id, definition,
                    (extract(epoch from updated_at) * 1000)::float8 AS updated_ms
