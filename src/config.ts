@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -71,7 +70,7 @@ export const ConfigSchema = z.object({
    * Who this collector is in the database: sequence-based loss is measured per collector, and an
    * exporter minute written by two collectors (a load balancer splitting one exporter) has its
    * loss reported as unknown. Must stay the same across restarts of one collector and differ
-   * between collectors; unset = `<hostname>:<netflowPort>` (see loadConfig).
+   * between collectors; unset = `<hostname>:<netflowPort>` (see collectorIdOf).
    */
   collectorId: z.string().trim().min(1).max(200).optional(),
   /** How often aggregated minutes are written. */
@@ -111,8 +110,7 @@ export const ConfigSchema = z.object({
   templateExpiry: duration.prefault('30m'),
 });
 
-/** The configuration after defaults that depend on other keys (the collector id) are filled in. */
-export type Config = z.infer<typeof ConfigSchema> & { collectorId: string };
+export type Config = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 /** Milliseconds of a duration such as `15m`, `7d`, `8w`. */
@@ -207,9 +205,16 @@ export function loadConfig(opts: {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new Error(`invalid configuration: ${detail}`);
   }
-  // The port tells apart two collectors on one host and, unlike a process id, survives a restart.
-  return {
-    ...parsed.data,
-    collectorId: parsed.data.collectorId ?? `${hostname()}:${parsed.data.netflowPort}`,
-  };
+  return parsed.data;
+}
+
+/**
+ * The collector id of a configuration: `collectorId`, else `<host>:<netflowPort>`. The port tells
+ * apart two collectors on one host and, unlike a process id, survives a restart. The host name is
+ * passed in because this module also runs on Workers, which have neither one nor a collector.
+ * @example
+ * const id = collectorIdOf(config, os.hostname()); // 'edge-3:2055'
+ */
+export function collectorIdOf(config: Pick<Config, 'collectorId' | 'netflowPort'>, host: string): string {
+  return config.collectorId ?? `${host}:${config.netflowPort}`;
 }
