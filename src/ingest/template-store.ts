@@ -177,10 +177,17 @@ export class TemplateStore {
     }
     r.atMs = nowMs + r.waitMs;
     this.reloadQueue.set(key, { protocol, exporter, domain });
-    this.reloading ??= this.reloadQueued()
+    this.startReload();
+  }
+
+  private startReload(): void {
+    if (this.reloading || this.reloadQueue.size === 0) return;
+    this.reloading = this.reloadQueued()
       .catch((err: unknown) => this.opts.logger.warn({ err }, 'reloading templates failed'))
       .finally(() => {
         this.reloading = undefined;
+        // A source asked for after the last query and before this point is not left waiting.
+        this.startReload();
       });
   }
 
