@@ -322,6 +322,51 @@ describe('a minute that becomes split after its hour was materialized', () => {
   });
 });
 
+describe('loss of an exporter split in some minutes only', () => {
+  it('is a share of the minutes where it was measured, and both annotations appear', async () => {
+    const t = await testApp({ mode: 'server', now: APP_NOW });
+    const at = (hhmm: string) => Date.parse(`2026-11-19T${hhmm}:00Z`);
+    const minute = (minuteMs: number, collector: string, records: number, lostRecords: number) => ({
+      minuteMs,
+      exporter: '192.0.2.7',
+      collector,
+      records,
+      lostRecords,
+      unsampledRecords: 0,
+    });
+    try {
+      await writeBatches(t.db, [
+        {
+          id: randomUUID(),
+          traffic: [],
+          exporters: [],
+          minutes: [minute(at('08:10'), 'lb-1', 100, 5), minute(at('08:11'), 'lb-1', 150, 9)],
+        },
+      ]);
+      await writeBatches(t.db, [
+        { id: randomUUID(), traffic: [], exporters: [], minutes: [minute(at('08:11'), 'lb-2', 150, 4)] },
+      ]);
+      const r = await t.get(
+        url('/radar/netflows/timeseries', {
+          dateStart: '2026-11-19T08:00:00Z',
+          dateEnd: '2026-11-19T09:00:00Z',
+          aggInterval: '15m',
+        }),
+      );
+      expect(r.status, r.text).toBe(200);
+      const info = r.body.result.meta.confidenceInfo;
+      // 5 lost of the 100 records of 08:10; the 300 records of the split 08:11 say nothing of loss.
+      expect(info.annotations.map((a: { description: string }) => a.description)).toEqual([
+        'exporter 192.0.2.7: an estimated 4.8% of flow records lost (5 of 105)',
+        SPLIT_NOTE('192.0.2.7', 2, 1),
+      ]);
+      expect(info.level).toBe(3);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('exporter_minutes upsert rules', () => {
   /** Writes to one minute of one exporter, in order; each inner list is one batch. */
   const cases: {
