@@ -71,7 +71,11 @@ const withListeners = (cmd: Command) =>
       '--netflow-port <port>',
       'UDP port for NetFlow v5/v9 and IPFIX (env FLOWRADAR_NETFLOW_PORT, default 2055)',
     )
-    .option('--sflow-port <port>', 'UDP port for sFlow v5 (env FLOWRADAR_SFLOW_PORT, default 6343)');
+    .option('--sflow-port <port>', 'UDP port for sFlow v5 (env FLOWRADAR_SFLOW_PORT, default 6343)')
+    .option(
+      '--collector-id <id>',
+      'this collector in the database, stable across restarts (env FLOWRADAR_COLLECTOR_ID, default <hostname>:<netflow port>)',
+    );
 
 withListeners(withCommon(program.command('serve')))
   .description(
@@ -91,6 +95,7 @@ withListeners(withCommon(program.command('serve')))
       host: opts.host,
       netflowPort: opts.netflowPort,
       sflowPort: opts.sflowPort,
+      collectorId: opts.collectorId,
       demo,
     });
     const service = await startService(config).catch((err: Error) => fail(err));
@@ -105,6 +110,7 @@ withListeners(withCommon(program.command('collect')))
       host: opts.host,
       netflowPort: opts.netflowPort,
       sflowPort: opts.sflowPort,
+      collectorId: opts.collectorId,
     });
     const service = await startService(config, { role: 'collector' }).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());

@@ -80,6 +80,13 @@ const ConfigFields = z.object({
   netflowPort: z.coerce.number().int().min(0).max(65535).default(2055),
   /** UDP port of sFlow v5. */
   sflowPort: z.coerce.number().int().min(0).max(65535).default(6343),
+  /**
+   * Who this collector is in the database: sequence-based loss is measured per collector, and an
+   * exporter minute written by two collectors (a load balancer splitting one exporter) has its
+   * loss reported as unknown. Must stay the same across restarts of one collector and differ
+   * between collectors; unset = `<hostname>:<netflowPort>` (see collectorIdOf).
+   */
+  collectorId: z.string().trim().min(1).max(200).optional(),
   /** How often aggregated minutes are written. */
   flushInterval: duration.prefault('5s'),
   /** Rows held in memory while the database is away; beyond, batches are dropped and counted. */
@@ -161,6 +168,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_TOKEN_CACHE_TTL: 'tokenCacheTtl',
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
+  FLOWRADAR_COLLECTOR_ID: 'collectorId',
   FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',
   FLOWRADAR_DEFAULT_SAMPLING_RATE: 'defaultSamplingRate',
   FLOWRADAR_LOCAL_NETWORKS: 'localNetworks',
@@ -225,4 +233,15 @@ export function loadConfig(opts: {
     throw new Error(`invalid configuration: ${detail}`);
   }
   return parsed.data;
+}
+
+/**
+ * The collector id of a configuration: `collectorId`, else `<host>:<netflowPort>`. The port tells
+ * apart two collectors on one host and, unlike a process id, survives a restart. The host name is
+ * passed in because this module also runs on Workers, which have neither one nor a collector.
+ * @example
+ * const id = collectorIdOf(config, os.hostname()); // 'edge-3:2055'
+ */
+export function collectorIdOf(config: Pick<Config, 'collectorId' | 'netflowPort'>, host: string): string {
+  return config.collectorId ?? `${host}:${config.netflowPort}`;
 }

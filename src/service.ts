@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
@@ -9,7 +10,7 @@ import pino, { type Logger } from 'pino';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
 import { ResponseCache } from './cache.js';
-import type { Config } from './config.js';
+import { type Config, collectorIdOf } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { startMaintenance } from './db/maintenance.js';
 import { migrate } from './db/migrate.js';
@@ -156,6 +157,7 @@ export async function startService(
         defaultSamplingRate: config.defaultSamplingRate,
         samplingOverrides: config.samplingOverrides,
         templateExpiryMs: config.templateExpiry,
+        collectorId: collectorIdOf(config, hostname()),
       });
       const restored = await pipeline.loadTemplates();
       if (restored) logger.info({ templates: restored }, 'templates restored');
@@ -201,7 +203,15 @@ export async function startService(
     const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
     if (db.kind === 'embedded')
       writeFileSync(serviceFilePath(config), JSON.stringify({ pid: process.pid, url }), { mode: 0o600 });
-    logger.info({ url, database: db.kind, demo: config.demo }, 'flowradar is serving');
+    logger.info(
+      {
+        url,
+        database: db.kind,
+        demo: config.demo,
+        ...(collect ? { collector: collectorIdOf(config, hostname()) } : {}),
+      },
+      'flowradar is serving',
+    );
     print(`flowradar API on ${url}  (docs: ${url}/docs)\n`);
     return {
       url,

@@ -177,6 +177,58 @@ describe('TemplateRegistry', () => {
     });
   });
 
+  it('import: newer wins, so another collector never replaces a fresher definition or sampler', () => {
+    const saved = (fieldType: number, learnedAtMs: number): SerializedTemplate => ({
+      exporter: 'e',
+      domain: 0,
+      id: 256,
+      protocol: 'ipfix',
+      kind: 'data',
+      fields: [{ type: fieldType, length: 4, enterprise: 0 }],
+      scopeCount: 0,
+      learnedAtMs,
+    });
+    const registry = new TemplateRegistry();
+    expect(registry.import([saved(IE.packetDeltaCount, NOW_MS)])).toBe(1);
+    // Older (another collector's stale copy): skipped; same age: nothing to take.
+    expect(registry.import([saved(IE.octetDeltaCount, NOW_MS - 1000)])).toBe(0);
+    expect(registry.import([saved(IE.octetDeltaCount, NOW_MS)])).toBe(0);
+    expect(registry.export()).toEqual([saved(IE.packetDeltaCount, NOW_MS)]);
+    // Newer: a redefinition the exporter sent to the other collector replaces ours.
+    expect(registry.import([saved(IE.octetDeltaCount, NOW_MS + 1000)])).toBe(1);
+    expect(registry.export()).toEqual([saved(IE.octetDeltaCount, NOW_MS + 1000)]);
+
+    const source = (rate: number, atMs: number, samplers: [number, number, number][]) => ({
+      protocol: 'ipfix' as const,
+      exporter: 'e',
+      domain: 0,
+      defaultRate: rate,
+      defaultRateMs: atMs,
+      systemInitMs: -1,
+      samplers,
+    });
+    registry.importSources([source(10, NOW_MS, [[1, 100, NOW_MS]])]);
+    registry.importSources([
+      source(20, NOW_MS - 1, [
+        [1, 200, NOW_MS - 1],
+        [2, 50, NOW_MS - 1],
+      ]),
+    ]);
+    expect(registry.exportSources()).toEqual([
+      source(10, NOW_MS, [
+        [1, 100, NOW_MS],
+        [2, 50, NOW_MS - 1],
+      ]),
+    ]);
+    registry.importSources([source(30, NOW_MS + 1, [[1, 300, NOW_MS + 1]])]);
+    expect(registry.exportSources()).toEqual([
+      source(30, NOW_MS + 1, [
+        [1, 300, NOW_MS + 1],
+        [2, 50, NOW_MS - 1],
+      ]),
+    ]);
+  });
+
   it('import skips malformed entries', () => {
     const good: SerializedTemplate = {
       exporter: 'e',

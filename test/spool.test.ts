@@ -49,6 +49,7 @@ function batch(i: number, rows = 20): Batch {
       {
         minuteMs: T0 + (i % 30) * MIN,
         exporter: '192.0.2.1',
+        collector: 'c1',
         records: rows,
         lostRecords: 0,
         unsampledRecords: 0,

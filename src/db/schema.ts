@@ -2,11 +2,13 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   char,
+  index,
   integer,
   jsonb,
   pgTable,
   primaryKey,
   serial,
+  smallint,
   text,
   timestamp,
   unique,
@@ -84,13 +86,24 @@ export const exporters = pgTable('exporters', {
   records: counter('records'),
   /** Decode errors by reason. */
   errors: jsonb('errors').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  /**
+   * Sum of every collector's own estimate. A collector counts the datagrams another collector
+   * received as lost, so with more than one entry in `collectors` this overstates the loss;
+   * exporter_minutes holds the loss that is known.
+   */
   lostRecords: counter('lost_records'),
   unsampledRecords: counter('unsampled_records'),
   /** Sampling rates seen, with record counts. */
   samplingRates: jsonb('sampling_rates').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  /** Collector id → last datagram it received from this exporter (ISO time); HTTP ingest adds none. */
+  collectors: jsonb('collectors').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
 });
 
-/** Data quality per exporter and minute, read by the API for confidenceInfo. */
+/**
+ * Data quality per exporter and minute, read by the API for confidenceInfo. Loss is measured per
+ * collector: a minute whose datagrams reached more than one collector (`split`) has its loss
+ * unknown, and `lost_records` stays 0 there (see writeMinutes).
+ */
 export const exporterMinutes = pgTable(
   'exporter_minutes',
   {
@@ -99,8 +112,16 @@ export const exporterMinutes = pgTable(
     records: counter('records'),
     lostRecords: counter('lost_records'),
     unsampledRecords: counter('unsampled_records'),
+    /** Ids of the collectors that received this exporter's datagrams in this minute (HTTP ingest: none). */
+    collectors: text('collectors').array().notNull().default(sql`'{}'::text[]`),
+    /** Number of collectors when more than one, else 0: the minute's loss is unknown. */
+    split: smallint('split').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.time, t.exporter] })],
+  (t) => [
+    primaryKey({ columns: [t.time, t.exporter] }),
+    // Split minutes are rare (a load balancer misconfigured): the API finds them without a scan.
+    index('exporter_minutes_split_idx').on(t.time).where(sql`split > 0`),
+  ],
 );
 
 /** v9 / IPFIX templates and sampler options, so a restart decodes at once. */

@@ -157,6 +157,8 @@ export async function ingestGoflowRecords(db: Database, records: GoflowRecord[],
     minutes: [...exporters.values()].map((e) => ({
       minuteMs,
       exporter: e.address,
+      // No sequence numbers over HTTP: nothing measured, so this never reports loss or splits a minute.
+      collector: '',
       records: e.records,
       lostRecords: 0,
       unsampledRecords: e.unsampledRecords,

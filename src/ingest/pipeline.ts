@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
 import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
 import { type IngestMetrics, writeFailureCause } from './metrics.js';
 import { decodeNetflow, TemplateRegistry } from './netflow/index.js';
-import type { SerializedSource, SerializedTemplate } from './netflow/templates.js';
 import { contentHash, SequenceTracker } from './sequence.js';
 import { decodeSflow } from './sflow.js';
 import type { Spool } from './spool.js';
+import { TemplateStore } from './template-store.js';
 import { type DecodeResult, type FlowRecord, newFlowRecord } from './types.js';
 import { BatchWriter, type ExporterDelta, type ExporterMinuteDelta, newExporterDelta } from './writer.js';
 
@@ -31,14 +31,18 @@ export interface PipelineOptions {
   /** Per-exporter sampling rate that overrides what the exporter says. */
   samplingOverrides?: Record<string, number>;
   templateExpiryMs?: number;
+  /**
+   * This collector's id (config `collectorId`): the exporter minutes it writes carry it, so a
+   * minute two collectors received is recognised as split and its loss left unknown. Default:
+   * the host name; the service always passes the configured id.
+   */
+  collectorId?: string;
   /** Writer retry backoff, first and largest delay. */
   retryMs?: number;
   maxRetryMs?: number;
 }
 
 const MINUTE = 60_000;
-/** flow_templates rows with this template id hold a source's sampling state, not a template. */
-const SOURCE_ROW = -1;
 
 /**
  * Protocol, domain (sFlow: agent and sub-agent) and sequence from a datagram's fixed header,
@@ -76,7 +80,10 @@ export function peekSource(
  */
 export class Pipeline {
   readonly registry: TemplateRegistry;
+  /** Templates and sampler state shared with the other collectors through the database. */
+  readonly templates: TemplateStore;
   readonly writer: BatchWriter;
+  readonly collectorId: string;
   private readonly aggregator = new MinuteAggregator();
   private readonly sequences = new SequenceTracker();
   private readonly record: FlowRecord = newFlowRecord();
@@ -84,7 +91,6 @@ export class Pipeline {
   private exporters = new Map<string, ExporterDelta & { rates: Map<number, number> }>();
   private minutes = new Map<string, ExporterMinuteDelta>();
   private timer: NodeJS.Timeout | undefined;
-  private templatesDirty = false;
   private readonly now: () => number;
   private readonly defaultRate: number;
   private readonly overrides: Map<string, number>;
@@ -98,11 +104,17 @@ export class Pipeline {
     this.now = opts.now ?? Date.now;
     this.defaultRate = opts.defaultSamplingRate ?? 1;
     this.overrides = new Map(Object.entries(opts.samplingOverrides ?? {}));
+    this.collectorId = opts.collectorId ?? hostname();
     this.registry = new TemplateRegistry({
       expiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
-      onChange: () => {
-        this.templatesDirty = true;
-      },
+      onChange: (change) => this.templates.changed(change),
+    });
+    this.templates = new TemplateStore({
+      db: opts.db,
+      registry: this.registry,
+      expiryMs: this.registry.expiryMs,
+      now: this.now,
+      logger: opts.logger,
     });
     this.writer = new BatchWriter(opts.db, {
       maxBufferedRows: opts.maxBufferedRows ?? 2_000_000,
@@ -130,44 +142,19 @@ export class Pipeline {
   }
 
   /**
-   * Restores templates and sampling state saved by an earlier run, so the next data set decodes
-   * at once and with the right rate. Sources are stored as template id -1 (real ids are ≥ 256).
+   * Restores templates and sampling state saved by an earlier run or by other collectors, so the
+   * next data set decodes at once and with the right rate. Returns templates restored.
    */
-  async loadTemplates(): Promise<number> {
-    const rows = await this.opts.db.query<{ template_id: number; definition: unknown }>(
-      sql`SELECT template_id, definition FROM flow_templates`,
-    );
-    const n = this.registry.import(
-      rows.filter((r) => r.template_id !== SOURCE_ROW).map((r) => r.definition as SerializedTemplate),
-    );
-    this.registry.importSources(
-      rows.filter((r) => r.template_id === SOURCE_ROW).map((r) => r.definition as SerializedSource),
-    );
-    this.savedSources = JSON.stringify(this.registry.exportSources());
-    return n;
+  loadTemplates(): Promise<number> {
+    return this.templates.load();
   }
 
-  private savedSources = '[]';
-
-  /** Saves templates and sampling state when either changed since the last save. */
-  private async saveTemplates(): Promise<void> {
-    const sources = this.registry.exportSources();
-    const sourcesJson = JSON.stringify(sources);
-    if (!this.templatesDirty && sourcesJson === this.savedSources) return;
-    this.templatesDirty = false;
-    const list = this.registry.export();
-    await this.opts.db.transaction(async (tx) => {
-      await tx.query(sql`DELETE FROM flow_templates`);
-      for (const t of list)
-        await tx.query(sql`INSERT INTO flow_templates (exporter, domain, template_id, protocol, definition)
-          VALUES (${t.exporter}, ${t.domain}, ${t.id}, ${t.protocol}, ${JSON.stringify(t)}::jsonb)
-          ON CONFLICT DO NOTHING`);
-      for (const src of sources)
-        await tx.query(sql`INSERT INTO flow_templates (exporter, domain, template_id, protocol, definition)
-          VALUES (${src.exporter}, ${src.domain}, ${SOURCE_ROW}, ${src.protocol}, ${JSON.stringify(src)}::jsonb)
-          ON CONFLICT DO NOTHING`);
-    });
-    this.savedSources = sourcesJson;
+  /**
+   * Saves the templates and sampling state learned or refreshed since the last save (every flush
+   * interval and at shutdown); never deletes what other collectors saved (see TemplateStore).
+   */
+  saveTemplates(): Promise<void> {
+    return this.templates.save();
   }
 
   private exporterOf(address: string, nowMs: number) {
@@ -185,7 +172,7 @@ export class Pipeline {
     const key = `${minuteMs}|${exporter}`;
     let m = this.minutes.get(key);
     if (!m) {
-      m = { minuteMs, exporter, records: 0, lostRecords: 0, unsampledRecords: 0 };
+      m = { minuteMs, exporter, collector: '', records: 0, lostRecords: 0, unsampledRecords: 0 };
       this.minutes.set(key, m);
     }
     return m;
@@ -217,6 +204,7 @@ export class Pipeline {
     const nowMs = this.now();
     const exporter = this.exporterOf(address, nowMs);
     exporter.datagrams++;
+    exporter.collectors[this.collectorId] = nowMs;
     this.current = { exporter, override: this.overrides.get(address) ?? 0, unsampled: 0 };
     // Records reach the aggregator while they are decoded, so a duplicated datagram must be
     // recognised from its header first.
@@ -263,10 +251,18 @@ export class Pipeline {
     const source = `${peek?.key ?? res.protocol}|${address}`;
     const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, hash);
     const minute = this.minuteOf(address, nowMs);
+    // This collector's sequence tracking measured the minute's loss; another's would not agree.
+    minute.collector = this.collectorId;
     minute.records += res.records;
     minute.unsampledRecords += this.current.unsampled;
     exporter.unsampledRecords += this.current.unsampled;
     if (this.current.unsampled) this.opts.metrics.unsampled(this.current.unsampled);
+    // A template or sampler another collector received may be in the database by now.
+    if (
+      (res.protocol === 'v9' || res.protocol === 'ipfix') &&
+      ((res.skipped.unknown_template ?? 0) > 0 || this.current.unsampled > 0)
+    )
+      this.templates.want(res.protocol, address, res.domain);
     if (seq.restarted) {
       if (res.protocol === 'v9') this.registry.resetSource(address, res.domain);
       this.opts.logger.info({ protocol: res.protocol, domain: res.domain }, 'exporter restart detected');
@@ -320,10 +316,9 @@ export class Pipeline {
       this.flush();
       this.registry.expire(this.now());
       this.opts.metrics.templates(this.registry.size);
-      void this.saveTemplates().catch((err) => {
-        this.templatesDirty = true;
-        this.opts.logger.warn({ err }, 'saving templates failed; will retry');
-      });
+      void this.saveTemplates().catch((err) =>
+        this.opts.logger.warn({ err }, 'saving templates failed; will retry'),
+      );
     }, every);
     this.timer.unref();
   }

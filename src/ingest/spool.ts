@@ -130,7 +130,14 @@ function encode(batch: Batch): Buffer {
         r.flows,
       ]),
       e: batch.exporters,
-      m: batch.minutes.map((m) => [m.minuteMs, m.exporter, m.records, m.lostRecords, m.unsampledRecords]),
+      m: batch.minutes.map((m) => [
+        m.minuteMs,
+        m.exporter,
+        m.records,
+        m.lostRecords,
+        m.unsampledRecords,
+        m.collector,
+      ]),
     }),
   );
   const record = Buffer.allocUnsafe(HEADER + payload.length);
@@ -147,7 +154,8 @@ function decode(payload: Buffer): Batch {
     id: string;
     t: [number, number, string, 'HTTP' | 'OTHER', 'in' | 'out', number, number, number][];
     e: Batch['exporters'];
-    m: [number, string, number, number, number][];
+    /** The collector is missing in records spooled before collectors had ids. */
+    m: [number, string, number, number, number, string?][];
   };
   return {
     id: o.id,
@@ -161,10 +169,13 @@ function decode(payload: Buffer): Batch {
       packets,
       flows,
     })),
-    exporters: o.e,
-    minutes: o.m.map(([minuteMs, exporter, records, lostRecords, unsampledRecords]) => ({
+    exporters: o.e.map((e) => ({ ...e, collectors: e.collectors ?? {} })),
+    // A minute without a collector id cannot tell whose sequence it measured: its loss is dropped
+    // by the writer (unknown) rather than risk summing two collectors' gaps.
+    minutes: o.m.map(([minuteMs, exporter, records, lostRecords, unsampledRecords, collector]) => ({
       minuteMs,
       exporter,
+      collector: collector ?? '',
       records,
       lostRecords,
       unsampledRecords,

@@ -13,6 +13,8 @@ export interface ExporterDelta {
   unsampledRecords: number;
   errors: Record<string, number>;
   samplingRates: Record<string, number>;
+  /** Collector id → last datagram received from this exporter (Unix ms); empty for HTTP ingest. */
+  collectors: Record<string, number>;
 }
 
 /** Zeroed counters of an exporter first heard at `nowMs`. */
@@ -26,6 +28,7 @@ export function newExporterDelta(address: string, nowMs: number): ExporterDelta 
     unsampledRecords: 0,
     errors: {},
     samplingRates: {},
+    collectors: {},
   };
 }
 
@@ -33,6 +36,11 @@ export function newExporterDelta(address: string, nowMs: number): ExporterDelta 
 export interface ExporterMinuteDelta {
   minuteMs: number;
   exporter: string;
+  /**
+   * The collector whose sequence tracking measured `lostRecords`; '' when nothing was measured
+   * (HTTP ingest): such a delta never reports loss and never makes a minute split.
+   */
+  collector: string;
   records: number;
   lostRecords: number;
   unsampledRecords: number;
@@ -45,6 +53,13 @@ export interface Batch {
   exporters: ExporterDelta[];
   minutes: ExporterMinuteDelta[];
 }
+
+/** Merges two jsonb objects of ISO times key by key, keeping the later time. */
+const latestTimes = (a: string, b: string) =>
+  sql.raw(`(SELECT coalesce(jsonb_object_agg(key, latest), '{}'::jsonb) FROM (
+     SELECT key, max(value) AS latest
+       FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
+      GROUP BY key) s)`);
 
 /** Adds two jsonb objects of counters key by key. */
 const mergeCounters = (a: string, b: string) =>
@@ -59,12 +74,18 @@ async function writeExporters(
 ): Promise<void> {
   // One order for every writer, as for traffic (see byTrafficKey): concurrent batches never deadlock.
   for (const e of [...rows].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))) {
+    // toISOString has one length and format, so the later time is also the larger string.
+    const collectors = Object.fromEntries(
+      Object.entries(e.collectors ?? {}).map(([id, ms]) => [id, new Date(ms).toISOString()]),
+    );
     await tx.query(sql`INSERT INTO exporters AS x (address, first_seen, last_seen, datagrams, records, lost_records,
-        unsampled_records, errors, sampling_rates)
+        unsampled_records, errors, sampling_rates, collectors)
       VALUES (${e.address}, ${new Date(e.firstSeenMs ?? e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
         ${e.datagrams}, ${e.records}, ${e.lostRecords}, ${e.unsampledRecords},
-        ${JSON.stringify(e.errors)}::jsonb, ${JSON.stringify(e.samplingRates)}::jsonb)
+        ${JSON.stringify(e.errors)}::jsonb, ${JSON.stringify(e.samplingRates)}::jsonb, ${JSON.stringify(collectors)}::jsonb)
       ON CONFLICT (address) DO UPDATE SET
+        collectors = CASE WHEN excluded.collectors = '{}'::jsonb THEN x.collectors
+                          ELSE ${latestTimes('x.collectors', 'excluded.collectors')} END,
         last_seen = greatest(x.last_seen, excluded.last_seen),
         datagrams = x.datagrams + excluded.datagrams,
         records = x.records + excluded.records,
@@ -75,17 +96,35 @@ async function writeExporters(
   }
 }
 
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The collectors of a minute row after this write: the row's, plus the writer's when new to it. */
+const MERGED_COLLECTORS = `(CASE WHEN excluded.collectors <@ x.collectors THEN x.collectors
+  ELSE x.collectors || excluded.collectors END)`;
+
+/**
+ * Adds data quality per (minute, exporter). Loss is measured per collector: once a second
+ * collector writes a minute of the same exporter, each one's sequence gaps are the other's
+ * datagrams, so the minute becomes split (`split` = number of collectors) and its lost_records 0
+ * from then on: unknown, never invented or summed. A delta of collector '' (HTTP ingest) adds
+ * records only. Rows go in (minute, exporter) order, as every writer does: no deadlocks.
+ */
 async function writeMinutes(tx: Queryable, rows: ExporterMinuteDelta[]): Promise<void> {
   const sorted = [...rows].sort(
-    (a, b) => a.minuteMs - b.minuteMs || (a.exporter < b.exporter ? -1 : a.exporter > b.exporter ? 1 : 0),
+    (a, b) => a.minuteMs - b.minuteMs || byText(a.exporter, b.exporter) || byText(a.collector, b.collector),
   );
+  const merged = sql.raw(MERGED_COLLECTORS);
   for (const m of sorted) {
-    await tx.query(sql`INSERT INTO exporter_minutes AS x (time, exporter, records, lost_records, unsampled_records)
-      VALUES (${new Date(m.minuteMs).toISOString()}::timestamptz, ${m.exporter}, ${m.records}, ${m.lostRecords}, ${m.unsampledRecords})
+    const measured = m.collector !== '';
+    await tx.query(sql`INSERT INTO exporter_minutes AS x (time, exporter, records, lost_records, unsampled_records, collectors)
+      VALUES (${new Date(m.minuteMs).toISOString()}::timestamptz, ${m.exporter}, ${m.records},
+        ${measured ? m.lostRecords : 0}, ${m.unsampledRecords}, ${measured ? sql`ARRAY[${m.collector}::text]` : sql`'{}'::text[]`})
       ON CONFLICT (time, exporter) DO UPDATE SET
         records = x.records + excluded.records,
-        lost_records = x.lost_records + excluded.lost_records,
-        unsampled_records = x.unsampled_records + excluded.unsampled_records`);
+        unsampled_records = x.unsampled_records + excluded.unsampled_records,
+        collectors = ${merged},
+        split = CASE WHEN cardinality(${merged}) > 1 THEN cardinality(${merged}) ELSE 0 END,
+        lost_records = CASE WHEN cardinality(${merged}) > 1 THEN 0 ELSE x.lost_records + excluded.lost_records END`);
   }
 }
 
@@ -103,8 +142,8 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
 
 /**
  * Sums batches as one: traffic by (minute, asn, location, product, direction), exporters by
- * address (first seen = earliest, last seen = latest), minutes by (minute, exporter). Writing the
- * sum adds exactly what writing each batch would.
+ * address (first seen = earliest, last seen = latest), minutes by (minute, exporter, collector).
+ * Writing the sum adds exactly what writing each batch would.
  */
 export function mergeBatches(batches: Batch[]): {
   traffic: TrafficDelta[];
@@ -140,6 +179,7 @@ export function mergeBatches(batches: Batch[]): {
           firstSeenMs: e.lastSeenMs,
           errors: { ...e.errors },
           samplingRates: { ...e.samplingRates },
+          collectors: { ...e.collectors },
         });
       else {
         x.firstSeenMs = Math.min(x.firstSeenMs, e.lastSeenMs);
@@ -150,10 +190,13 @@ export function mergeBatches(batches: Batch[]): {
         x.unsampledRecords += e.unsampledRecords;
         addCounters(x.errors, e.errors);
         addCounters(x.samplingRates, e.samplingRates);
+        for (const [id, ms] of Object.entries(e.collectors ?? {}))
+          x.collectors[id] = Math.max(x.collectors[id] ?? ms, ms);
       }
     }
     for (const m of b.minutes) {
-      const key = `${m.minuteMs}|${m.exporter}`;
+      // Per collector too: a spooled batch of an earlier run may carry another id (or none).
+      const key = `${m.minuteMs}|${m.exporter}|${m.collector}`;
       const x = minutes.get(key);
       if (!x) minutes.set(key, { ...m });
       else {

@@ -38,13 +38,8 @@ function overlapsAny(q: ParsedQuery, startCol: string, endCol: string) {
 
 const HOUR_MS = 3_600_000;
 
-/**
- * The minutes of exporter_minutes inside the union of the request's windows, read as whole hours
- * from exporter_hours wherever a window covers them and as minutes only at the edges: a year of
- * data quality is ~9k hourly rows per exporter instead of ~500k minutes. Windows are merged first,
- * so a minute in two overlapping windows counts once, as it would in one WHERE over the minutes.
- */
-function qualityRows(q: ParsedQuery, src: Sources): SQL {
+/** The request's windows as a union of disjoint [start, end) ranges, in time order. */
+function mergedWindows(q: ParsedQuery): [number, number][] {
   const windows = q.series.map((s) => [s.start, s.end] as [number, number]).sort((a, b) => a[0] - b[0]);
   const merged: [number, number][] = [];
   for (const [start, end] of windows) {
@@ -52,7 +47,34 @@ function qualityRows(q: ParsedQuery, src: Sources): SQL {
     if (last && start <= last[1]) last[1] = Math.max(last[1], end);
     else merged.push([start, end]);
   }
-  const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`;
+  return merged;
+}
+
+const ts = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`;
+
+/**
+ * Per exporter, the minutes inside the request's windows that more than one collector received
+ * (a load balancer splitting the exporter): their loss is unknown. Read from exporter_minutes
+ * through its partial index on split minutes, so a window of clean minutes costs nothing.
+ */
+function splitMinutes(q: ParsedQuery): SQL {
+  const windows = mergedWindows(q).map(([start, end]) => sql`(time >= ${ts(start)} AND time < ${ts(end)})`);
+  return sql`SELECT exporter, count(*)::float8 AS minutes, max(split)::float8 AS collectors,
+                    sum(records)::float8 AS records,
+                    (extract(epoch from min(time)) * 1000)::float8 AS first_ms,
+                    (extract(epoch from max(time)) * 1000 + 60000)::float8 AS last_ms
+               FROM exporter_minutes WHERE split > 0 AND (${sql.join(windows, sql` OR `)})
+              GROUP BY exporter ORDER BY exporter LIMIT 50`;
+}
+
+/**
+ * The minutes of exporter_minutes inside the union of the request's windows, read as whole hours
+ * from exporter_hours wherever a window covers them and as minutes only at the edges: a year of
+ * data quality is ~9k hourly rows per exporter instead of ~500k minutes. Windows are merged first,
+ * so a minute in two overlapping windows counts once, as it would in one WHERE over the minutes.
+ */
+function qualityRows(q: ParsedQuery, src: Sources): SQL {
+  const merged = mergedWindows(q);
   const hours: SQL[] = [];
   let hoursEnd = Number.NEGATIVE_INFINITY;
   const minutes: SQL[] = [];
@@ -78,11 +100,12 @@ function qualityRows(q: ParsedQuery, src: Sources): SQL {
 
 /**
  * Data quality for the windows of a request: operator annotations overlapping them, and the
- * exporters whose estimated loss or unknown sampling makes the numbers less certain.
+ * exporters whose estimated loss or unknown sampling makes the numbers less certain, or whose
+ * datagrams reached several collectors (loss unknown there).
  */
 async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confidenceInfo']> {
   const src = await sourcesOf(db)();
-  const [notes, quality] = await Promise.all([
+  const [notes, quality, split] = await Promise.all([
     db.query<{
       description: string;
       start_ms: number;
@@ -110,7 +133,16 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
            GROUP BY exporter HAVING sum(lost_records) > 0 OR sum(unsampled_records) > 0
            ORDER BY exporter LIMIT 50`,
     ),
+    db.query<{
+      exporter: string;
+      minutes: number;
+      collectors: number;
+      records: number;
+      first_ms: number;
+      last_ms: number;
+    }>(splitMinutes(q)),
   ]);
+  const splitOf = new Map(split.map((s) => [s.exporter, s]));
   let level = 5;
   const annotations: Annotation[] = notes.map((n) => {
     level = Math.min(level, n.level);
@@ -125,14 +157,16 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
     };
   });
   for (const e of quality) {
-    const lossShare = e.lost / (e.records + e.lost);
+    // Loss is a share of the minutes where it was measured: split minutes have none, by rule.
+    const measured = Math.max(0, e.records - (splitOf.get(e.exporter)?.records ?? 0));
+    const lossShare = e.lost > 0 ? e.lost / (measured + e.lost) : 0;
     const window = { startDate: isoSeconds(e.first_ms), endDate: isoSeconds(e.last_ms) };
     if (lossShare > LOSS_THRESHOLD) {
       level = Math.min(level, 3);
       annotations.push({
         dataSource: 'NET',
         eventType: 'PIPELINE',
-        description: `exporter ${e.exporter}: an estimated ${(lossShare * 100).toFixed(1)}% of flow records lost (${e.lost} of ${e.records + e.lost})`,
+        description: `exporter ${e.exporter}: an estimated ${(lossShare * 100).toFixed(1)}% of flow records lost (${e.lost} of ${measured + e.lost})`,
         isInstantaneous: false,
         linkedUrl: '',
         ...window,
@@ -149,6 +183,18 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
         ...window,
       });
     }
+  }
+  for (const s of split) {
+    level = Math.min(level, 4);
+    annotations.push({
+      dataSource: 'NET',
+      eventType: 'PIPELINE',
+      description: `exporter ${s.exporter}: datagrams reached ${s.collectors} collectors in ${s.minutes} minute${s.minutes === 1 ? '' : 's'}; loss is not measured there (hash by exporter address on the load balancer)`,
+      isInstantaneous: false,
+      linkedUrl: '',
+      startDate: isoSeconds(s.first_ms),
+      endDate: isoSeconds(s.last_ms),
+    });
   }
   return { level, annotations };
 }

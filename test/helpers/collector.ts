@@ -1,4 +1,4 @@
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import type { Database } from '../../src/db/client.js';
@@ -11,8 +11,11 @@ export interface TestCollector {
   pipeline: Pipeline;
   udp: UdpListeners;
   metrics: IngestMetrics;
-  /** Sends datagrams to the NetFlow (or sFlow) port and waits until the pipeline has seen them. */
-  send(datagrams: Uint8Array[], kind?: 'netflow' | 'sflow'): Promise<void>;
+  /**
+   * Sends datagrams to the NetFlow (or sFlow) port and waits until the pipeline has seen them.
+   * `from` is the exporter's address: any 127.x.y.z (all of 127/8 is loopback), default 127.0.0.1.
+   */
+  send(datagrams: Uint8Array[], kind?: 'netflow' | 'sflow', from?: string): Promise<void>;
   stop(): Promise<number>;
 }
 
@@ -53,6 +56,18 @@ export async function testCollector(
     logger,
   );
   const client = createSocket('udp4');
+  const others = new Map<string, Socket>();
+  const socketFrom = async (from: string | undefined): Promise<Socket> => {
+    if (from === undefined || from === '127.0.0.1') return client;
+    let s = others.get(from);
+    if (!s) {
+      const socket = createSocket('udp4');
+      await new Promise<void>((ok) => socket.bind({ address: from, port: 0 }, ok));
+      others.set(from, socket);
+      s = socket;
+    }
+    return s;
+  };
   let handled = 0;
   const original = pipeline.handleDatagram.bind(pipeline);
   pipeline.handleDatagram = (buf, address, kind) => {
@@ -63,11 +78,12 @@ export async function testCollector(
     pipeline,
     udp,
     metrics,
-    async send(datagrams, kind = 'netflow') {
+    async send(datagrams, kind = 'netflow', from) {
       const target = handled + datagrams.length;
       const port = kind === 'netflow' ? udp.netflowPort : udp.sflowPort;
+      const sender = await socketFrom(from);
       for (const d of datagrams) {
-        await new Promise<void>((ok, fail) => client.send(d, port, '127.0.0.1', (e) => (e ? fail(e) : ok())));
+        await new Promise<void>((ok, fail) => sender.send(d, port, '127.0.0.1', (e) => (e ? fail(e) : ok())));
         // Loopback drops bursts beyond the socket buffer; pace a little.
         if (handled + 64 < target - datagrams.length) await new Promise((r) => setImmediate(r));
       }
@@ -80,6 +96,7 @@ export async function testCollector(
     },
     async stop() {
       client.close();
+      for (const s of others.values()) s.close();
       await udp.close();
       return pipeline.stop();
     },

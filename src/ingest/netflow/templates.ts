@@ -354,7 +354,12 @@ export class TemplateRegistry {
     return out;
   }
 
-  /** Restores what {@link exportSources} saved; malformed entries are skipped. Returns sources restored. */
+  /**
+   * Restores what {@link exportSources} saved; malformed entries are skipped. Newer wins: a rate
+   * or sampler is taken only when it is newer than the one held, and a clock only when none is
+   * known, so state saved by another collector never overrides fresher state of this one.
+   * Returns sources restored.
+   */
   importSources(list: readonly SerializedSource[]): number {
     let restored = 0;
     const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
@@ -368,11 +373,14 @@ export class TemplateRegistry {
       )
         continue;
       const source = this.sourceFor(item.protocol, item.exporter, item.domain);
-      if (item.defaultRate > 0)
-        this.setDefaultRate(source, item.defaultRate, num(item.defaultRateMs) ? item.defaultRateMs : 0);
-      if (num(item.systemInitMs)) source.systemInitMs = item.systemInitMs;
+      const rateMs = num(item.defaultRateMs) ? item.defaultRateMs : 0;
+      if (item.defaultRate > 0 && (source.defaultRate === 0 || rateMs > source.defaultRateMs))
+        this.setDefaultRate(source, item.defaultRate, rateMs);
+      if (num(item.systemInitMs) && source.systemInitMs < 0) source.systemInitMs = item.systemInitMs;
       for (const entry of item.samplers.slice(0, this.maxSamplersPerExporter)) {
-        if (Array.isArray(entry) && entry.length === 3 && entry.every(num) && entry[1]! > 0)
+        if (!Array.isArray(entry) || entry.length !== 3 || !entry.every(num) || entry[1]! <= 0) continue;
+        const held = source.samplers.get(entry[0]!);
+        if (held === undefined || held.updatedMs < entry[2]!)
           this.setSampler(source, entry[0]!, entry[1]!, entry[2]!);
       }
       restored++;
@@ -382,13 +390,17 @@ export class TemplateRegistry {
 
   /**
    * Load templates saved by {@link export}, keeping their learn time (so they still expire on
-   * schedule). Malformed entries are skipped; returns how many were accepted.
+   * schedule). Newer wins: an entry learned no later than the template held under its key is
+   * skipped, so templates saved by another collector never replace a fresher definition of this
+   * one. Malformed entries are skipped; returns how many were accepted.
    */
   import(list: readonly SerializedTemplate[]): number {
     let accepted = 0;
     for (const item of list) {
       const fields = validSerialized(item, this.maxFieldsPerTemplate);
       if (fields === undefined) continue;
+      const held = this.findSource(item.protocol, item.exporter, item.domain)?.templates.get(item.id);
+      if (held !== undefined && held.learnedAtMs >= item.learnedAtMs) continue;
       const source = this.sourceFor(item.protocol, item.exporter, item.domain);
       const outcome = this.learn(source, item.id, item.kind, item.scopeCount, fields, item.learnedAtMs);
       if (outcome === 'new' || outcome === 'changed' || outcome === 'refreshed') accepted++;

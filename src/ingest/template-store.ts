@@ -1,0 +1,374 @@
+/**
+ * v9/IPFIX templates and sampler state shared through the database (`flow_templates`), so a data
+ * set decodes whichever collector behind a load balancer its datagram reaches, and a restarted
+ * collector decodes at once.
+ *
+ * Every collector upserts what it learned and never deletes another's rows: a row is replaced only
+ * by a definition learned later (templates carry their last refresh, `learnedAtMs`), sampler state
+ * is merged entry by entry, newest first. Rows are deleted only when nobody refreshed them within
+ * the template expiry, or when an exporter restart made them meaningless. A collector that meets
+ * a data set without its template (or records without their sampler) reads that source's rows
+ * again, at most once per few seconds per source, backing off while the database has nothing new.
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database, Queryable } from '../db/client.js';
+import type {
+  RegistryChange,
+  SerializedSource,
+  SerializedTemplate,
+  TemplateProtocol,
+  TemplateRegistry,
+} from './netflow/templates.js';
+
+/** flow_templates rows with this template id hold a source's sampling state, not a template (ids are ≥ 256). */
+export const SOURCE_ROW = -1;
+/** First wait between two reloads of one source; doubles while a reload brings nothing, up to the max. */
+export const RELOAD_MIN_MS = 2_000;
+export const RELOAD_MAX_MS = 5 * 60_000;
+/** Sources with reload state; beyond, sources not asked about lately are forgotten (spoofed floods). */
+const MAX_RELOAD_SOURCES = 10_000;
+const SOURCES_PER_RELOAD = 200;
+const ROWS_PER_STATEMENT = 500;
+
+export interface TemplateStoreOptions {
+  db: Database;
+  registry: TemplateRegistry;
+  /** The registry's template expiry: rows nobody refreshed for this long are deleted. */
+  expiryMs: number;
+  now: () => number;
+  logger: Logger;
+}
+
+type SourceRef = { protocol: TemplateProtocol; exporter: string; domain: number };
+type Row = { template_id: number; definition: unknown; updated_ms: number };
+
+const templateKey = (protocol: string, exporter: string, domain: number, id: number) =>
+  `${protocol}|${exporter}|${domain}|${id}`;
+const sourceKey = (protocol: string, exporter: string, domain: number) => `${protocol}|${exporter}|${domain}`;
+/** What a source row says, without the times that change on every options refresh. */
+const signature = (s: SerializedSource) =>
+  `${s.defaultRate}|${s.systemInitMs}|${s.samplers.map(([id, rate]) => `${id}:${rate}`).join(',')}`;
+const byKey = (a: { exporter: string; domain: number; protocol: string; id: number }, b: typeof a) =>
+  a.exporter < b.exporter
+    ? -1
+    : a.exporter > b.exporter
+      ? 1
+      : a.domain - b.domain ||
+        (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
+        a.id - b.id;
+
+/**
+ * Sampler state of a source row merged with a collector's: the newer default rate, the known
+ * clock, and per sampler id the newest entry (entries older than the expiry are dropped).
+ */
+const mergeSource = (cutoffMs: number) => sql`f.definition || jsonb_build_object(
+  'defaultRate', CASE WHEN (excluded.definition->>'defaultRate')::float8 > 0
+      AND (excluded.definition->>'defaultRateMs')::float8 >= coalesce((f.definition->>'defaultRateMs')::float8, 0)
+    THEN excluded.definition->'defaultRate' ELSE f.definition->'defaultRate' END,
+  'defaultRateMs', CASE WHEN (excluded.definition->>'defaultRate')::float8 > 0
+      AND (excluded.definition->>'defaultRateMs')::float8 >= coalesce((f.definition->>'defaultRateMs')::float8, 0)
+    THEN excluded.definition->'defaultRateMs' ELSE f.definition->'defaultRateMs' END,
+  'systemInitMs', CASE WHEN (excluded.definition->>'systemInitMs')::float8 >= 0
+    THEN excluded.definition->'systemInitMs' ELSE f.definition->'systemInitMs' END,
+  'samplers', (SELECT coalesce(jsonb_agg(e ORDER BY (e->>0)::float8), '[]'::jsonb) FROM (
+      SELECT DISTINCT ON (e->>0) e
+        FROM jsonb_array_elements(coalesce(f.definition->'samplers', '[]'::jsonb)
+                                  || coalesce(excluded.definition->'samplers', '[]'::jsonb)) AS a(e)
+       WHERE (e->>2)::float8 >= ${cutoffMs}
+       ORDER BY e->>0, (e->>2)::float8 DESC) s))`;
+
+/**
+ * The collector's side of `flow_templates`: loads at start, saves what changed, reloads a source
+ * on demand. One per Pipeline; the registry's onChange must call {@link changed}.
+ * @example
+ * const registry = new TemplateRegistry({ onChange: (c) => store.changed(c) });
+ * const store = new TemplateStore({ db, registry, expiryMs: registry.expiryMs, now: Date.now, logger });
+ * await store.load();
+ */
+export class TemplateStore {
+  /** Templates' learn time known to be in the database (written or read), by key. */
+  private savedTemplates = new Map<string, number>();
+  private savedSources = new Map<string, { sig: string; atMs: number }>();
+  /** Templates new or redefined since the last save. */
+  private changedKeys = new Set<string>();
+  private dirty = false;
+  private importing = false;
+  private lastScanMs = Number.NEGATIVE_INFINITY;
+  private lastPurgeMs = Number.NEGATIVE_INFINITY;
+  /** Exporter restarts, by `exporter|domain`: rows learned before are stale everywhere. */
+  private resetMarks = new Map<string, number>();
+  private pendingResets: [exporter: string, domain: number, atMs: number][] = [];
+  private saving: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
+  /** Per source: when it may be reloaded next and the wait after that. */
+  private reloads = new Map<string, { atMs: number; waitMs: number }>();
+  private reloadQueue = new Map<string, SourceRef>();
+  private reloading: Promise<void> | undefined;
+  /** Re-saves a template still refreshed, so its row never looks expired to other collectors. */
+  private readonly refreshMs: number;
+  /** Reload queries run so far (each reads every source waiting at the time). */
+  reloadQueries = 0;
+
+  constructor(private readonly opts: TemplateStoreOptions) {
+    this.refreshMs = Math.max(1000, Math.min(opts.expiryMs / 4, 5 * 60_000));
+  }
+
+  /** The registry's change hook: records what the next save must write or delete. */
+  changed(change: RegistryChange): void {
+    if (this.importing) return;
+    this.dirty = true;
+    if (change.type === 'learned')
+      this.changedKeys.add(templateKey(change.protocol, change.exporter, change.domain, change.id));
+    else if (change.type === 'reset') {
+      const atMs = this.opts.now();
+      this.resetMarks.set(`${change.exporter}|${change.domain}`, atMs);
+      this.pendingResets.push([change.exporter, change.domain, atMs]);
+    }
+  }
+
+  /** Reads every saved template and source (at start). Returns templates accepted. */
+  async load(): Promise<number> {
+    const rows = await this.opts.db.query<Row>(
+      sql`SELECT template_id, definition, (extract(epoch from updated_at) * 1000)::float8 AS updated_ms
+            FROM flow_templates`,
+    );
+    return this.importRows(rows);
+  }
+
+  /**
+   * Writes what changed since the last save. While a save runs, callers share one follow-up save
+   * (so a slow database never queues one per flush), which sees everything changed until it starts.
+   */
+  save(): Promise<void> {
+    if (this.saving) {
+      this.again ??= this.saving
+        .catch(() => {})
+        .then(() => {
+          this.again = undefined;
+          return this.save();
+        });
+      return this.again;
+    }
+    this.saving = this.saveOnce().finally(() => {
+      this.saving = undefined;
+    });
+    return this.saving;
+  }
+
+  /**
+   * Asks for the saved templates and samplers of a source that sent a data set this collector
+   * cannot decode (or records without a known sampling rate). Never waits and never queries per
+   * datagram: a source is read at most once per {@link RELOAD_MIN_MS}, less often while reloads
+   * bring nothing, and every source asked for meanwhile is read by one query.
+   */
+  want(protocol: TemplateProtocol, exporter: string, domain: number): void {
+    const nowMs = this.opts.now();
+    const key = sourceKey(protocol, exporter, domain);
+    let r = this.reloads.get(key);
+    if (r !== undefined && nowMs < r.atMs) return;
+    if (r === undefined) {
+      if (this.reloads.size >= MAX_RELOAD_SOURCES) {
+        for (const [k, v] of this.reloads) if (v.atMs + RELOAD_MAX_MS < nowMs) this.reloads.delete(k);
+        if (this.reloads.size >= MAX_RELOAD_SOURCES) return;
+      }
+      r = { atMs: 0, waitMs: RELOAD_MIN_MS };
+      this.reloads.set(key, r);
+    }
+    r.atMs = nowMs + r.waitMs;
+    this.reloadQueue.set(key, { protocol, exporter, domain });
+    this.startReload();
+  }
+
+  private startReload(): void {
+    if (this.reloading || this.reloadQueue.size === 0) return;
+    this.reloading = this.reloadQueued()
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'reloading templates failed'))
+      .finally(() => {
+        this.reloading = undefined;
+        // A source asked for after the last query and before this point is not left waiting.
+        this.startReload();
+      });
+  }
+
+  /** Resolves when no reload is running (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.reloading) await this.reloading;
+  }
+
+  private async reloadQueued(): Promise<void> {
+    while (this.reloadQueue.size > 0) {
+      const batch = [...this.reloadQueue].slice(0, SOURCES_PER_RELOAD);
+      for (const [key] of batch) this.reloadQueue.delete(key);
+      this.reloadQueries++;
+      const rows = await this.opts.db.query<Row & { protocol: string; exporter: string; domain: number }>(
+        sql`SELECT protocol, exporter, domain::float8 AS domain, template_id, definition,
+                   (extract(epoch from updated_at) * 1000)::float8 AS updated_ms
+              FROM flow_templates
+             WHERE (protocol, exporter, domain) IN (${sql.join(
+               batch.map(([, s]) => sql`(${s.protocol}, ${s.exporter}, ${s.domain}::bigint)`),
+               sql`, `,
+             )})`,
+      );
+      const bySource = new Map<string, Row[]>();
+      for (const row of rows) {
+        const key = sourceKey(row.protocol, row.exporter, row.domain);
+        bySource.set(key, [...(bySource.get(key) ?? []), row]);
+      }
+      for (const [key] of batch) {
+        const found = this.importRows(bySource.get(key) ?? []);
+        const r = this.reloads.get(key);
+        // Nothing new: the template may never come (an exporter without options), so ask less often.
+        if (r) r.waitMs = found > 0 ? RELOAD_MIN_MS : Math.min(r.waitMs * 2, RELOAD_MAX_MS);
+      }
+    }
+  }
+
+  /**
+   * Imports rows into the registry, newer wins, skipping what expired or predates a restart of
+   * its exporter. Returns templates and sources that brought something.
+   */
+  private importRows(rows: readonly Row[]): number {
+    const nowMs = this.opts.now();
+    const templates: SerializedTemplate[] = [];
+    const sources: SerializedSource[] = [];
+    for (const row of rows) {
+      const d = row.definition as (SerializedTemplate | SerializedSource) | null;
+      if (d === null || typeof d !== 'object') continue;
+      const resetAt = this.resetMarks.get(`${d.exporter}|${d.domain}`) ?? Number.NEGATIVE_INFINITY;
+      if (row.template_id === SOURCE_ROW) {
+        if (row.updated_ms >= resetAt) sources.push(d as SerializedSource);
+        continue;
+      }
+      const t = d as SerializedTemplate;
+      if (!(t.learnedAtMs >= resetAt && nowMs - t.learnedAtMs <= this.opts.expiryMs)) continue;
+      templates.push(t);
+      // The database holds at least this learn time: a save need not write it again.
+      const key = templateKey(t.protocol, t.exporter, t.domain, t.id);
+      this.savedTemplates.set(key, Math.max(this.savedTemplates.get(key) ?? t.learnedAtMs, t.learnedAtMs));
+    }
+    this.importing = true;
+    try {
+      return this.opts.registry.import(templates) + this.opts.registry.importSources(sources);
+    } finally {
+      this.importing = false;
+    }
+  }
+
+  private async saveOnce(): Promise<void> {
+    const nowMs = this.opts.now();
+    const scan = this.dirty || nowMs - this.lastScanMs >= this.refreshMs;
+    if (!scan && this.pendingResets.length === 0) return;
+    const changed = this.changedKeys;
+    const resets = this.pendingResets;
+    this.changedKeys = new Set();
+    this.pendingResets = [];
+    this.dirty = false;
+    const templates: SerializedTemplate[] = [];
+    const sources: SerializedSource[] = [];
+    const savedTemplates = new Map<string, number>();
+    const savedSources = new Map<string, { sig: string; atMs: number }>();
+    if (scan) {
+      for (const t of this.opts.registry.export()) {
+        const key = templateKey(t.protocol, t.exporter, t.domain, t.id);
+        const saved = this.savedTemplates.get(key);
+        if (saved === undefined || changed.has(key) || t.learnedAtMs - saved >= this.refreshMs) {
+          templates.push(t);
+          savedTemplates.set(key, t.learnedAtMs);
+        } else savedTemplates.set(key, saved);
+      }
+      for (const s of this.opts.registry.exportSources()) {
+        const key = sourceKey(s.protocol, s.exporter, s.domain);
+        const sig = signature(s);
+        const saved = this.savedSources.get(key);
+        if (saved === undefined || saved.sig !== sig || nowMs - saved.atMs >= this.refreshMs) {
+          sources.push(s);
+          savedSources.set(key, { sig, atMs: nowMs });
+        } else savedSources.set(key, saved);
+      }
+    }
+    try {
+      for (const [exporter, domain, atMs] of resets) await this.deleteBeforeReset(exporter, domain, atMs);
+      if (templates.length > 0 || sources.length > 0)
+        await this.opts.db.transaction((tx) => this.upsert(tx, templates, sources, nowMs));
+      if (scan && nowMs - this.lastPurgeMs >= this.refreshMs) {
+        await this.purgeExpired(nowMs);
+        this.lastPurgeMs = nowMs;
+      }
+    } catch (err) {
+      this.dirty = true;
+      for (const k of changed) this.changedKeys.add(k);
+      this.pendingResets.unshift(...resets);
+      throw err;
+    }
+    if (!scan) return;
+    this.savedTemplates = savedTemplates;
+    this.savedSources = savedSources;
+    this.lastScanMs = nowMs;
+    for (const [k, atMs] of this.resetMarks) if (nowMs - atMs > this.opts.expiryMs) this.resetMarks.delete(k);
+  }
+
+  /**
+   * Templates first, then sources, each in key order: every collector locks rows in this one
+   * order, so two saving at once wait for each other but never deadlock.
+   */
+  private async upsert(
+    tx: Queryable,
+    templates: SerializedTemplate[],
+    sources: SerializedSource[],
+    nowMs: number,
+  ): Promise<void> {
+    const ts = templates.sort(byKey);
+    for (let i = 0; i < ts.length; i += ROWS_PER_STATEMENT) {
+      const values = ts
+        .slice(i, i + ROWS_PER_STATEMENT)
+        .map(
+          (t) =>
+            sql`(${t.exporter}, ${t.domain}, ${t.id}, ${t.protocol}, ${JSON.stringify(t)}::jsonb, now())`,
+        );
+      // A definition learned later (here or by another collector) is never replaced by an older one.
+      await tx.query(sql`INSERT INTO flow_templates AS f (exporter, domain, template_id, protocol, definition, updated_at)
+        VALUES ${sql.join(values, sql`, `)}
+        ON CONFLICT (exporter, domain, protocol, template_id) DO UPDATE
+          SET definition = excluded.definition, updated_at = now()
+          WHERE (f.definition->>'learnedAtMs')::float8 <= (excluded.definition->>'learnedAtMs')::float8`);
+    }
+    const ss = sources.map((s) => ({ ...s, id: SOURCE_ROW })).sort(byKey);
+    for (let i = 0; i < ss.length; i += ROWS_PER_STATEMENT) {
+      const values = ss
+        .slice(i, i + ROWS_PER_STATEMENT)
+        .map(
+          ({ id: _, ...s }) =>
+            sql`(${s.exporter}, ${s.domain}, ${SOURCE_ROW}, ${s.protocol}, ${JSON.stringify(s)}::jsonb, now())`,
+        );
+      await tx.query(sql`INSERT INTO flow_templates AS f (exporter, domain, template_id, protocol, definition, updated_at)
+        VALUES ${sql.join(values, sql`, `)}
+        ON CONFLICT (exporter, domain, protocol, template_id) DO UPDATE
+          SET definition = ${mergeSource(nowMs - this.opts.expiryMs)}, updated_at = now()`);
+    }
+  }
+
+  /**
+   * Deletes rows matching `where`, skipping rows another collector is writing right now: those
+   * are being refreshed, and waiting for them could deadlock against its ordered upserts.
+   */
+  private deleteUnlocked(where: SQL): Promise<unknown> {
+    return this.opts.db.query(sql`DELETE FROM flow_templates
+      WHERE (exporter, domain, protocol, template_id) IN (
+        SELECT exporter, domain, protocol, template_id FROM flow_templates WHERE ${where} FOR UPDATE SKIP LOCKED)`);
+  }
+
+  /** After an exporter restart its template ids may mean something else: older rows go, whoever wrote them. */
+  private deleteBeforeReset(exporter: string, domain: number, atMs: number): Promise<unknown> {
+    return this.deleteUnlocked(sql`exporter = ${exporter} AND domain = ${domain}::bigint AND CASE
+      WHEN template_id = ${SOURCE_ROW} THEN updated_at < to_timestamp(${atMs / 1000}::float8)
+      ELSE (definition->>'learnedAtMs')::float8 < ${atMs} END`);
+  }
+
+  /** Rows nobody refreshed within the expiry (templates by their learn time, sources by their last save). */
+  private purgeExpired(nowMs: number): Promise<unknown> {
+    return this.deleteUnlocked(sql`CASE
+      WHEN template_id = ${SOURCE_ROW} THEN updated_at < now() - ${`${Math.ceil(this.opts.expiryMs)} milliseconds`}::interval
+      ELSE (definition->>'learnedAtMs')::float8 < ${nowMs - this.opts.expiryMs} END`);
+  }
+}
