@@ -151,7 +151,7 @@ withCommon(program.command('migrate'))
   .action(async (opts) => {
     const config = configOf(opts);
     const db = await openConfigured(config).catch((err: Error) => fail(err));
-    await migrate(db);
+    await migrate(db, config.retention);
     await db.close();
     process.stdout.write('migrations applied\n');
   });
@@ -194,7 +194,7 @@ async function viaService(
 async function withDb<T>(config: Config, f: (db: Awaited<ReturnType<typeof openConfigured>>) => Promise<T>) {
   const db = await openConfigured(config).catch((err: Error) => fail(err));
   try {
-    await migrate(db);
+    await migrate(db, config.retention);
     return await f(db);
   } finally {
     await db.close();

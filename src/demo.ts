@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { refreshRollups } from './db/maintenance.js';
 import { addTraffic, type TrafficDelta } from './db/traffic.js';
@@ -61,8 +62,13 @@ export function demoRows(t: number): TrafficDelta[] {
   return rows;
 }
 
-/** Writes demo traffic for [fromMs, toMs) on a 5-minute grid and refreshes the rollups. */
-export async function writeDemoTraffic(db: Database, fromMs: number, toMs: number): Promise<number> {
+/** Writes demo traffic for [fromMs, toMs) on a 5-minute grid and refreshes the rollups (within `retention`). */
+export async function writeDemoTraffic(
+  db: Database,
+  fromMs: number,
+  toMs: number,
+  retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
+): Promise<number> {
   const start = Math.ceil(fromMs / STEP_MS) * STEP_MS;
   let batch: TrafficDelta[] = [];
   let written = 0;
@@ -76,7 +82,7 @@ export async function writeDemoTraffic(db: Database, fromMs: number, toMs: numbe
   }
   await addTraffic(db, batch);
   written += batch.length;
-  await refreshRollups(db);
+  await refreshRollups(db, retention);
   return written;
 }
 
@@ -96,6 +102,7 @@ export async function seedDemo(
   db: Database,
   nowMs: number,
   log: { info: (o: object, m: string) => void },
+  retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
 ): Promise<number> {
   await writeDemoNames(db);
   const [last] = await db.query<{ ms: number | null }>(
@@ -107,7 +114,7 @@ export async function seedDemo(
     nowMs - 7 * 86400_000,
   );
   if (from < upTo) {
-    const rows = await writeDemoTraffic(db, from, upTo);
+    const rows = await writeDemoTraffic(db, from, upTo, retention);
     log.info({ rows, from: new Date(from).toISOString() }, 'demo week written');
   }
   return upTo;

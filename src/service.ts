@@ -119,7 +119,7 @@ export async function startService(
   let udp: UdpListeners | undefined;
   let spool: Spool | undefined;
   try {
-    await migrate(db);
+    await migrate(db, config.retention);
     if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
     if (readDb) await reportReplica(db, readDb, logger);
     if (role === 'all') {
@@ -170,7 +170,7 @@ export async function startService(
     }
     if (config.demo) {
       if (!udp) throw new Error('demo traffic needs the collector');
-      const liveFrom = await seedDemo(db, Date.now(), logger);
+      const liveFrom = await seedDemo(db, Date.now(), logger, config.retention);
       const sim = await startSimulator({
         host: '127.0.0.1',
         port: udp.netflowPort,

@@ -47,6 +47,43 @@ describe('maintenance: compression and retention per table, run by the service i
   });
 });
 
+describe('retention of the minutes and the rollups made of them', () => {
+  it('keeps the hourly and daily rollups past the retention of the minutes they were made of', async () => {
+    const db = await testDatabase();
+    try {
+      await insertTraffic(db, [
+        { time: D40, asn: 1, location: 'PT', bytes: 100 },
+        { time: D1, asn: 1, location: 'PT', bytes: 10 },
+      ]);
+      await db.query(sql`INSERT INTO exporter_minutes (time, exporter, records, lost_records)
+        VALUES (${D40}::timestamptz, '192.0.2.1', 100, 7), (${D1}::timestamptz, '192.0.2.1', 10, 1)`);
+      await refreshRollups(db);
+      const retention = { raw: 30 * DAY, hourly: 365 * DAY, daily: 3650 * DAY };
+      await compressAndRetain(db, { compressAfter: 7 * DAY, retention });
+      // The next maintenance round's refresh, after the minutes past retention were dropped.
+      await refreshRollups(db, retention);
+      const [minutes] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM exporter_minutes`);
+      expect(minutes!.n).toBe(1);
+      const [hours] = await db.query<{ records: number; lost: number }>(
+        sql`SELECT sum(records)::float8 AS records, sum(lost_records)::float8 AS lost FROM exporter_hours`,
+      );
+      expect(hours).toEqual({ records: 110, lost: 8 });
+      for (const view of [
+        'traffic_1h',
+        'traffic_asn_1h',
+        'traffic_cont_1h',
+        'traffic_1d',
+        'traffic_loc_1d',
+      ]) {
+        const [v] = await db.query<{ v: number }>(sql.raw(`SELECT sum(bytes)::float8 AS v FROM ${view}`));
+        expect(v, view).toEqual({ v: 110 });
+      }
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('rollup indexes', () => {
   it('every traffic rollup keeps its time and key indexes and none on product or direction', async () => {
     const db = await testDatabase();

@@ -45,8 +45,8 @@ describe(`${COLLECTORS} collectors and a service writing the same keys for ${SEC
   const procs: FlowradarProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'flowradar-writers-'));
   beforeAll(async () => {
-    // Lock waits over 100 ms are logged too, so a lock problem cannot hide behind a success.
-    pg = await startCluster({ settings: ["deadlock_timeout = '100ms'", 'log_lock_waits = on'] });
+    // Lock waits over 20 ms are logged too, so a lock problem cannot hide behind a success.
+    pg = await startCluster({ settings: ["deadlock_timeout = '20ms'", 'log_lock_waits = on'] });
     const db = await openDatabase({ databaseUrl: pg.url });
     await migrate(db);
     await db.close();
@@ -191,7 +191,7 @@ describe(`${COLLECTORS} collectors and a service writing the same keys for ${SEC
       const log = pg.log();
       expect(log).not.toMatch(/deadlock detected/);
       expect(sessionErrors(log)).toEqual([]);
-      // The writers did contend: some waited longer than deadlock_timeout for a row another held.
+      // The writers did contend: some waited longer than deadlock_timeout (20 ms) for a row another held.
       expect(log).toMatch(/still waiting for ShareLock on transaction/);
       // Waiting for a row another writer holds is normal; failing to get it is not.
       expect(log).not.toMatch(/could not obtain lock|could not serialize|lock timeout/);

@@ -21,21 +21,44 @@ export const ROLLUPS = {
   daily: ['traffic_1d', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1d`)],
 } as const;
 
+const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
+
+/**
+ * How long what each rollup reads is kept: the minute tables for the 15-minute rollups, `traffic_1h`
+ * and `exporter_hours`; the hourly rollups for the others (the per-dimension hourly ones read
+ * `traffic_1h`, the per-continent one reads per location, the daily ones read the hourly ones).
+ */
+function sourceRetention(view: string): 'raw' | 'hourly' {
+  return (ROLLUPS.quarter as readonly string[]).includes(view) ||
+    view === 'traffic_1h' ||
+    view === 'exporter_hours'
+    ? 'raw'
+    : 'hourly';
+}
+
 /**
  * Materializes whatever changed in the rollups (hourly first: the daily ones read them). The
  * 15-minute ones stop at the start of the current slot: the slot holding now stays live (real-time
  * aggregation over the minutes), so 15-minute buckets show a minute as soon as it is written.
+ *
+ * With `retention`, each refresh starts where its source's retention ends. Dropping a source's old
+ * chunks marks their span changed, and a refresh over that span materializes what is left of it:
+ * nothing, so the hourly and daily history kept past the minutes' retention would be emptied at the
+ * next round. Without `retention` (a database nothing was dropped from) the whole span is refreshed.
  */
-export async function refreshRollups(db: Database): Promise<void> {
+export async function refreshRollups(
+  db: Database,
+  retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
+): Promise<void> {
+  const start = (view: string) =>
+    retention ? `now() - INTERVAL '${seconds(retention[sourceRetention(view)])}'` : 'NULL';
   for (const view of ROLLUPS.quarter)
     await db.exec(
-      `CALL refresh_continuous_aggregate('${view}', NULL, time_bucket(INTERVAL '15 minutes', now()));`,
+      `CALL refresh_continuous_aggregate('${view}', ${start(view)}, time_bucket(INTERVAL '15 minutes', now()));`,
     );
   for (const view of [...ROLLUPS.hourly, ...ROLLUPS.daily])
-    await db.exec(`CALL refresh_continuous_aggregate('${view}', NULL, NULL);`);
+    await db.exec(`CALL refresh_continuous_aggregate('${view}', ${start(view)}, NULL);`);
 }
-
-const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
 
 /** Compresses old `traffic` chunks and drops what is past retention, per table. */
 export async function compressAndRetain(db: Database, config: Pick<Config, 'compressAfter' | 'retention'>) {
@@ -59,7 +82,9 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
       `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.daily)}');`,
     );
   await db.exec(
-    `DELETE FROM exporter_minutes WHERE time < now() - INTERVAL '${seconds(config.retention.raw)}';
+    // Chunks dropped, not rows deleted: a DELETE is a change the next refresh of exporter_hours
+    // would materialize, emptying the hourly history kept past the minutes' retention.
+    `SELECT drop_chunks('exporter_minutes', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');
      DELETE FROM ingest_batches WHERE created_at < now() - INTERVAL '7 days';
      DELETE FROM maintenance_runs WHERE started_at < now() - INTERVAL '7 days';`,
   );
@@ -91,7 +116,7 @@ export async function maintenanceRound(
       sql`INSERT INTO maintenance_runs (instance) VALUES (${instance}) RETURNING id`,
     );
     try {
-      await refreshRollups(db);
+      await refreshRollups(db, config.retention);
       await compressAndRetain(db, config);
       await db.query(sql`UPDATE maintenance_runs SET finished_at = now() WHERE id = ${run!.id}`);
     } catch (err) {

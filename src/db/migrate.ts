@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
+import type { Config } from '../config.js';
 import type { Database, Queryable } from './client.js';
 import { dbErrorCode } from './errors.js';
 import { MAINTENANCE_LOCK, refreshRollups } from './maintenance.js';
@@ -14,7 +15,8 @@ const JOURNAL = sql.raw('flowradar.__drizzle_migrations');
 
 /**
  * Applies pending migrations, then materializes the rollups (the migrations run in one
- * transaction, where continuous aggregates can only be created empty, WITH NO DATA).
+ * transaction, where continuous aggregates can only be created empty, WITH NO DATA), within
+ * `retention` (see refreshRollups; the service passes its configuration's).
  *
  * Instances that start at once against one server each apply every migration once: the
  * transaction first takes an advisory lock, so a second instance waits for the first to commit
@@ -23,7 +25,10 @@ const JOURNAL = sql.raw('flowradar.__drizzle_migrations');
  * second failed. This is the same journal (drizzle-kit's files, drizzle's table), applied the way
  * drizzle applies it, with that lock.
  */
-export async function migrate(db: Database): Promise<void> {
+export async function migrate(
+  db: Database,
+  retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
+): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR });
   const newest = Math.max(...migrations.map((m) => m.folderMillis));
   // Nothing pending: no lock and no DDL, so a role without DDL rights (a collector's) starts too.
@@ -49,7 +54,7 @@ export async function migrate(db: Database): Promise<void> {
     })
     .catch(explainAndRethrow);
   // Views created empty now are materialized (another instance's maintenance round does it too).
-  await db.exclusive(MAINTENANCE_LOCK, () => refreshRollups(db));
+  await db.exclusive(MAINTENANCE_LOCK, () => refreshRollups(db, retention));
 }
 
 /** The creation time of the newest migration applied; -Infinity on a database never migrated. */

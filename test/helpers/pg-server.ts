@@ -126,8 +126,8 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
 }
 
 /**
- * The ERROR and FATAL lines of a server log that came from client sessions. TimescaleDB's own
- * background jobs are left out: its job-history retention job (job 3) can fail right after the
+ * The ERROR and FATAL lines of a server log that came from client sessions. Shutdowns (a restart
+ * ends every session with a FATAL) and TimescaleDB's own background jobs are left out: its job-history retention job (job 3) can fail right after the
  * extension is created (upstream issue timescale/timescaledb#8854 and kin), which says nothing
  * about flowradar's statements.
  */
@@ -135,7 +135,13 @@ export function sessionErrors(log: string): string[] {
   const lines = log.split('\n');
   const pidOf = (l: string) => /^\S+ \S+ \S+ \[(\d+)\]/.exec(l)?.[1];
   const jobPids = new Set(lines.filter((l) => /LOG: {2}job \d+ threw an error/.test(l)).map(pidOf));
-  return lines.filter((l) => /\] (ERROR|FATAL): /.test(l) && !jobPids.has(pidOf(l)));
+  return lines.filter(
+    (l) =>
+      /\] (ERROR|FATAL): /.test(l) &&
+      !jobPids.has(pidOf(l)) &&
+      // A restart (startCluster's settings) ends the background workers this way.
+      !/FATAL: {2}terminating .* due to administrator command/.test(l),
+  );
 }
 
 export interface Pooler {
