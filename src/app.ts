@@ -55,10 +55,13 @@ const UNAVAILABLE_CODES = new Set([
   '57P03',
 ]);
 
-/** Connection-level failures, also when the ORM wraps the driver's error in `cause`. */
-function isUnavailable(err: unknown): boolean {
+/** The server stopped the statement: `statement_timeout` (queryTimeout), or an operator cancelled it. */
+const STOPPED_CODES = new Set(['57014']);
+
+/** Whether the error, or one it wraps in `cause` (the ORM wraps the driver's), has one of `codes`. */
+function hasCode(err: unknown, codes: ReadonlySet<string>): boolean {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+    if (typeof e.code === 'string' && codes.has(e.code)) return true;
     e = e.cause as typeof e;
   }
   return false;
@@ -178,11 +181,20 @@ export function createApp(deps: Deps) {
         errorBody(ErrorCode.INPUT, err.message || 'bad request'),
         err.status as ContentfulStatusCode,
       );
-    if (isUnavailable(err)) {
+    if (hasCode(err, UNAVAILABLE_CODES)) {
       deps.logger.warn({ err }, 'database unavailable');
       return c.json(errorBody(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly'), 503, {
         'Retry-After': '5',
       });
+    }
+    // Not a fault of ours: the database was too busy (or a lock too long held) to answer in time.
+    if (hasCode(err, STOPPED_CODES)) {
+      deps.logger.warn({ err, path: c.req.path }, 'query stopped by the database');
+      return c.json(
+        errorBody(ErrorCode.UNAVAILABLE, 'the query took longer than the database allows; retry shortly'),
+        503,
+        { 'Retry-After': '5' },
+      );
     }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.json(errorBody(ErrorCode.INTERNAL, 'internal error'), 500);
