@@ -14,7 +14,7 @@ import { openDatabase } from '../src/db/client.js';
 import { createEnricher } from '../src/ingest/enrich.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { MODES, testDatabase } from './helpers/db.js';
-import { type Cluster, startCluster } from './helpers/pg-server.js';
+import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 const TS = '/radar/netflows/timeseries';
@@ -131,9 +131,10 @@ describe('token cache setting', () => {
 
 /** The statement timeout is a server-mode setting (README): only a real server enforces it. */
 describe('statement timeout', () => {
+  // Its own server: a lock taken on it makes a statement run long.
   let pg: Cluster;
   beforeAll(async () => {
-    pg = await startCluster();
+    pg = await startMigratedCluster();
   });
   afterAll(() => pg?.destroy());
 
@@ -153,6 +154,37 @@ describe('statement timeout', () => {
       // The connection stays usable.
       expect(await db.query(sql`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
     } finally {
+      await db.close();
+    }
+  });
+
+  it('a request the server stops answers 503 with Retry-After, logged as a warning, not an internal error', async () => {
+    const db = await openDatabase({ databaseUrl: pg.url, statementTimeoutMs: 300 });
+    const logs: string[] = [];
+    const app = createApp({
+      db,
+      config: loadConfig({}),
+      logger: pino({ level: 'warn' }, { write: (s: string) => void logs.push(s) }),
+      now: () => Date.parse(NOW),
+    });
+    const { token } = await createToken(db, { name: 'slow', scopes: ['read'] });
+    // Its token lookup waits for the lock past the timeout.
+    const lock = await holdLock(pg, 'LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE');
+    try {
+      const r = await app.request(`${TS}?dateRange=1d`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(await r.json()).toEqual({
+        success: false,
+        errors: [{ code: 2003, message: 'the query took longer than the database allows; retry shortly' }],
+        messages: [],
+        result: null,
+      });
+      expect(logs.map((l) => JSON.parse(l) as { level: number; msg: string })).toEqual([
+        expect.objectContaining({ level: 40, msg: 'query stopped by the database' }),
+      ]);
+    } finally {
+      await lock.release();
       await db.close();
     }
   });
