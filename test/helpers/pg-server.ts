@@ -192,13 +192,13 @@ export async function holdLock(cluster: Cluster, lockSql: string): Promise<HeldL
   };
   // Held once the session sleeps: the lock statement before it has returned.
   for (const deadline = Date.now() + 10_000; (await holder()) !== 'PgSleep'; ) {
-    if (ended)
-      throw new Error(
-        `${lockSql}: ${await holding.then(
-          () => 'ended',
-          (err: Error) => err.message,
-        )}`,
+    if (ended) {
+      const why = await holding.then(
+        () => 'ended',
+        (err: Error) => err.message,
       );
+      throw new Error(`${lockSql}: ${why}`);
+    }
     if (Date.now() > deadline) {
       await release();
       throw new Error(`${lockSql}: not held within 10 s`);
