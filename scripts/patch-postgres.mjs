@@ -8,8 +8,10 @@
  *
  * The guard does what the synchronous path already does (execute's catch → error()): it rejects
  * the pending queries with CONNECTION_CLOSED, so the transaction fails, the writer retries, and
- * postgres.js reconnects. test/outage-spool.test.ts stops the database mid-write and fails
- * without it. Idempotent; exits 1 when the code it expects is not there (a new postgres.js:
+ * postgres.js reconnects. test/collector.test.ts ("a write cut halfway by the stop") stops a real
+ * server while a write waits at a statement its connection has prepared, the case that reaches
+ * this ROLLBACK, and fails without the guard. (A statement not yet prepared on its connection
+ * queues the ROLLBACK, which is then never sent: nothing crashes there.) Idempotent; exits 1 when the code it expects is not there (a new postgres.js:
  * check whether the bug is fixed, then drop this script).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -190,6 +190,15 @@ export function createApp(deps: Deps) {
         'Retry-After': '5',
       });
     }
+    // Not a fault of ours: the database was too busy (or a lock too long held) to answer in time.
+    if (dbErrorCode(err) === '57014') {
+      deps.logger.warn({ err, path: c.req.path }, 'query stopped by the database');
+      return c.json(
+        errorBody(ErrorCode.UNAVAILABLE, 'the query took longer than the database allows; retry shortly'),
+        503,
+        { 'Retry-After': '5' },
+      );
+    }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.json(errorBody(ErrorCode.INTERNAL, 'internal error'), 500);
   });

@@ -1,30 +1,29 @@
 /**
  * The abuse limits not covered elsewhere: list sizes, body size, revocation seen by every instance
- * at once, token handling that answers alike whatever is wrong, and the statement timeout of
- * server mode (on a real PostgreSQL: PGlite does not enforce it).
+ * at once, token handling that answers alike whatever is wrong (each in both modes), and the
+ * statement timeout of server mode (on a real PostgreSQL: PGlite does not enforce it).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { createToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { createEnricher } from '../src/ingest/enrich.js';
 import { type TestApp, testApp } from './helpers/app.js';
-import { freePort, testDatabase } from './helpers/db.js';
+import { MODES, testDatabase } from './helpers/db.js';
+import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 const TS = '/radar/netflows/timeseries';
 
-describe('request limits', () => {
+describe.each(MODES)('request limits (%s)', (mode) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await testApp({
+      mode,
       now: NOW,
       enricher: await createEnricher({
         localNetworks: ['10.0.0.0/8'],
@@ -65,9 +64,9 @@ describe('request limits', () => {
   });
 });
 
-describe('tokens', () => {
+describe.each(MODES)('tokens (%s)', (mode) => {
   it('a revocation shows at once on the instance that made it, within tokenCacheTtl on the others', async () => {
-    const db = await testDatabase('embedded');
+    const db = await testDatabase(mode);
     try {
       let nowMs = Date.parse(NOW);
       const make = () =>
@@ -102,12 +101,8 @@ describe('tokens', () => {
     }
   });
 
-  it('refuses a token cache longer than 60 s, naming the setting', () => {
-    expect(() => loadConfig({ flags: { tokenCacheTtl: '61s' } })).toThrow(/tokenCacheTtl/);
-  });
-
   it('keeps only hashes, and answers a wrong secret as it answers an unknown token', async () => {
-    const t = await testApp({ now: NOW });
+    const t = await testApp({ mode, now: NOW });
     try {
       const good = await t.token(['read']);
       const rows = await t.db.query<Record<string, unknown>>(sql`SELECT * FROM api_tokens`);
@@ -128,79 +123,23 @@ describe('tokens', () => {
   });
 });
 
-/**
- * A real PostgreSQL (Debian's, started from its binaries in a temporary directory): PGlite, and so
- * pglite-socket, ignores statement_timeout, which only a real server enforces. TimescaleDB is not
- * needed to show the driver's connections carry the timeout and that the server stops a statement.
- */
-const PG_BIN = existsSync('/usr/lib/postgresql')
-  ? readdirSync('/usr/lib/postgresql')
-      .map((v) => join('/usr/lib/postgresql', v, 'bin'))
-      .find((dir) => existsSync(join(dir, 'initdb')))
-  : undefined;
-
-describe('statement timeout (server mode, on Debian PostgreSQL)', () => {
-  let dir: string;
-  let server: ChildProcess | undefined;
-  let port: number;
-  const asPostgres = (cmd: string, args: string[]) =>
-    process.getuid?.() === 0
-      ? (['runuser', ['-u', 'postgres', '--', cmd, ...args]] as const)
-      : ([cmd, args] as const);
-
-  beforeAll(async () => {
-    if (!PG_BIN) throw new Error('PostgreSQL binaries are missing: .ci/run installs the postgresql package');
-    dir = mkdtempSync(join(tmpdir(), 'flowradar-pg-'));
-    if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
-    const [initCmd, initArgs] = asPostgres(join(PG_BIN, 'initdb'), [
-      '-D',
-      join(dir, 'data'),
-      '-A',
-      'trust',
-      '-U',
-      'postgres',
-    ]);
-    execFileSync(initCmd, initArgs, { stdio: 'ignore' });
-    port = await freePort();
-    const [cmd, args] = asPostgres(join(PG_BIN, 'postgres'), [
-      '-D',
-      join(dir, 'data'),
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-    ]);
-    server = spawn(cmd, args, { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const probe = await openDatabase({
-        databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-        max: 1,
-      });
-      try {
-        await probe.query(sql`SELECT 1`);
-        await probe.close();
-        return;
-      } catch {
-        await probe.close().catch(() => {});
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    throw new Error('PostgreSQL did not start');
-  }, 60_000);
-  afterAll(async () => {
-    server?.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 500));
-    if (dir) rmSync(dir, { recursive: true, force: true });
+describe('token cache setting', () => {
+  it('refuses a token cache longer than 60 s, naming the setting', () => {
+    expect(() => loadConfig({ flags: { tokenCacheTtl: '61s' } })).toThrow(/tokenCacheTtl/);
   });
+});
+
+/** The statement timeout is a server-mode setting (README): only a real server enforces it. */
+describe('statement timeout', () => {
+  // Its own server: a lock taken on it makes a statement run long.
+  let pg: Cluster;
+  beforeAll(async () => {
+    pg = await startMigratedCluster();
+  });
+  afterAll(() => pg?.destroy());
 
   it('every connection carries queryTimeout, and the server stops a statement past it', async () => {
-    const db = await openDatabase({
-      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      max: 2,
-      statementTimeoutMs: 300,
-    });
+    const db = await openDatabase({ databaseUrl: pg.url, max: 2, statementTimeoutMs: 300 });
     try {
       const [row] = await db.query<{ statement_timeout: string }>(sql`SHOW statement_timeout`);
       expect(row!.statement_timeout).toBe('300ms');
@@ -214,6 +153,49 @@ describe('statement timeout (server mode, on Debian PostgreSQL)', () => {
       expect(performance.now() - t0).toBeLessThan(4000);
       // The connection stays usable.
       expect(await db.query(sql`SELECT 1 AS one`)).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a request the server stops answers 503 with Retry-After, logged as a warning, not an internal error', async () => {
+    const db = await openDatabase({ databaseUrl: pg.url, statementTimeoutMs: 300 });
+    const logs: string[] = [];
+    const app = createApp({
+      db,
+      config: loadConfig({}),
+      logger: pino({ level: 'warn' }, { write: (s: string) => void logs.push(s) }),
+      now: () => Date.parse(NOW),
+    });
+    const { token } = await createToken(db, { name: 'slow', scopes: ['read'] });
+    // Its token lookup waits for the lock past the timeout.
+    const lock = await holdLock(pg, 'LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE');
+    try {
+      const r = await app.request(`${TS}?dateRange=1d`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(await r.json()).toEqual({
+        success: false,
+        errors: [{ code: 2003, message: 'the query took longer than the database allows; retry shortly' }],
+        messages: [],
+        result: null,
+      });
+      expect(logs.map((l) => JSON.parse(l) as { level: number; msg: string })).toEqual([
+        expect.objectContaining({ level: 40, msg: 'query stopped by the database' }),
+      ]);
+    } finally {
+      await lock.release();
+      await db.close();
+    }
+  });
+
+  it('the embedded database does not enforce it', async () => {
+    const db = await openDatabase({
+      loadDataDir: new Blob([readFileSync(inject('templatePath'))]),
+      statementTimeoutMs: 300,
+    });
+    try {
+      expect(await db.query(sql`SELECT pg_sleep(0.6)::text AS slept`)).toEqual([{ slept: '' }]);
     } finally {
       await db.close();
     }

@@ -4,15 +4,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.js';
 import { SERVER_TIMEOUTS } from '../src/service.js';
 import { type TestApp, testApp } from './helpers/app.js';
-import { insertTraffic } from './helpers/db.js';
+import { insertTraffic, MODES } from './helpers/db.js';
 
 const NOW = '2026-11-20T12:07:00Z';
 const TS = '/radar/netflows/timeseries';
 
-describe('rate limits', () => {
+describe.each(MODES)('rate limits (%s)', (mode) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await testApp({ now: NOW, config: { rateLimit: { requests: 3, authFailures: 2, window: '5m' } } });
+    t = await testApp({
+      mode,
+      now: NOW,
+      config: { rateLimit: { requests: 3, authFailures: 2, window: '5m' } },
+    });
   });
   afterAll(() => t.close());
 
@@ -42,10 +46,10 @@ describe('rate limits', () => {
   });
 });
 
-describe('token restrictions', () => {
+describe.each(MODES)('token restrictions (%s)', (mode) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await testApp({ now: NOW, clientIp: '192.0.2.10' });
+    t = await testApp({ mode, now: NOW, clientIp: '192.0.2.10' });
   });
   afterAll(() => t.close());
 
@@ -92,12 +96,12 @@ describe('token restrictions', () => {
   });
 });
 
-describe('hostile input', () => {
+describe.each(MODES)('hostile input (%s)', (mode) => {
   const logs: string[] = [];
   let t: TestApp;
   let token: string;
   beforeAll(async () => {
-    t = await testApp({ now: NOW, logs });
+    t = await testApp({ mode, now: NOW, logs });
     token = await t.token();
     await insertTraffic(t.db, [{ time: '2026-11-20T11:00:00Z', asn: 3243, location: 'PT', bytes: 10 }]);
   });
@@ -169,6 +173,7 @@ describe('hostile input', () => {
   });
 });
 
+// About the HTTP server's timeouts, not the database: one mode is enough.
 describe('slow clients', () => {
   it('cuts off a client that trickles its headers', async () => {
     const t = await testApp({ now: NOW });

@@ -1,10 +1,13 @@
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
 import { encodeIpfix, encodeV9, type SimFlow } from '../src/ingest/encode.js';
+import { writeFailureCause } from '../src/ingest/metrics.js';
+import { type Batch, writeBatches } from '../src/ingest/writer.js';
 import { testCollector, trafficTotal } from './helpers/collector.js';
-import { freePort, testDatabase } from './helpers/db.js';
+import { testDatabase } from './helpers/db.js';
+import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
 const NOW = Date.now();
 const flows = (n: number, seed: number, startMs = NOW - 120_000): SimFlow[] =>
@@ -97,26 +100,16 @@ describe('collector: UDP → pipeline → traffic', () => {
 
 describe('collector in server mode: a database outage loses nothing', () => {
   const outageMs = Number(process.env.OUTAGE_SECONDS ?? 60) * 1000;
-  let embedded: Awaited<ReturnType<typeof testDatabase>>;
-  let server: PGLiteSocketServer;
-  let port: number;
+  // A server of its own: these tests stop it. Each counts only its own AS.
+  let pg: Cluster;
   beforeAll(async () => {
-    embedded = await testDatabase();
-    port = await freePort();
-    server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-    await server.start();
+    pg = await startMigratedCluster();
   });
-  afterAll(async () => {
-    await server.stop().catch(() => {});
-    await embedded.close();
-  });
+  afterAll(() => pg?.destroy());
 
   it(`keeps batches through a ${outageMs / 1000} s outage and writes each once when the database returns`, async () => {
-    const db = await openDatabase({
-      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      max: 1,
-      prepare: false,
-    });
+    // The production pool: ten connections, prepared statements.
+    const db = await openDatabase({ databaseUrl: pg.url });
     const c = await testCollector(db, { flushIntervalMs: 1000, retryMs: 500, maxRetryMs: 2000 });
     c.pipeline.start();
     let sent = 0;
@@ -132,22 +125,84 @@ describe('collector in server mode: a database outage loses nothing', () => {
     };
     try {
       await sendRound(0);
-      await server.stop();
+      // The worst moment: a write has claimed its batch ids and waits to add its traffic.
+      await (await holdLock(pg, 'LOCK TABLE traffic IN EXCLUSIVE MODE')).stopWhenWaiting(
+        'INSERT INTO traffic',
+      );
       const until = Date.now() + outageMs;
       for (let i = 1; Date.now() < until; i++) {
         await sendRound(i);
         await new Promise((r) => setTimeout(r, 1000));
       }
       expect(c.pipeline.writer.depth).toBeGreaterThan(0);
-      server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-      await server.start();
+      await pg.start();
       expect(await c.stop()).toBe(0);
-      expect(await trafficTotal(embedded)).toBe(sent);
+      const [own] = await db.query<{ bytes: number }>(
+        sql`SELECT sum(bytes)::float8 AS bytes FROM traffic WHERE asn = 3243`,
+      );
+      expect(own?.bytes).toBe(sent);
       expect(c.pipeline.writer.droppedRows).toBe(0);
+      // The failed writes were seen as the connection failures they were, nothing else.
+      const failures = (await c.metrics.registry.getSingleMetricAsString('flowradar_write_failures_total'))
+        .split('\n')
+        .filter((l) => !l.startsWith('#'));
+      expect(failures).toEqual([
+        expect.stringMatching(/^flowradar_write_failures_total\{cause="connection"\} [1-9]/),
+      ]);
     } finally {
       await db.close();
     }
   }, 180_000);
+
+  it('a write cut halfway by the stop fails as a connection failure, and counts once when retried', async () => {
+    const db = await openDatabase({ databaseUrl: pg.url });
+    const minuteMs = Date.parse('2026-12-01T10:00:00Z');
+    const asns = Array.from({ length: 1500 }, (_, i) => 70_000 + i);
+    // 1500 rows: two statements of the same text (addTraffic writes 1000 rows a statement), so the
+    // cut one is a prepared statement of its connection, the case scripts/patch-postgres.mjs guards.
+    const batch: Batch = {
+      id: randomUUID(),
+      traffic: asns.map((asn) => ({
+        minuteMs,
+        asn,
+        location: 'ZZ',
+        product: 'HTTP',
+        direction: 'in',
+        bytes: 10,
+        packets: 1,
+        flows: 1,
+      })),
+      exporters: [],
+      minutes: [],
+    };
+    const ownBytes = async () =>
+      (
+        await db.query<{ bytes: number }>(
+          sql`SELECT coalesce(sum(bytes), 0)::float8 AS bytes FROM traffic WHERE asn BETWEEN 70000 AND 71499`,
+        )
+      )[0]?.bytes;
+    try {
+      // A row of the second statement, locked, holds the write there.
+      await db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
+        VALUES (${new Date(minuteMs).toISOString()}::timestamptz, 71200, 'ZZ', 'HTTP', 'in', 1, 1, 1)`);
+      const lock = await holdLock(pg, 'SELECT 1 FROM traffic WHERE asn = 71200 FOR UPDATE');
+      const cut = writeBatches(db, [batch]).then(
+        () => new Error('the write was not cut'),
+        (err: unknown) => err,
+      );
+      await lock.stopWhenWaiting('INSERT INTO traffic');
+      const err = await cut;
+      expect(writeFailureCause(err)).toBe('connection');
+      await pg.start();
+      // The first statement's rows went with the transaction.
+      expect(await ownBytes()).toBe(1);
+      expect([...(await writeBatches(db, [batch]))]).toEqual([batch.id]);
+      expect([...(await writeBatches(db, [batch]))]).toEqual([]);
+      expect(await ownBytes()).toBe(1 + 1500 * 10);
+    } finally {
+      await db.close();
+    }
+  });
 });
 
 describe('IPFIX sequence accounting', () => {

@@ -1,64 +1,39 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
 import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { trafficTotal } from './helpers/collector.js';
-import { freePort } from './helpers/db.js';
+import { MODES, serverDatabaseUrl } from './helpers/db.js';
+import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('a collector killed mid-stream and restarted', () => {
+describe.each(MODES)('a collector (%s database) killed mid-stream and restarted', (mode) => {
+  // Both modes keep their lock and spool here; the embedded one its database too.
   const dataDir = mkdtempSync(join(tmpdir(), 'flowradar-crash-'));
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) c.kill('SIGKILL');
+  const procs: FlowradarProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const start = async (ports: { http: number; netflow: number; sflow: number }) => {
-    rmSync(join(dataDir, 'service.json'), { force: true });
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli.ts',
-        'collect',
-        '--data-dir',
-        dataDir,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(ports.http),
-        '--netflow-port',
-        String(ports.netflow),
-        '--sflow-port',
-        String(ports.sflow),
-      ],
-      {
-        env: { ...process.env, FLOWRADAR_FLUSH_INTERVAL: '1s', FLOWRADAR_LOG_LEVEL: 'warn' },
-        stdio: 'ignore',
-      },
-    );
-    children.push(child);
-    const deadline = Date.now() + 60_000;
-    while (!existsSync(join(dataDir, 'service.json'))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error('collector did not start');
-      await sleep(200);
-    }
-    return child;
-  };
-
   it('double-counts nothing and loses at most what was not yet flushed', async () => {
-    const ports = { http: await freePort(), netflow: await freePort(), sflow: await freePort() };
+    const databaseUrl = mode === 'server' ? await serverDatabaseUrl() : undefined;
+    const start = async () => {
+      const p = await startFlowradar(
+        ['collect', '--data-dir', dataDir, ...(databaseUrl ? ['--database-url', databaseUrl] : [])],
+        { FLOWRADAR_FLUSH_INTERVAL: '1s', FLOWRADAR_LOG_LEVEL: 'warn' },
+      );
+      procs.push(p);
+      return p;
+    };
     const client = createSocket('udp4');
     let sequence = 0;
     let datagramIndex = 0;
-    const round = async (i: number) => {
+    const round = async (collector: FlowradarProcess, i: number) => {
       const now = Date.now();
       const fs: SimFlow[] = Array.from({ length: 40 }, (_, k) => ({
         startMs: now - 5000,
@@ -80,34 +55,32 @@ describe('a collector killed mid-stream and restarted', () => {
       sequence = out.nextSequence;
       datagramIndex = out.nextDatagramIndex;
       for (const d of out.datagrams)
-        await new Promise<void>((ok) => client.send(d, ports.netflow, '127.0.0.1', () => ok()));
+        await new Promise<void>((ok) => client.send(d, collector.ports.netflow, '127.0.0.1', () => ok()));
       return fs.reduce((s, f) => s + f.bytes, 0);
     };
 
-    let first = await start(ports);
+    let collector = await start();
     let sentBeforeKill = 0;
     let sentLastSecond = 0;
     for (let i = 0; i < 25; i++) {
-      const bytes = await round(i);
+      const bytes = await round(collector, i);
       sentBeforeKill += bytes;
       sentLastSecond = i >= 25 - 8 ? sentLastSecond + bytes : 0;
       await sleep(200);
     }
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await collector.stop('SIGKILL');
 
-    first = await start(ports);
+    collector = await start();
     let sentAfter = 0;
     for (let i = 25; i < 35; i++) {
-      sentAfter += await round(i);
+      sentAfter += await round(collector, i);
       await sleep(100);
     }
     await sleep(500);
-    first.kill('SIGTERM');
-    await new Promise((r) => first.once('exit', r));
+    expect(await collector.stop('SIGTERM')).toBe(0);
     client.close();
 
-    const db = await openDatabase({ dataDir });
+    const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir });
     try {
       const total = await trafficTotal(db);
       // Nothing counted twice…

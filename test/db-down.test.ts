@@ -1,47 +1,65 @@
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { createToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
-import { freePort, testDatabase } from './helpers/db.js';
+import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
 describe('the API while the database is down (server mode)', () => {
+  // A server of its own: this test stops it.
+  let pg: Cluster;
+  beforeAll(async () => {
+    pg = await startMigratedCluster();
+  });
+  afterAll(() => pg?.destroy());
+
   it('answers 503 with Retry-After in the Radar envelope, /readyz follows, /healthz stays up, and it recovers by itself', async () => {
-    const embedded = await testDatabase();
-    const port = await freePort();
-    let server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-    await server.start();
-    const db = await openDatabase({
-      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      max: 1,
-      prepare: false,
-    });
+    // The production pool: ten connections, prepared statements.
+    const db = await openDatabase({ databaseUrl: pg.url });
     const { token } = await createToken(db, { name: 'r', scopes: ['read'] });
+    // Tokens the app has not looked up yet (it caches those it has): their lookup meets the outage.
+    const inFlight = (await createToken(db, { name: 'in-flight', scopes: ['read'] })).token;
+    const unseen = (await createToken(db, { name: 'unseen', scopes: ['read'] })).token;
     const app = createApp({ db, config: loadConfig({}), logger: pino({ level: 'silent' }), now: Date.now });
-    const get = (path: string) => app.request(path, { headers: { authorization: `Bearer ${token}` } });
+    const get = (path: string, tok = token) =>
+      app.request(path, { headers: { authorization: `Bearer ${tok}` } });
+    const unavailable = {
+      success: false,
+      errors: [{ code: 2003, message: 'the database is unavailable; retry shortly' }],
+      messages: [],
+      result: null,
+    };
     try {
       expect((await get('/readyz')).status).toBe(200);
-      expect((await get('/radar/netflows/timeseries?dateRange=1d')).status).toBe(200);
+      // Several at once, so the pool holds several connections when the server goes away.
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => get('/radar/netflows/timeseries?dateRange=1d')),
+      );
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
 
-      await server.stop();
+      // A request whose token lookup is under way when the server stops.
+      const lock = await holdLock(pg, 'LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE');
+      const cut = get('/radar/netflows/timeseries?dateRange=1d', inFlight);
+      await lock.stopWhenWaiting('select "id", "scopes"');
+      const cutAnswer = await cut;
+      expect(cutAnswer.status).toBe(503);
+      expect(await cutAnswer.json()).toEqual(unavailable);
+
       const down = await get('/radar/netflows/timeseries?dateRange=1d');
       expect(down.status).toBe(503);
       expect(down.headers.get('retry-after')).toBe('5');
-      expect(await down.json()).toEqual({
-        success: false,
-        errors: [{ code: 2003, message: 'the database is unavailable; retry shortly' }],
-        messages: [],
-        result: null,
-      });
+      expect(await down.json()).toEqual(unavailable);
+      // An outage is never an authentication failure.
+      const unknown = await get('/radar/netflows/timeseries?dateRange=1d', unseen);
+      expect(unknown.status).toBe(503);
+      expect(await unknown.json()).toEqual(unavailable);
       const ready = await get('/readyz');
       expect(ready.status).toBe(503);
       expect(ready.headers.get('retry-after')).toBe('5');
       expect((await get('/healthz')).status).toBe(200);
 
-      server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-      await server.start();
+      await pg.start();
       let status = 0;
       for (let i = 0; i < 20 && status !== 200; i++) {
         status = (await get('/radar/netflows/timeseries?dateRange=1d')).status;
@@ -51,8 +69,6 @@ describe('the API while the database is down (server mode)', () => {
       expect((await get('/readyz')).status).toBe(200);
     } finally {
       await db.close();
-      await server.stop().catch(() => {});
-      await embedded.close();
     }
   });
 });

@@ -1,20 +1,20 @@
 import { lstatSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/client.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../src/db/client.js';
 import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { Spool } from '../src/ingest/spool.js';
 import type { Batch } from '../src/ingest/writer.js';
 import { testCollector, trafficTotal } from './helpers/collector.js';
-import { freePort, testDatabase } from './helpers/db.js';
+import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
 /**
- * Server mode, the database away for OUTAGE_SECONDS (default 60; `npm run soak -- --full` runs
- * 900) under a steady stream of IPFIX: memory, then the spool on disk; when the database returns
- * the backlog drains at least 5× faster than it built up and `traffic` holds exactly what was sent.
+ * Server mode, on a real TimescaleDB server of this file's own with the production pool: the
+ * database away for OUTAGE_SECONDS (default 60; `npm run soak -- --full` runs 900) under a steady
+ * stream of IPFIX: memory, then the spool on disk; when the database returns the backlog drains
+ * at least 5× faster than it built up and `traffic` holds exactly what was sent.
  */
 const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 60) * 1000;
 /** Flows per second; each carries its own remote AS so a batch has hundreds of rows. */
@@ -25,30 +25,28 @@ const SPOOL_AFTER_ROWS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('collector in server mode: an outage longer than memory goes to the spool', () => {
-  let embedded: Awaited<ReturnType<typeof testDatabase>>;
-  let server: PGLiteSocketServer;
-  let port: number;
+  let pg: Cluster;
+  /** What the test reads the database with, apart from the collector's pool. */
+  let check: Database;
   const spoolDir = mkdtempSync(join(tmpdir(), 'flowradar-outage-spool-'));
   beforeAll(async () => {
-    embedded = await testDatabase();
-    port = await freePort();
-    server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-    await server.start();
+    pg = await startMigratedCluster();
+    check = await openDatabase({ databaseUrl: pg.url, max: 1 });
+  });
+  beforeEach(async () => {
+    await check.exec('TRUNCATE traffic, ingest_batches, exporters, exporter_minutes');
   });
   afterAll(async () => {
-    await server.stop().catch(() => {});
-    await embedded.close();
+    await check?.close();
+    await pg?.destroy();
     rmSync(spoolDir, { recursive: true, force: true });
   });
 
   it(
     `loses nothing through a ${OUTAGE_MS / 1000} s outage and drains in ≤ 1/5 of it`,
     async () => {
-      const db = await openDatabase({
-        databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-        max: 1,
-        prepare: false,
-      });
+      // The production pool: ten connections, prepared statements.
+      const db = await openDatabase({ databaseUrl: pg.url });
       const spool = await Spool.open({ dir: spoolDir });
       // The collector as the service builds it: memory first, the spool past SPOOL_AFTER_ROWS.
       const c = await testCollector(db, {
@@ -117,13 +115,15 @@ describe('collector in server mode: an outage longer than memory goes to the spo
       }, 100);
       try {
         await sleep(3000);
-        await server.stop();
+        // The worst moment: a write has claimed its batch ids and waits to add its traffic.
+        await (await holdLock(pg, 'LOCK TABLE traffic IN EXCLUSIVE MODE')).stopWhenWaiting(
+          'INSERT INTO traffic',
+        );
         const outageStart = Date.now();
         await sleep(OUTAGE_MS);
         const spooledAtEnd = writer.spooledRows;
         const depthAtEnd = writer.depth;
-        server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-        await server.start();
+        await pg.start();
         const back = Date.now();
         const outageMs = back - outageStart;
         // Drained: memory and spool empty while the exporter keeps sending.
@@ -148,12 +148,12 @@ describe('collector in server mode: an outage longer than memory goes to the spo
         expect(drainMs).toBeLessThanOrEqual(outageMs / 5);
         expect(writer.droppedRows).toBe(0);
         // Exactly what an undisturbed run gives: every byte sent, once.
-        expect(await trafficTotal(embedded)).toBe(sent);
-        const [ex] = await embedded.query<{ records: number }>(
+        expect(await trafficTotal(check)).toBe(sent);
+        const [ex] = await check.query<{ records: number }>(
           sql`SELECT records::float8 AS records FROM exporters WHERE address = '127.0.0.1'`,
         );
         expect(ex?.records).toBe(flowsSent);
-        const [m] = await embedded.query<{ records: number }>(
+        const [m] = await check.query<{ records: number }>(
           sql`SELECT sum(records)::float8 AS records FROM exporter_minutes`,
         );
         expect(m?.records).toBe(flowsSent);
@@ -171,12 +171,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
   );
 
   it('disk full for the spool during an outage: ingest goes on, drops counted by reason in /metrics, the rest exact', async () => {
-    const db = await openDatabase({
-      databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      max: 1,
-      prepare: false,
-    });
-    await embedded.exec('TRUNCATE traffic, ingest_batches, exporters, exporter_minutes');
+    const db = await openDatabase({ databaseUrl: pg.url });
     const dir = mkdtempSync(join(tmpdir(), 'flowradar-full-spool-'));
     // A small spool (48 KiB, 8 KiB segments) whose second segment is /dev/full: the file system
     // answers ENOSPC there, and past 48 KiB the spool's own cap says no.
@@ -227,7 +222,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
       await c.send(out.datagrams);
     };
     try {
-      await server.stop();
+      await pg.stop();
       let round = 0;
       // Until both kinds of drop happened, and a little longer: ingest must keep going.
       const deadline = Date.now() + 60_000;
@@ -248,8 +243,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
       expect(await metric('flowradar_datagrams_total', 'protocol="ipfix"')).toBeGreaterThan(datagramsAtFull);
       expect(await metric('flowradar_spool_errors_total')).toBeGreaterThan(0);
       expect(spool.bytes).toBeLessThanOrEqual(48 * 1024);
-      server = new PGLiteSocketServer({ db: embedded.pglite!, port, host: '127.0.0.1' });
-      await server.start();
+      await pg.start();
       await sleep(500);
       expect(await c.stop()).toBe(0);
       const w = c.pipeline.writer;
@@ -263,7 +257,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
       expect(error).toBe(w.droppedByReason.spool_error);
       expect(w.droppedByReason.buffer_full).toBe(0);
       // Everything not counted as dropped is in the database, once.
-      const [n] = await embedded.query<{ n: number }>(sql`SELECT sum(rows)::float8 AS n FROM ingest_batches`);
+      const [n] = await check.query<{ n: number }>(sql`SELECT sum(rows)::float8 AS n FROM ingest_batches`);
       expect((n?.n ?? 0) + full + error).toBe(enqueuedRows);
       expect(spool.isEmpty).toBe(true);
       expect(lstatSync('/dev/full').isCharacterDevice()).toBe(true);

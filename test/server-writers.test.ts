@@ -13,12 +13,11 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
-import { migrate } from '../src/db/migrate.js';
 import type { TrafficDelta } from '../src/db/traffic.js';
 import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { writeFailureCause } from '../src/ingest/metrics.js';
 import { writeBatches } from '../src/ingest/writer.js';
-import { type Cluster, sessionErrors, startCluster } from './helpers/pg-server.js';
+import { type Cluster, sessionErrors, startMigratedCluster } from './helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 
 const SECONDS = Number(process.env.WRITERS_SECONDS ?? 60);
@@ -46,10 +45,7 @@ describe(`${COLLECTORS} collectors and a service writing the same keys for ${SEC
   const dir = mkdtempSync(join(tmpdir(), 'flowradar-writers-'));
   beforeAll(async () => {
     // Lock waits over 20 ms are logged too, so a lock problem cannot hide behind a success.
-    pg = await startCluster({ settings: ["deadlock_timeout = '20ms'", 'log_lock_waits = on'] });
-    const db = await openDatabase({ databaseUrl: pg.url });
-    await migrate(db);
-    await db.close();
+    pg = await startMigratedCluster({ settings: ["deadlock_timeout = '20ms'", 'log_lock_waits = on'] });
   });
   afterAll(async () => {
     for (const p of procs) await p.stop('SIGKILL');

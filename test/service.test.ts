@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { DataDirLockedError } from '../src/db/embedded.js';
 import { type Service, startService } from '../src/service.js';
+import { MODES, serverDatabaseUrl } from './helpers/db.js';
 
 const run = promisify(execFile);
 const cli = (args: string[]) =>
@@ -17,16 +18,32 @@ const cli = (args: string[]) =>
     env: { ...process.env, FLOWRADAR_LOG_LEVEL: 'silent' },
   });
 
-describe('the service on the embedded database, over a real socket', () => {
+/** A short token cache, so a revocation made past the service shows soon. */
+const TOKEN_TTL_MS = 2000;
+
+describe.each(MODES)('the service on the %s database, over a real socket', (mode) => {
+  // Both modes keep the admin token and the spool here; the embedded one its database too.
   const dataDir = mkdtempSync(join(tmpdir(), 'flowradar-svc-'));
-  const config = loadConfig({
-    flags: { dataDir, port: 0, host: '127.0.0.1', demo: true, netflowPort: 0, sflowPort: 0 },
+  let databaseUrl: string | undefined;
+  const flags = (extra: Record<string, unknown> = {}) => ({
+    dataDir,
+    tokenCacheTtl: `${TOKEN_TTL_MS / 1000}s`,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    port: 0,
+    host: '127.0.0.1',
+    netflowPort: 0,
+    sflowPort: 0,
+    ...extra,
   });
+  /** The CLI's database options in this mode. */
+  const where = () => ['--data-dir', dataDir, ...(databaseUrl ? ['--database-url', databaseUrl] : [])];
   let svc: Service;
   let admin: string;
   const printed: string[] = [];
   beforeAll(async () => {
-    svc = await startService(config, {
+    // Server mode starts on an empty database, as a first install does: the service migrates it.
+    if (mode === 'server') databaseUrl = await serverDatabaseUrl({ empty: true });
+    svc = await startService(loadConfig({ flags: flags({ demo: true }) }), {
       logger: pino({ level: 'silent' }),
       print: (s) => void printed.push(s),
     });
@@ -86,64 +103,94 @@ describe('the service on the embedded database, over a real socket', () => {
     expect(await docs.text()).toContain('<html');
   });
 
-  it('refuses a second process on the same data directory', async () => {
-    await expect(openDatabase({ dataDir })).rejects.toBeInstanceOf(DataDirLockedError);
-  });
+  it(
+    mode === 'embedded'
+      ? 'refuses a second process on the same data directory'
+      : 'lets a second process use the same database, and writes no service file',
+    async () => {
+      if (mode === 'embedded') {
+        await expect(openDatabase({ dataDir })).rejects.toBeInstanceOf(DataDirLockedError);
+        expect(existsSync(join(dataDir, 'service.json'))).toBe(true);
+        return;
+      }
+      const other = await openDatabase({ databaseUrl });
+      try {
+        const [row] = await other.query<{ n: number }>(
+          sql`SELECT count(*)::int AS n FROM api_tokens WHERE name = 'admin'`,
+        );
+        expect(row?.n).toBe(1);
+      } finally {
+        await other.close();
+      }
+      // Nothing to find the service by: the CLI goes to the database, not through the service.
+      expect(existsSync(join(dataDir, 'service.json'))).toBe(false);
+    },
+  );
 
-  it('manages tokens through the running service from the CLI', async () => {
-    const created = await cli([
-      'token',
-      'create',
-      '--data-dir',
-      dataDir,
-      '--name',
-      'dash',
-      '--scope',
-      'read',
-    ]);
-    const token = created.stdout.trim();
-    expect(token).toMatch(/^frt_/);
-    const ok = await fetch(`${svc.url}/radar/netflows/top/ases?dateRange=1d`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(ok.status).toBe(200);
-    const listed = await cli(['token', 'list', '--data-dir', dataDir]);
-    expect(listed.stdout).toContain('dash');
-    expect(listed.stdout).not.toContain(token);
-    await cli(['token', 'revoke', '--data-dir', dataDir, 'dash']);
-    const denied = await fetch(`${svc.url}/radar/netflows/top/ases?dateRange=1d`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(denied.status).toBe(401);
-  });
+  it(
+    mode === 'embedded'
+      ? 'manages tokens through the running service from the CLI'
+      : 'manages tokens on the database from the CLI; the service sees a revocation within tokenCacheTtl',
+    async () => {
+      const created = await cli(['token', 'create', ...where(), '--name', 'dash', '--scope', 'read']);
+      const token = created.stdout.trim();
+      expect(token).toMatch(/^frt_/);
+      const status = async () =>
+        (
+          await fetch(`${svc.url}/radar/netflows/top/ases?dateRange=1d`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status;
+      expect(await status()).toBe(200);
+      const listed = await cli(['token', 'list', ...where()]);
+      expect(listed.stdout).toContain('dash');
+      expect(listed.stdout).not.toContain(token);
+      await cli(['token', 'revoke', ...where(), 'dash']);
+      const revoked = Date.now();
+      // Embedded: the CLI revoked through the service, which forgets the token at once. Server:
+      // the CLI revoked in the database, and the service trusts what it looked up for TOKEN_TTL_MS.
+      let answer = await status();
+      while (mode === 'server' && answer === 200 && Date.now() - revoked < TOKEN_TTL_MS + 1000) {
+        await new Promise((r) => setTimeout(r, 100));
+        answer = await status();
+      }
+      expect(answer).toBe(401);
+      if (mode === 'server') expect(Date.now() - revoked).toBeLessThanOrEqual(TOKEN_TTL_MS + 1000);
+    },
+  );
 
-  it('says what to do when the service runs and no admin token is at hand', async () => {
-    const moved = join(dataDir, 'admin.token');
-    const saved = readFileSync(moved);
-    rmSync(moved);
-    try {
-      await expect(cli(['token', 'list', '--data-dir', dataDir])).rejects.toMatchObject({
-        stderr: expect.stringContaining('FLOWRADAR_TOKEN'),
-      });
-    } finally {
-      const { writeFileSync } = await import('node:fs');
-      writeFileSync(moved, saved, { mode: 0o600 });
-    }
-  });
+  it(
+    mode === 'embedded'
+      ? 'says what to do when the service runs and no admin token is at hand'
+      : 'manages tokens without an admin token while the service runs',
+    async () => {
+      const moved = join(dataDir, 'admin.token');
+      const saved = readFileSync(moved);
+      rmSync(moved);
+      try {
+        if (mode === 'embedded')
+          await expect(cli(['token', 'list', ...where()])).rejects.toMatchObject({
+            stderr: expect.stringContaining('FLOWRADAR_TOKEN'),
+          });
+        // The database is the server's to share: whoever reaches it needs no admin token.
+        else expect((await cli(['token', 'list', ...where()])).stdout).toContain('admin');
+      } finally {
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(moved, saved, { mode: 0o600 });
+      }
+    },
+  );
 
-  it('removes its service file on stop and reopens the same database without a new admin token', async () => {
+  it(`${mode === 'embedded' ? 'removes its service file on stop and ' : ''}reopens the same database without a new admin token`, async () => {
     await svc.stop();
     expect(existsSync(join(dataDir, 'service.json'))).toBe(false);
-    const listed = await cli(['token', 'list', '--data-dir', dataDir]);
+    const listed = await cli(['token', 'list', ...where()]);
     expect(listed.stdout).toContain('admin');
     const again: string[] = [];
-    svc = await startService(
-      loadConfig({ flags: { dataDir, port: 0, host: '127.0.0.1', netflowPort: 0, sflowPort: 0 } }),
-      {
-        logger: pino({ level: 'silent' }),
-        print: (s) => void again.push(s),
-      },
-    );
+    svc = await startService(loadConfig({ flags: flags() }), {
+      logger: pino({ level: 'silent' }),
+      print: (s) => void again.push(s),
+    });
     expect(again.join('')).not.toContain('Admin token');
   });
 });

@@ -22,7 +22,7 @@ import type { Database } from '../src/db/client.js';
 import { Spool, SpoolFullError, SpoolWriteError } from '../src/ingest/spool.js';
 import { type Batch, BatchWriter, newExporterDelta, writeBatches } from '../src/ingest/writer.js';
 import { trafficTotal } from './helpers/collector.js';
-import { testDatabase } from './helpers/db.js';
+import { MODES, testDatabase } from './helpers/db.js';
 
 const MIN = 60_000;
 const T0 = Math.floor(Date.now() / MIN) * MIN - 3 * 3600_000;
@@ -223,14 +223,17 @@ const canMount = (() => {
   }
 })();
 
-describe('spool under the BatchWriter', () => {
+afterAll(() => {
+  if (canMount) execFileSync('umount', [tmpfs], { stdio: 'ignore' });
+});
+
+describe.each(MODES)('spool under the BatchWriter (%s database)', (mode) => {
   let real: Awaited<ReturnType<typeof testDatabase>>;
   beforeAll(async () => {
-    real = await testDatabase();
+    real = await testDatabase(mode);
   });
   afterAll(async () => {
     await real.close();
-    if (canMount) execFileSync('umount', [tmpfs], { stdio: 'ignore' });
   });
   beforeEach(async () => {
     await real.exec('TRUNCATE traffic, ingest_batches, exporters, exporter_minutes');
@@ -372,7 +375,7 @@ describe('spool under the BatchWriter', () => {
     'a real full disk (64 KiB tmpfs): drops counted as spool_error, ingest goes on, replay frees space',
     async () => {
       const { db, state } = switchable(real);
-      const dir = join(tmpfs, 'spool');
+      const dir = join(tmpfs, `spool-${mode}`);
       // maxBytes far above the file system: the file system says no first.
       const spool = await Spool.open({ dir, maxBytes: 1024 ** 3, segmentBytes: 16 * 1024 });
       const errors: SpoolWriteError[] = [];

@@ -6,6 +6,8 @@ import { type Database, openDatabase } from '../../src/db/client.js';
 import { refreshRollups } from '../../src/db/maintenance.js';
 
 export type Mode = 'embedded' | 'server';
+/** Both modes, for suites that run the same checks on each (`describe.each(MODES)`). */
+export const MODES: readonly Mode[] = ['embedded', 'server'];
 
 export { freePort } from './net.js';
 
@@ -25,19 +27,28 @@ let databases = 0;
 
 /** A new database on the shared test server, copied from the migrated template. */
 export async function serverTestDatabase(opts: { max?: number; prepare?: boolean } = {}): Promise<Database> {
+  return openDatabase({
+    databaseUrl: await serverDatabaseUrl(),
+    max: opts.max ?? 10,
+    prepare: opts.prepare ?? true,
+  });
+}
+
+/**
+ * The URL of a new database on the shared test server, for a process of its own (`flowradar
+ * collect --database-url`): a copy of the migrated template, or with `empty` a database without
+ * even the TimescaleDB extension, as a first start meets it.
+ */
+export async function serverDatabaseUrl(opts: { empty?: boolean } = {}): Promise<string> {
   const { url, template } = sharedServer();
   const name = `t_${process.pid}_${++databases}_${Date.now().toString(36)}`;
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await admin.unsafe(`CREATE DATABASE ${name}${opts.empty ? '' : ` TEMPLATE ${template}`}`);
   } finally {
     await admin.end();
   }
-  return openDatabase({
-    databaseUrl: url.replace(/\/[^/]*$/, `/${name}`),
-    max: opts.max ?? 10,
-    prepare: opts.prepare ?? true,
-  });
+  return url.replace(/\/[^/]*$/, `/${name}`);
 }
 
 /** The run's TimescaleDB server; throws (never skips) when it could not be started. */

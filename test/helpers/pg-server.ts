@@ -14,6 +14,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { openDatabase } from '../../src/db/client.js';
+import { migrate } from '../../src/db/migrate.js';
 import { freePort } from './net.js';
 import { ROOT } from './worker.js';
 
@@ -267,6 +269,107 @@ export async function startReplica(primary: Cluster): Promise<Cluster> {
     destroy: async () => {
       await pgctl('stop').catch(() => {});
       rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A cluster of the caller's own whose `flowradar` database is migrated, for tests that stop or
+ * restart the server: the run's shared server must stay up for every other test file.
+ * @example
+ * const pg = await startMigratedCluster();
+ * const db = await openDatabase({ databaseUrl: pg.url });
+ */
+export async function startMigratedCluster(opts: { settings?: string[] } = {}): Promise<Cluster> {
+  const cluster = await startCluster(opts);
+  try {
+    const db = await openDatabase({ databaseUrl: cluster.url, max: 1 });
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+  } catch (err) {
+    await cluster.destroy();
+    throw err;
+  }
+  return cluster;
+}
+
+export interface HeldLock {
+  /**
+   * Waits until another session waits for this lock at a statement starting with `statement`,
+   * then stops the cluster: that session's transaction is cut halfway.
+   */
+  stopWhenWaiting(statement: string, timeoutMs?: number): Promise<void>;
+  /** Lets the lock go without stopping anything. */
+  release(): Promise<void>;
+}
+
+let locks = 0;
+
+/**
+ * Takes a lock (`lockSql`, e.g. `LOCK TABLE traffic IN EXCLUSIVE MODE` or a `SELECT … FOR UPDATE`)
+ * in a psql session of its own, and keeps it. On a real server a write takes milliseconds, so a
+ * stop at a random moment almost never cuts one; a lock holds the write where the stop should
+ * meet it, which is where the driver has gone wrong before (scripts/patch-postgres.mjs).
+ * @example
+ * const lock = await holdLock(pg, 'LOCK TABLE traffic IN EXCLUSIVE MODE');
+ * await lock.stopWhenWaiting('INSERT INTO traffic');
+ */
+export async function holdLock(cluster: Cluster, lockSql: string): Promise<HeldLock> {
+  const name = `flowradar-lock-${process.pid}-${++locks}`;
+  // psql, not the driver under test, holds the lock; the stop ends it with an error, as it should.
+  let ended = false;
+  const holding = cluster
+    .psql(`SET application_name = '${name}'; BEGIN; ${lockSql}; SELECT pg_sleep(600)`)
+    .finally(() => {
+      ended = true;
+    });
+  holding.catch(() => {});
+  const holder = async () =>
+    (await cluster.psql(`SELECT wait_event FROM pg_stat_activity WHERE application_name = '${name}'`)).trim();
+  const release = async () => {
+    await cluster.psql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${name}'`,
+    );
+    await holding.catch(() => {});
+  };
+  // Held once the session sleeps: the lock statement before it has returned.
+  for (const deadline = Date.now() + 10_000; (await holder()) !== 'PgSleep'; ) {
+    if (ended) {
+      const why = await holding.then(
+        () => 'ended',
+        (err: Error) => err.message,
+      );
+      throw new Error(`${lockSql}: ${why}`);
+    }
+    if (Date.now() > deadline) {
+      await release();
+      throw new Error(`${lockSql}: not held within 10 s`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    release,
+    async stopWhenWaiting(statement, timeoutMs = 30_000) {
+      const pattern = `${statement.replaceAll("'", "''")}%`;
+      for (const deadline = Date.now() + timeoutMs; ; ) {
+        const waiting = await cluster.psql(
+          `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '${pattern}'`,
+        );
+        if (Number(waiting) > 0) break;
+        if (Date.now() > deadline) {
+          await release();
+          throw new Error(`no transaction waited at "${statement}" within ${timeoutMs} ms`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await cluster.stop();
+      await holding.then(
+        () => Promise.reject(new Error(`${lockSql}: released before the stop`)),
+        () => undefined,
+      );
     },
   };
 }
