@@ -106,13 +106,23 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
     for (const s of opts.settings) await psql(`ALTER SYSTEM SET ${s}`, 'postgres');
     await pgctl('restart');
   }
-  const logPath = join(dir, 'server.log');
+  return clusterAt({ url, port, dir, root, dataDir: join(dir, 'data') });
+}
+
+/**
+ * The {@link Cluster} of a server running from `dataDir` on `port`, logging to `dir/server.log`;
+ * `destroy` removes `root`.
+ */
+function clusterAt(c: { url: string; port: number; dir: string; root: string; dataDir: string }): Cluster {
+  const logPath = join(c.dir, 'server.log');
+  const pgctl = (action: string) =>
+    su(`${PG_BIN}/pg_ctl -D '${c.dataDir}' -l '${logPath}' -m fast -w ${action}`);
   return {
-    url,
-    port,
-    dir,
-    urlOf: (database) => url.replace(/\/[^/]*$/, `/${database}`),
-    psql,
+    url: c.url,
+    port: c.port,
+    dir: c.dir,
+    urlOf: (database) => c.url.replace(/\/[^/]*$/, `/${database}`),
+    psql: (sqlText, database = 'flowradar') => psqlOn(c.port, sqlText, database),
     log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     stop: async () => {
       await pgctl('stop');
@@ -122,7 +132,7 @@ export async function startCluster(opts: { settings?: string[] } = {}): Promise<
     },
     destroy: async () => {
       await pgctl('stop').catch(() => {});
-      rmSync(root, { recursive: true, force: true });
+      rmSync(c.root, { recursive: true, force: true });
     },
   };
 }
@@ -252,25 +262,7 @@ export async function startReplica(primary: Cluster): Promise<Cluster> {
       if (attempt >= 3) throw new Error(`the replica did not start: ${(err as Error).message}`);
     }
   }
-  const url = primary.url.replace(/:\d+\//, `:${port}/`);
-  return {
-    url,
-    port,
-    dir,
-    urlOf: (database) => url.replace(/\/[^/]*$/, `/${database}`),
-    psql: async (sqlText, database = 'flowradar') => await psqlOn(port, sqlText, database),
-    log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
-    stop: async () => {
-      await pgctl('stop');
-    },
-    start: async () => {
-      await pgctl('start');
-    },
-    destroy: async () => {
-      await pgctl('stop').catch(() => {});
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
+  return clusterAt({ url: primary.url.replace(/:\d+\//, `:${port}/`), port, dir, root, dataDir: data });
 }
 
 /**
