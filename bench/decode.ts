@@ -23,10 +23,10 @@ import { MinuteAggregator } from '../src/ingest/aggregate.js';
 import { type Classification, createEnricher, type Enricher } from '../src/ingest/enrich.js';
 import { IngestMetrics } from '../src/ingest/metrics.js';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { Pipeline } from '../src/ingest/pipeline.js';
 import { decodeSflow } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { readPcapFile } from '../test/helpers/pcap.js';
 import { DEMO_TSV, encodeStream, LOCAL_NETWORK, type Protocol, syntheticFlows } from './flows.js';
 import { emit, median, num, parseArgs, rate, table, tempDir } from './lib.js';
 

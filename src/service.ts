@@ -21,7 +21,7 @@ import { createEnricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
-import { startSimulator } from './simulate.js';
+import { startSimulator } from './sim/simulate.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'token'] });

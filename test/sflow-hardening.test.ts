@@ -4,10 +4,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { encodeSflow, type SimFlow } from '../src/ingest/encode.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow, type SflowResult } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { encodeSflow, type SimFlow } from '../src/sim/encode.js';
+import { readPcapFile } from './helpers/pcap.js';
 
 // ---------------------------------------------------------------------------------------------
 // XDR builders: every length can be overridden to lie.

@@ -1,14 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { DEMO_NETWORKS, demoRows } from './demo.js';
-import {
-  type EncodeOptions,
-  encodeIpfix,
-  encodeSflow,
-  encodeV5,
-  encodeV9,
-  type SimFlow,
-} from './ingest/encode.js';
+import { DEMO_NETWORKS, demoRows } from '../demo.js';
+import { type EncodeOptions, encodeIpfix, encodeSflow, encodeV5, encodeV9, type SimFlow } from './encode.js';
 
 export const PROTOCOLS = ['v5', 'v9', 'ipfix', 'sflow'] as const;
 export type SimProtocol = (typeof PROTOCOLS)[number];
