@@ -361,6 +361,7 @@ describe('NetFlow v9', () => {
     const res = decodeNetflow(v9({}, set(0, template(256, V4_FIELDS)), set(256, v4Record())), ctx, () => {});
     expect(res).toMatchObject({ protocol: 'v9', records: 1 });
     expect(decodeNetflow(Uint8Array.of(0, 7, 0, 0), ctx, () => {})).toMatchObject({
+      protocol: 'unknown',
       ok: false,
       reason: 'bad_version',
     });

@@ -61,7 +61,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
         ? setInterval(
             () =>
               console.log(
-                `depth=${writer.depth} spooled=${writer.spooledRows} records=${spool.records} appended=${spool.stats.appended} replayed=${spool.stats.replayed}`,
+                `depth=${writer.depth} spooled=${writer.spooledRows} batches=${spool.batches} appended=${spool.stats.appended} replayed=${spool.stats.replayed}`,
               ),
             1000,
           )

@@ -183,6 +183,7 @@ describe('sFlow hardening: datagram header', () => {
   it('version other than 5 → bad_version, agent from the fallback', () => {
     for (const version of [0, 2, 4, 6, 0x05000000, 0xffffffff]) {
       const res = rejected(datagram([good()], { version }), 'bad_version');
+      expect(res.protocol).toBe('unknown');
       expect(res.agent).toBe('198.51.100.1');
     }
   });

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { dbErrorCode, isConnectionError } from '../db/errors.js';
+import type { WriteDropReason } from './writer.js';
 
 /**
  * Collector metrics for /metrics. Labels come from closed sets only (protocol, reason): never an
@@ -102,17 +103,7 @@ export class IngestMetrics {
   decodeError(reason: string, n = 1): void {
     this.errors.inc({ reason }, n);
   }
-  dropped(
-    reason:
-      | 'duplicate'
-      | 'buffer_full'
-      | 'spool_full'
-      | 'spool_error'
-      | 'too_large'
-      | 'socket'
-      | 'receive_queue',
-    n: number,
-  ): void {
+  dropped(reason: 'duplicate' | 'receive_queue' | WriteDropReason, n: number): void {
     this.drops.inc({ reason }, n);
   }
   lost(n: number): void {

@@ -11,8 +11,8 @@
  * consumes at least 4 bytes, nothing is allocated from a count, nothing throws.
  */
 import {
+  type DecodeDropReason,
   type DecodeResult,
-  type DropReason,
   type FlowRecord,
   type FlowSink,
   resetFlowRecord,
@@ -100,7 +100,10 @@ export function decodeSflow(buf: Uint8Array, ctx: SflowContext, sink: FlowSink):
  */
 function readHeader(buf: Uint8Array, res: SflowResult): number {
   if (buf.length < 8) return fail(res, 'truncated');
-  if (u32(buf, 0) !== 5) return fail(res, 'bad_version');
+  if (u32(buf, 0) !== 5) {
+    res.protocol = 'unknown'; // not sFlow v5, whatever port it came to
+    return fail(res, 'bad_version');
+  }
   const addrType = u32(buf, 4);
   const addrLen = addrType === 1 ? 4 : addrType === 2 ? 16 : -1;
   // Without a known address length the rest of the header cannot be located.
@@ -131,13 +134,13 @@ function emptyResult(ctx: SflowContext): SflowResult {
   };
 }
 
-function reject(res: SflowResult, reason: DropReason): SflowResult {
+function reject(res: SflowResult, reason: DecodeDropReason): SflowResult {
   res.ok = false;
   res.reason = reason;
   return res;
 }
 
-function fail(res: SflowResult, reason: DropReason): -1 {
+function fail(res: SflowResult, reason: DecodeDropReason): -1 {
   reject(res, reason);
   return -1;
 }
@@ -146,7 +149,7 @@ function fail(res: SflowResult, reason: DropReason): -1 {
  * Pass 1: verify that `count` samples, and the flow records of every flow sample, fit inside
  * their parents. Returns the drop reason of the first lie found.
  */
-function checkFraming(b: Uint8Array, off: number, end: number, count: number): DropReason | undefined {
+function checkFraming(b: Uint8Array, off: number, end: number, count: number): DecodeDropReason | undefined {
   // Each sample needs at least its 8-byte tag + length, so a larger count is a lie.
   if (count * 8 > end - off) return 'truncated';
   for (let i = 0; i < count; i++) {
@@ -169,7 +172,7 @@ function checkFlowSampleFraming(
   start: number,
   end: number,
   expanded: boolean,
-): DropReason | undefined {
+): DecodeDropReason | undefined {
   const fixed = expanded ? FLOW_SAMPLE_EXPANDED_FIXED : FLOW_SAMPLE_FIXED;
   if (end - start < fixed) return 'bad_record';
   const n = u32(b, start + fixed - 4);

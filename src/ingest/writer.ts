@@ -239,7 +239,7 @@ export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<
   });
 }
 
-export type DropReason = 'buffer_full' | SpoolDropReason;
+export type WriteDropReason = 'buffer_full' | SpoolDropReason;
 
 export interface WriterOptions {
   /** Rows held while the database is away; past it new batches are dropped and counted. */
@@ -261,13 +261,17 @@ export interface WriterOptions {
   groupBatches?: number;
   groupRows?: number;
   onWritten?: (batch: Batch, ms: number) => void;
-  onDropped?: (batch: Batch, reason: DropReason) => void;
+  onDropped?: (batch: Batch, reason: WriteDropReason) => void;
   onError?: (err: unknown, attempt: number) => void;
   /** A spool append failed (the batch is dropped, or kept in memory when the spool was empty). */
   onSpoolError?: (err: unknown) => void;
 }
 
-const rowsOf = (b: Batch) => Math.max(1, b.traffic.length);
+/**
+ * What a batch counts for in the memory buffer (against maxBufferedRows): its traffic rows, and
+ * at least 1, so batches of exporter counters alone cannot pile up without bound.
+ */
+const bufferedRowsOf = (b: Batch) => Math.max(1, b.traffic.length);
 
 /**
  * Writes batches in order, several per transaction when several wait. When the database is
@@ -290,7 +294,11 @@ export class BatchWriter {
   droppedBatches = 0;
   droppedRows = 0;
   /** Rows dropped, by reason. */
-  readonly droppedByReason: Record<DropReason, number> = { buffer_full: 0, spool_full: 0, spool_error: 0 };
+  readonly droppedByReason: Record<WriteDropReason, number> = {
+    buffer_full: 0,
+    spool_full: 0,
+    spool_error: 0,
+  };
   /** Batches handed to the spool (including those that failed there). */
   spooledBatches = 0;
 
@@ -300,7 +308,7 @@ export class BatchWriter {
   ) {
     this.delay = opts.retryMs ?? 1000;
     // Replay what an earlier run left in the spool before anything else.
-    if (opts.spool && opts.spool.records > 0) void this.drain();
+    if (opts.spool && opts.spool.batches > 0) void this.drain();
   }
 
   /** Rows waiting in memory to be written. */
@@ -314,7 +322,7 @@ export class BatchWriter {
   }
 
   enqueue(batch: Batch): void {
-    const rows = rowsOf(batch);
+    const rows = bufferedRowsOf(batch);
     const spool = this.opts.spool;
     if (spool) {
       // While the spool holds anything, newer batches go behind it, so replay keeps the order.
@@ -339,7 +347,7 @@ export class BatchWriter {
     this.kick();
   }
 
-  private drop(batch: Batch, reason: DropReason): void {
+  private drop(batch: Batch, reason: WriteDropReason): void {
     this.droppedBatches++;
     this.droppedRows += batch.traffic.length;
     this.droppedByReason[reason] += batch.traffic.length;
@@ -353,17 +361,17 @@ export class BatchWriter {
       () => this.kick(),
       (err: unknown) => {
         this.opts.onSpoolError?.(err);
-        const reason: DropReason =
+        const reason: WriteDropReason =
           (err as { reason?: string }).reason === 'spool_full' ? 'spool_full' : 'spool_error';
         if (reason === 'spool_error') this.spoolFailedAt = performance.now();
         // Nothing older on disk: memory still keeps the order, so keep the batch there if it fits.
         if (
           reason === 'spool_error' &&
-          spool.records === 0 &&
-          this.queuedRows + rowsOf(batch) <= this.opts.maxBufferedRows
+          spool.batches === 0 &&
+          this.queuedRows + bufferedRowsOf(batch) <= this.opts.maxBufferedRows
         ) {
           this.queue.push(batch);
-          this.queuedRows += rowsOf(batch);
+          this.queuedRows += bufferedRowsOf(batch);
           this.kick();
           return;
         }
@@ -406,7 +414,7 @@ export class BatchWriter {
       let chunk: SpoolChunk | undefined;
       try {
         if (this.queue.length > 0) group = this.group();
-        else if (spool && spool.records > 0) {
+        else if (spool && spool.batches > 0) {
           chunk = this.spoolChunk ??= await spool.read({
             maxBatches: this.opts.groupBatches ?? 1000,
             maxRows: this.opts.groupRows ?? 200_000,
@@ -437,7 +445,7 @@ export class BatchWriter {
         for (const b of group) {
           if (this.queue[0] !== b) continue;
           this.queue.shift();
-          this.queuedRows -= rowsOf(b);
+          this.queuedRows -= bufferedRowsOf(b);
         }
       }
       for (const b of group) if (written.has(b.id)) this.opts.onWritten?.(b, ms);
@@ -462,7 +470,7 @@ export class BatchWriter {
   }
 
   private get pending(): boolean {
-    return this.queue.length > 0 || (this.opts.spool?.records ?? 0) > 0;
+    return this.queue.length > 0 || (this.opts.spool?.batches ?? 0) > 0;
   }
 
   /**

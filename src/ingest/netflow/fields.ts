@@ -6,7 +6,7 @@
  * the rarer sampling fields in one module-level scratch object (decoding is synchronous, so
  * nothing else can observe it in between).
  */
-import type { DecodeResult, DropReason, FlowRecord, FlowSink } from '../types.js';
+import type { DecodeDropReason, DecodeResult, FlowRecord, FlowSink } from '../types.js';
 import type { DecodeContext, LearnOutcome, SourceState, Template, TemplateRegistry } from './templates.js';
 
 /** IANA IPFIX information element ids (v9 field types 1..127 are the same numbers). */
@@ -215,7 +215,7 @@ export function compilePlan(
   protocol: 'v9' | 'ipfix',
   fields: FieldList,
   scopeCount: number,
-): DecodePlan | DropReason {
+): DecodePlan | DecodeDropReason {
   const { count } = fields;
   if (count === 0) return 'bad_template';
   const chosen = chooseExclusive(protocol, fields, scopeCount);
@@ -455,7 +455,7 @@ export function saneTimes(rec: FlowRecord, ctx: DecodeContext): boolean {
 }
 
 /** Count a skipped part of a datagram. */
-export function skip(res: DecodeResult, reason: DropReason): void {
+export function skip(res: DecodeResult, reason: DecodeDropReason): void {
   res.skipped[reason] = (res.skipped[reason] ?? 0) + 1;
 }
 
@@ -771,7 +771,7 @@ export const FIELD_SCRATCH = {
  * at least 4 bytes and inside the datagram. Trailing bytes shorter than a set header are
  * tolerated as padding. Done before anything is decoded, so a rejected datagram emits nothing.
  */
-export function checkSetChain(dv: DataView, off: number, end: number): DropReason | undefined {
+export function checkSetChain(dv: DataView, off: number, end: number): DecodeDropReason | undefined {
   while (end - off >= 4) {
     const len = dv.getUint16(off + 2);
     if (len < 4 || len > end - off) return 'bad_length';
@@ -800,7 +800,7 @@ export function newResult(protocol: DecodeResult['protocol']): DecodeResult {
 }
 
 /** Mark a result as a rejected datagram. */
-export function fail(res: DecodeResult, reason: DropReason): DecodeResult {
+export function fail(res: DecodeResult, reason: DecodeDropReason): DecodeResult {
   res.ok = false;
   res.reason = reason;
   return res;

@@ -3,7 +3,7 @@
  * data go to the registry of the context; data records go to the sink, one reused record at a
  * time.
  */
-import type { DecodeResult, DropReason, FlowSink } from '../types.js';
+import type { DecodeDropReason, DecodeResult, FlowSink } from '../types.js';
 import {
   checkSetChain,
   countLearn,
@@ -114,7 +114,7 @@ function parseTemplateSet(
   source: SourceState,
   ctx: DecodeContext,
   res: DecodeResult,
-): DropReason | undefined {
+): DecodeDropReason | undefined {
   const kind: TemplateKind = options ? 'options' : 'data';
   while (end - p >= 4) {
     const id = dv.getUint16(p);

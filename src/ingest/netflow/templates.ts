@@ -4,7 +4,7 @@
  * share the id space of their source, so a redefinition of either kind replaces the other.
  * Each template is compiled once into a {@link DecodePlan} when learned.
  */
-import type { DropReason, FlowRecord } from '../types.js';
+import type { DecodeDropReason, FlowRecord } from '../types.js';
 import { compilePlan, type DecodePlan, type FieldList, MAX_FIELDS_HARD } from './fields.js';
 
 /** Template-based protocols. */
@@ -107,7 +107,11 @@ export interface RegistryOptions {
 }
 
 /** Outcome of learning one template definition. */
-export type LearnOutcome = 'new' | 'changed' | 'refreshed' | Extract<DropReason, 'too_many' | 'bad_template'>;
+export type LearnOutcome =
+  | 'new'
+  | 'changed'
+  | 'refreshed'
+  | Extract<DecodeDropReason, 'too_many' | 'bad_template'>;
 
 /**
  * Per-datagram inputs of the v5/v9/IPFIX decoders.

@@ -2,7 +2,7 @@
  * NetFlow v9 decoder (RFC 3954): a pure function over one datagram. Templates and options data
  * go to the registry of the context; data records go to the sink, one reused record at a time.
  */
-import type { DecodeResult, DropReason, FlowSink } from '../types.js';
+import type { DecodeDropReason, DecodeResult, FlowSink } from '../types.js';
 import {
   checkSetChain,
   countLearn,
@@ -107,7 +107,7 @@ function parseTemplates(
   source: SourceState,
   ctx: DecodeContext,
   res: DecodeResult,
-): DropReason | undefined {
+): DecodeDropReason | undefined {
   while (end - p >= 4) {
     const id = dv.getUint16(p);
     const count = dv.getUint16(p + 2);
@@ -138,7 +138,7 @@ function parseOptionsTemplates(
   source: SourceState,
   ctx: DecodeContext,
   res: DecodeResult,
-): DropReason | undefined {
+): DecodeDropReason | undefined {
   while (end - p >= 6) {
     const id = dv.getUint16(p);
     const scopeLen = dv.getUint16(p + 2);
