@@ -1,21 +1,15 @@
-import { sql } from 'drizzle-orm';
-import type { Database, Queryable } from '../db/client.js';
+import type { Database } from '../db/client.js';
+import {
+  claimBatches,
+  type ExporterDelta,
+  type ExporterMinuteDelta,
+  upsertExporterMinutes,
+  upsertExporters,
+} from '../db/ingest-store.js';
 import { addTraffic, type TrafficDelta } from '../db/traffic.js';
 import type { Spool, SpoolChunk, SpoolDropReason } from './spool.js';
 
-/** Counters of one exporter accumulated since the last flush. */
-export interface ExporterDelta {
-  address: string;
-  lastSeenMs: number;
-  datagrams: number;
-  records: number;
-  lostRecords: number;
-  unsampledRecords: number;
-  errors: Record<string, number>;
-  samplingRates: Record<string, number>;
-  /** Collector id → last datagram received from this exporter (Unix ms); empty for HTTP ingest. */
-  collectors: Record<string, number>;
-}
+export type { ExporterDelta, ExporterMinuteDelta };
 
 /** Zeroed counters of an exporter first heard at `nowMs`. */
 export function newExporterDelta(address: string, nowMs: number): ExporterDelta {
@@ -32,100 +26,12 @@ export function newExporterDelta(address: string, nowMs: number): ExporterDelta 
   };
 }
 
-/** Data quality of one exporter in one minute, read by the API for confidenceInfo. */
-export interface ExporterMinuteDelta {
-  minuteMs: number;
-  exporter: string;
-  /**
-   * The collector whose sequence tracking measured `lostRecords`; '' when nothing was measured
-   * (HTTP ingest): such a delta never reports loss and never makes a minute split.
-   */
-  collector: string;
-  records: number;
-  lostRecords: number;
-  unsampledRecords: number;
-}
-
 export interface Batch {
   /** Unique per batch; recorded in the same transaction, so a retried batch never counts twice. */
   id: string;
   traffic: TrafficDelta[];
   exporters: ExporterDelta[];
   minutes: ExporterMinuteDelta[];
-}
-
-/** Merges two jsonb objects of ISO times key by key, keeping the later time. */
-const latestTimes = (a: string, b: string) =>
-  sql.raw(`(SELECT coalesce(jsonb_object_agg(key, latest), '{}'::jsonb) FROM (
-     SELECT key, max(value) AS latest
-       FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
-      GROUP BY key) s)`);
-
-/** Adds two jsonb objects of counters key by key. */
-const mergeCounters = (a: string, b: string) =>
-  sql.raw(`(SELECT coalesce(jsonb_object_agg(key, total), '{}'::jsonb) FROM (
-     SELECT key, sum(value::bigint) AS total
-       FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
-      GROUP BY key) s)`);
-
-async function writeExporters(
-  tx: Queryable,
-  rows: (ExporterDelta & { firstSeenMs?: number })[],
-): Promise<void> {
-  // One order for every writer, as for traffic (see byTrafficKey): concurrent batches never deadlock.
-  for (const e of [...rows].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))) {
-    // toISOString has one length and format, so the later time is also the larger string.
-    const collectors = Object.fromEntries(
-      Object.entries(e.collectors ?? {}).map(([id, ms]) => [id, new Date(ms).toISOString()]),
-    );
-    await tx.query(sql`INSERT INTO exporters AS x (address, first_seen, last_seen, datagrams, records, lost_records,
-        unsampled_records, errors, sampling_rates, collectors)
-      VALUES (${e.address}, ${new Date(e.firstSeenMs ?? e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
-        ${e.datagrams}, ${e.records}, ${e.lostRecords}, ${e.unsampledRecords},
-        ${JSON.stringify(e.errors)}::jsonb, ${JSON.stringify(e.samplingRates)}::jsonb, ${JSON.stringify(collectors)}::jsonb)
-      ON CONFLICT (address) DO UPDATE SET
-        collectors = CASE WHEN excluded.collectors = '{}'::jsonb THEN x.collectors
-                          ELSE ${latestTimes('x.collectors', 'excluded.collectors')} END,
-        last_seen = greatest(x.last_seen, excluded.last_seen),
-        datagrams = x.datagrams + excluded.datagrams,
-        records = x.records + excluded.records,
-        lost_records = x.lost_records + excluded.lost_records,
-        unsampled_records = x.unsampled_records + excluded.unsampled_records,
-        errors = ${mergeCounters('x.errors', 'excluded.errors')},
-        sampling_rates = ${mergeCounters('x.sampling_rates', 'excluded.sampling_rates')}`);
-  }
-}
-
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** The collectors of a minute row after this write: the row's, plus the writer's when new to it. */
-const MERGED_COLLECTORS = `(CASE WHEN excluded.collectors <@ x.collectors THEN x.collectors
-  ELSE x.collectors || excluded.collectors END)`;
-
-/**
- * Adds data quality per (minute, exporter). Loss is measured per collector: once a second
- * collector writes a minute of the same exporter, each one's sequence gaps are the other's
- * datagrams, so the minute becomes split (`split` = number of collectors) and its lost_records 0
- * from then on: unknown, never invented or summed. A delta of collector '' (HTTP ingest) adds
- * records only. Rows go in (minute, exporter) order, as every writer does: no deadlocks.
- */
-async function writeMinutes(tx: Queryable, rows: ExporterMinuteDelta[]): Promise<void> {
-  const sorted = [...rows].sort(
-    (a, b) => a.minuteMs - b.minuteMs || byText(a.exporter, b.exporter) || byText(a.collector, b.collector),
-  );
-  const merged = sql.raw(MERGED_COLLECTORS);
-  for (const m of sorted) {
-    const measured = m.collector !== '';
-    await tx.query(sql`INSERT INTO exporter_minutes AS x (time, exporter, records, lost_records, unsampled_records, collectors)
-      VALUES (${new Date(m.minuteMs).toISOString()}::timestamptz, ${m.exporter}, ${m.records},
-        ${measured ? m.lostRecords : 0}, ${m.unsampledRecords}, ${measured ? sql`ARRAY[${m.collector}::text]` : sql`'{}'::text[]`})
-      ON CONFLICT (time, exporter) DO UPDATE SET
-        records = x.records + excluded.records,
-        unsampled_records = x.unsampled_records + excluded.unsampled_records,
-        collectors = ${merged},
-        split = CASE WHEN cardinality(${merged}) > 1 THEN cardinality(${merged}) ELSE 0 END,
-        lost_records = CASE WHEN cardinality(${merged}) > 1 THEN 0 ELSE x.lost_records + excluded.lost_records END`);
-  }
 }
 
 /**
@@ -222,19 +128,16 @@ export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<
   const unique = [...new Map(batches.map((b) => [b.id, b])).values()];
   if (unique.length === 0) return new Set();
   return db.transaction(async (tx) => {
-    const claimed = await tx.query<{ id: string }>(
-      sql`INSERT INTO ingest_batches (id, rows) VALUES ${sql.join(
-        unique.map((b) => sql`(${b.id}, ${b.traffic.length})`),
-        sql`, `,
-      )} ON CONFLICT (id) DO NOTHING RETURNING id`,
+    const ids = await claimBatches(
+      tx,
+      unique.map((b) => ({ id: b.id, rows: b.traffic.length })),
     );
-    const ids = new Set(claimed.map((r) => r.id));
     const fresh = unique.filter((b) => ids.has(b.id));
     if (fresh.length === 0) return ids;
     const sum = mergeBatches(fresh);
     await addTraffic(tx, sum.traffic);
-    await writeExporters(tx, sum.exporters);
-    await writeMinutes(tx, sum.minutes);
+    await upsertExporters(tx, sum.exporters);
+    await upsertExporterMinutes(tx, sum.minutes);
     return ids;
   });
 }
