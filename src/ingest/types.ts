@@ -37,6 +37,7 @@ export interface FlowRecord {
   outIf: number;
 }
 
+/** A zeroed record; every field present from the start, so all records share one hidden class. */
 export function newFlowRecord(): FlowRecord {
   return {
     startMs: 0,
@@ -57,6 +58,7 @@ export function newFlowRecord(): FlowRecord {
   };
 }
 
+/** Zeroes a reused record, field by field (per record in the v5 and sFlow decoders: no allocation). */
 export function resetFlowRecord(r: FlowRecord): void {
   r.startMs = 0;
   r.endMs = 0;

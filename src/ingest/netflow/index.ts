@@ -2,14 +2,14 @@
  * NetFlow / IPFIX entry point: dispatch one UDP payload on its version field.
  */
 import type { DecodeResult, FlowSink } from '../types.js';
-import { fail, newResult } from './fields.js';
 import { decodeIpfix } from './ipfix.js';
+import { fail, newResult } from './message.js';
 import type { DecodeContext } from './templates.js';
 import { decodeV5 } from './v5.js';
 import { decodeV9 } from './v9.js';
 
-export { DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_PAST_MS } from './fields.js';
 export { decodeIpfix } from './ipfix.js';
+export { DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_PAST_MS } from './message.js';
 export type {
   DecodeContext,
   LearnOutcome,
