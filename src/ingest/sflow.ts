@@ -150,15 +150,32 @@ function fail(res: SflowResult, reason: DecodeDropReason): -1 {
  * their parents. Returns the drop reason of the first lie found.
  */
 function checkFraming(b: Uint8Array, off: number, end: number, count: number): DecodeDropReason | undefined {
-  // Each sample needs at least its 8-byte tag + length, so a larger count is a lie.
-  if (count * 8 > end - off) return 'truncated';
+  return checkItems(b, off, end, count, 'truncated', 'bad_length', true);
+}
+
+/**
+ * Walk `count` XDR items (tag, length, body) from `off`: each must have its 8-byte header and its
+ * body before `end`. A count that cannot fit, or a header cut, is `cut`; a body overrunning is
+ * `overrun`. With `samples`, the items are samples and each flow sample's records are walked too.
+ */
+function checkItems(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  count: number,
+  cut: DecodeDropReason,
+  overrun: DecodeDropReason,
+  samples: boolean,
+): DecodeDropReason | undefined {
+  // Each item needs at least its 8-byte tag + length, so a larger count is a lie.
+  if (count * 8 > end - off) return cut;
   for (let i = 0; i < count; i++) {
-    if (end - off < 8) return 'truncated';
+    if (end - off < 8) return cut;
     const tag = u32(b, off);
     const len = u32(b, off + 4);
     const body = off + 8;
-    if (len > end - body) return 'bad_length';
-    if (isFlowSample(tag)) {
+    if (len > end - body) return overrun;
+    if (samples && isFlowSample(tag)) {
       const r = checkFlowSampleFraming(b, body, body + len, tag === FLOW_SAMPLE_EXPANDED);
       if (r !== undefined) return r;
     }
@@ -167,6 +184,7 @@ function checkFraming(b: Uint8Array, off: number, end: number, count: number): D
   return undefined;
 }
 
+/** A flow sample's fixed part, then its flow records: any lie about them is bad_record. */
 function checkFlowSampleFraming(
   b: Uint8Array,
   start: number,
@@ -177,16 +195,7 @@ function checkFlowSampleFraming(
   if (end - start < fixed) return 'bad_record';
   const n = u32(b, start + fixed - 4);
   if (n > SFLOW_MAX_COUNT) return 'too_many';
-  let off = start + fixed;
-  if (n * 8 > end - off) return 'bad_record';
-  for (let i = 0; i < n; i++) {
-    if (end - off < 8) return 'bad_record';
-    const len = u32(b, off + 4);
-    const body = off + 8;
-    if (len > end - body) return 'bad_record';
-    off = nextOffset(body, len, end);
-  }
-  return undefined;
+  return checkItems(b, start + fixed, end, n, 'bad_record', 'bad_record', false);
 }
 
 /** Pass 2: framing is known to be sound; decode flow samples, count the rest. */

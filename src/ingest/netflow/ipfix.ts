@@ -4,16 +4,8 @@
  * time.
  */
 import type { DecodeResult, FlowSink } from '../types.js';
-import type { HeaderClock } from './dataset.js';
 import { fail, newResult, openMessage, skip } from './message.js';
-import {
-  checkSetChain,
-  decodeSets,
-  FIELD_SCRATCH,
-  learnTemplate,
-  type SetLayout,
-  type TemplateSetParser,
-} from './sets.js';
+import { decodeSets, FIELD_SCRATCH, learnTemplate, type SetLayout, type TemplateSetParser } from './sets.js';
 import type { DecodeContext } from './templates.js';
 
 const HEADER_LENGTH = 16;
@@ -36,11 +28,7 @@ export function decodeIpfix(buf: Uint8Array, ctx: DecodeContext, sink: FlowSink)
   res.sequence = dv.getUint32(8);
   res.domain = dv.getUint32(12);
   if (length !== buf.length) return fail(res, 'bad_length');
-  const bad = checkSetChain(dv, HEADER_LENGTH, length);
-  if (bad !== undefined) return fail(res, bad);
-  const clock: HeaderClock = { exportMs: res.exportMs, uptimeMs: -1 };
-  decodeSets(dv, HEADER_LENGTH, length, IPFIX_SETS, clock, ctx, sink, res);
-  return res;
+  return decodeSets(dv, HEADER_LENGTH, length, IPFIX_SETS, -1, ctx, sink, res);
 }
 
 /**

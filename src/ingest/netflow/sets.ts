@@ -8,7 +8,7 @@
 import type { DecodeDropReason, DecodeResult, FlowSink } from '../types.js';
 import { decodeDataSet, type HeaderClock } from './dataset.js';
 import { MAX_FIELDS_HARD } from './elements.js';
-import { skip } from './message.js';
+import { fail, skip } from './message.js';
 import type { DecodeContext, SourceState, TemplateKind, TemplateProtocol } from './templates.js';
 
 /** Data sets have ids from 256; lower ids are template sets or reserved. */
@@ -49,7 +49,7 @@ export interface SetLayout {
  * at least 4 bytes and inside the datagram. Trailing bytes shorter than a set header are
  * tolerated as padding. Done before anything is decoded, so a rejected datagram emits nothing.
  */
-export function checkSetChain(dv: DataView, off: number, end: number): DecodeDropReason | undefined {
+function checkSetChain(dv: DataView, off: number, end: number): DecodeDropReason | undefined {
   while (end - off >= 4) {
     const len = dv.getUint16(off + 2);
     if (len < 4 || len > end - off) return 'bad_length';
@@ -59,20 +59,25 @@ export function checkSetChain(dv: DataView, off: number, end: number): DecodeDro
 }
 
 /**
- * Decode the sets from `off` to `end` (their chain already checked): templates into the
- * registry, data records to the sink, everything counted in `res`. The source's state is created
- * only when a template set arrives, and dropped again when that set left it empty.
+ * Decode the sets of a message from `off` (after the header) to `end`: first check that their
+ * lengths chain (else the datagram is rejected, nothing emitted), then templates into the
+ * registry, data records to the sink, everything counted in `res`, which is returned. The
+ * source's state is created only when a template set arrives, and dropped again when that set
+ * left it empty. `uptimeMs` is the header's sysUptime (v9), -1 without one (IPFIX).
  */
 export function decodeSets(
   dv: DataView,
   off: number,
   end: number,
   layout: SetLayout,
-  clock: HeaderClock,
+  uptimeMs: number,
   ctx: DecodeContext,
   sink: FlowSink,
   res: DecodeResult,
-): void {
+): DecodeResult {
+  const bad = checkSetChain(dv, off, end);
+  if (bad !== undefined) return fail(res, bad);
+  const clock: HeaderClock = { exportMs: res.exportMs, uptimeMs };
   const { protocol, templateSet, optionsTemplateSet } = layout;
   let source = ctx.registry.findSource(protocol, ctx.exporter, res.domain);
   while (end - off >= 4) {
@@ -100,6 +105,7 @@ export function decodeSets(
     }
     off = setEnd;
   }
+  return res;
 }
 
 /**

@@ -3,16 +3,8 @@
  * go to the registry of the context; data records go to the sink, one reused record at a time.
  */
 import type { DecodeResult, FlowSink } from '../types.js';
-import type { HeaderClock } from './dataset.js';
-import { fail, newResult, openMessage, skip } from './message.js';
-import {
-  checkSetChain,
-  decodeSets,
-  FIELD_SCRATCH,
-  learnTemplate,
-  type SetLayout,
-  type TemplateSetParser,
-} from './sets.js';
+import { newResult, openMessage, skip } from './message.js';
+import { decodeSets, FIELD_SCRATCH, learnTemplate, type SetLayout, type TemplateSetParser } from './sets.js';
 import type { DecodeContext } from './templates.js';
 
 const HEADER_LENGTH = 20;
@@ -33,11 +25,7 @@ export function decodeV9(buf: Uint8Array, ctx: DecodeContext, sink: FlowSink): D
   res.exportMs = dv.getUint32(8) * 1000;
   res.sequence = dv.getUint32(12);
   res.domain = dv.getUint32(16);
-  const bad = checkSetChain(dv, HEADER_LENGTH, buf.length);
-  if (bad !== undefined) return fail(res, bad);
-  const clock: HeaderClock = { exportMs: res.exportMs, uptimeMs: res.uptimeMs };
-  decodeSets(dv, HEADER_LENGTH, buf.length, V9_SETS, clock, ctx, sink, res);
-  return res;
+  return decodeSets(dv, HEADER_LENGTH, buf.length, V9_SETS, res.uptimeMs, ctx, sink, res);
 }
 
 /** Read `count` (type, length) pairs at `off` into the field scratch. Caller checked bounds. */
