@@ -12,7 +12,12 @@ import type { FlowRecord } from './types.js';
 
 const MINUTE = 60_000;
 
-/** Counters of one exporter since the last drain; what {@link BatchBuilder.addRecord} counts on. */
+/**
+ * Counters of one exporter since the last drain; what {@link BatchBuilder.addRecord} counts on.
+ * @example
+ * const exporter = builder.exporter('192.0.2.1', Date.now());
+ * exporter.countError('duplicate');
+ */
 export class ExporterAccount implements SamplingAccount {
   datagrams = 0;
   records = 0;

@@ -5,6 +5,10 @@ import type { WriteDropReason } from './writer.js';
 /**
  * Collector metrics for /metrics. Labels come from closed sets only (protocol, reason): never an
  * exporter address or a template id, which an unvetted sender could multiply.
+ * @example
+ * const metrics = new IngestMetrics();
+ * metrics.datagram('ipfix');
+ * const text = await metrics.registry.metrics(); // Prometheus text for /metrics
  */
 export class IngestMetrics {
   readonly registry = new Registry();
@@ -115,6 +119,8 @@ export type WriteFailureCause = 'deadlock' | 'serialization' | 'lock' | 'timeout
 /**
  * Why a write failed, from the PostgreSQL SQLSTATE the driver reports (on the error or its
  * cause): a closed set, so it can label a metric.
+ * @example
+ * metrics.writeFailed(writeFailureCause(err)); // 'deadlock', 'timeout', 'connection', ...
  */
 export function writeFailureCause(err: unknown): WriteFailureCause {
   const code = dbErrorCode(err);

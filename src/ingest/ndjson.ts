@@ -45,7 +45,12 @@ export interface LineError {
   message: string;
 }
 
-/** Parses every line first: a request is taken whole or not at all. */
+/**
+ * Parses every line first: a request is taken whole or not at all.
+ * @example
+ * const { records, errors } = parseNdjson(await c.req.text());
+ * if (errors.length > 0) throw badParam('body', `line ${errors[0]!.line}: ${errors[0]!.message}`);
+ */
 export function parseNdjson(text: string): { records: GoflowRecord[]; errors: LineError[] } {
   const records: GoflowRecord[] = [];
   const errors: LineError[] = [];

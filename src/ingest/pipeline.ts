@@ -50,6 +50,11 @@ const MINUTE = 60_000;
  * classify → aggregate, then sequence tracking and exporter accounting; every flush interval the
  * batch goes to the writer. One per process; the receiving thread hands it datagrams.
  * `POST /ingest/flows` runs the same record steps (ndjson.ts).
+ * @example
+ * const pipeline = new Pipeline({ db, enricher, metrics, logger, collectorId: 'c1' });
+ * await pipeline.loadTemplates();
+ * pipeline.start();
+ * const udp = await startUdp(pipeline, { host: '0.0.0.0', netflowPort: 2055, sflowPort: 6343 }, logger);
  */
 export class Pipeline {
   readonly registry: TemplateRegistry;

@@ -1,8 +1,8 @@
 /**
  * The receiving thread: binds the sockets and reads datagrams as they come, whatever the main
  * thread is doing. The embedded database runs on the main thread, and a flush there can hold it
- * for a second: read from the main thread, the kernel buffer (capped by net.core.rmem_max) would
- * overflow meanwhile. Here datagrams wait in this thread's memory (at most `maxQueuedBytes`, the
+ * long enough for the kernel buffer (capped by net.core.rmem_max) to overflow, were datagrams
+ * read there. Here datagrams wait in this thread's memory (at most `maxQueuedBytes`, the
  * rest dropped and counted) and go to the main thread in batches, one transferred buffer each.
  *
  * Started by {@link startUdp} (collector.ts) as a worker thread; the messages it exchanges with

@@ -81,6 +81,9 @@ function isFlowSample(tag: number): boolean {
 /**
  * Decode one sFlow v5 datagram. Each flow sample yields one FlowRecord (bytes = sampled frame
  * length, packets = 1, start = end = ctx.nowMs); counter and unknown samples count in `ignored`.
+ * @example
+ * const res = decodeSflow(payload, { nowMs: Date.now(), record, agentFallback: rinfo.address }, sink);
+ * if (!res.ok) metrics.decodeError(res.reason!);
  */
 export function decodeSflow(buf: Uint8Array, ctx: SflowContext, sink: FlowSink): SflowResult {
   const res = emptyResult(ctx);
@@ -438,7 +441,11 @@ function formatAddress(b: Uint8Array, p: number, len: number): string {
   return len === 4 ? `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}` : formatIpv6(b, p);
 }
 
-/** RFC 5952 text: lowercase hex, longest run (≥ 2) of zero groups compressed to '::'. */
+/**
+ * RFC 5952 text: lowercase hex, longest run (≥ 2) of zero groups compressed to '::'.
+ * @example
+ * formatIpv6(Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1)); // '2001:db8::1'
+ */
 export function formatIpv6(b: Uint8Array, p = 0): string {
   let bestAt = -1;
   let bestLen = 1;

@@ -38,7 +38,11 @@ const SEGMENT_RE = /^seg-(\d{12})\.log$/;
 
 export type SpoolDropReason = 'spool_full' | 'spool_error';
 
-/** The spool is at maxBytes: the batch was not stored. */
+/**
+ * The spool is at maxBytes: the batch was not stored.
+ * @example
+ * spool.append(batch).catch((err) => err instanceof SpoolFullError && drop(batch, 'spool_full'));
+ */
 export class SpoolFullError extends Error {
   readonly reason = 'spool_full' as const;
   constructor(need: number, used: number, max: number) {
@@ -46,7 +50,11 @@ export class SpoolFullError extends Error {
   }
 }
 
-/** The file system refused the write (ENOSPC, EIO, EROFS…): the batch was not stored. */
+/**
+ * The file system refused the write (ENOSPC, EIO, EROFS…): the batch was not stored.
+ * @example
+ * spool.append(batch).catch((err) => err instanceof SpoolWriteError && log.error(err.code));
+ */
 export class SpoolWriteError extends Error {
   readonly reason = 'spool_error' as const;
   readonly code: string | undefined;
@@ -252,6 +260,12 @@ async function* iterate(fh: FileHandle, from: number, to: number): AsyncGenerato
 /**
  * Append-only, bounded, checksummed batch spool. Operations run one at a time in call order, so
  * append() returns at once in the caller's order and reads see every earlier append.
+ * @example
+ * const spool = await Spool.open({ dir: 'data/spool', maxBytes: 1 << 30 });
+ * await spool.append(batch);
+ * const chunk = await spool.read({ maxBatches: 100 });
+ * await writeBatches(db, chunk.batches);
+ * await spool.ack(chunk);
  */
 export class Spool {
   private segments: Segment[] = [];

@@ -37,7 +37,11 @@ export interface FlowRecord {
   outIf: number;
 }
 
-/** A zeroed record; every field present from the start, so all records share one hidden class. */
+/**
+ * A zeroed record; every field present from the start, so all records share one hidden class.
+ * @example
+ * const record = newFlowRecord(); // one per decoder loop, handed to the sink again and again
+ */
 export function newFlowRecord(): FlowRecord {
   return {
     startMs: 0,
@@ -58,7 +62,11 @@ export function newFlowRecord(): FlowRecord {
   };
 }
 
-/** Zeroes a reused record, field by field (per record in the v5 and sFlow decoders: no allocation). */
+/**
+ * Zeroes a reused record, field by field (per record in the v5 and sFlow decoders: no allocation).
+ * @example
+ * resetFlowRecord(ctx.record);
+ */
 export function resetFlowRecord(r: FlowRecord): void {
   r.startMs = 0;
   r.endMs = 0;

@@ -11,7 +11,11 @@ import type { Spool, SpoolChunk, SpoolDropReason } from './spool.js';
 
 export type { ExporterDelta, ExporterMinuteDelta };
 
-/** Zeroed counters of an exporter first heard at `nowMs`. */
+/**
+ * Zeroed counters of an exporter first heard at `nowMs`.
+ * @example
+ * const exporter = { ...newExporterDelta('192.0.2.1', Date.now()), datagrams: 1, records: 20 };
+ */
 export function newExporterDelta(address: string, nowMs: number): ExporterDelta {
   return {
     address,
@@ -37,6 +41,8 @@ export interface Batch {
 /**
  * Writes a batch exactly once: its id goes into ingest_batches in the same transaction as its
  * rows, and a batch whose id is already there is skipped.
+ * @example
+ * const outcome = await writeBatch(db, { id: `http:${key}`, traffic, exporters, minutes });
  */
 export async function writeBatch(db: Database, batch: Batch): Promise<'written' | 'duplicate'> {
   return (await writeBatches(db, [batch])).has(batch.id) ? 'written' : 'duplicate';
@@ -50,6 +56,8 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
  * Sums batches as one: traffic by (minute, asn, location, product, direction), exporters by
  * address (first seen = earliest, last seen = latest), minutes by (minute, exporter, collector).
  * Writing the sum adds exactly what writing each batch would.
+ * @example
+ * const { traffic, exporters, minutes } = mergeBatches([a, b]);
  */
 export function mergeBatches(batches: Batch[]): {
   traffic: TrafficDelta[];
@@ -123,6 +131,8 @@ export function mergeBatches(batches: Batch[]): {
  * Writes several batches in one transaction, each exactly once: all ids are claimed in
  * ingest_batches, those already there are skipped, and the sum of the others is written.
  * Returns the ids written now.
+ * @example
+ * const written = await writeBatches(db, chunk.batches); // ids written now
  */
 export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<string>> {
   const unique = [...new Map(batches.map((b) => [b.id, b])).values()];
@@ -181,6 +191,10 @@ const bufferedRowsOf = (b: Batch) => Math.max(1, b.traffic.length);
  * unavailable, batches wait in a bounded memory buffer and are retried with backoff; with a spool,
  * the backlog past `spoolAfterRows` moves to disk and is replayed in order (memory first, then the
  * spool). What fits nowhere is dropped and counted by reason, never silently.
+ * @example
+ * const writer = new BatchWriter(db, { maxBufferedRows: 2_000_000, spool });
+ * writer.enqueue({ id: randomUUID(), ...builder.drain() });
+ * const left = await writer.close(10_000); // rows neither written nor spooled
  */
 export class BatchWriter {
   private queue: Batch[] = [];

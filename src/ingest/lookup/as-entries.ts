@@ -5,14 +5,23 @@
  */
 import { isCountryCode } from '../../query/geo.js';
 
-/** Normalized country: upper-case alpha-2 the API accepts, or null (unknown, 'None', 'ZZ', 'EU'...). */
+/**
+ * Normalized country: upper-case alpha-2 the API accepts, or null (unknown, 'None', 'ZZ', 'EU'...).
+ * @example
+ * normalizeCountry('pt'); // 'PT'
+ * normalizeCountry('EU'); // null
+ */
 export function normalizeCountry(raw: unknown): string | null {
   if (typeof raw !== 'string' || raw.length !== 2) return null;
   const cc = raw.toUpperCase();
   return cc !== 'XX' && isCountryCode(cc) ? cc : null;
 }
 
-/** An AS number from text ("64500" or "AS64500"), -1 when it is not one. */
+/**
+ * An AS number from text ("64500" or "AS64500"), -1 when it is not one.
+ * @example
+ * parseAsn('AS3243'); // 3243
+ */
 export function parseAsn(s: string): number {
   const t = s.startsWith('AS') || s.startsWith('as') ? s.slice(2) : s;
   if (!/^\d{1,10}$/.test(t)) return -1;
@@ -20,7 +29,12 @@ export function parseAsn(s: string): number {
   return n <= 0xffffffff ? n : -1;
 }
 
-/** Distinct (AS, country) pairs; flattening merges neighbours only when their entries are equal. */
+/**
+ * Distinct (AS, country) pairs; flattening merges neighbours only when their entries are equal.
+ * @example
+ * const entries = new EntryTable();
+ * const e = entries.intern(3243, 'PT'); // the same index for every (3243, 'PT')
+ */
 export class EntryTable {
   readonly asn: number[] = [];
   /** Country index per entry into {@link countryList} (0 = unknown). */
@@ -55,7 +69,12 @@ export class EntryTable {
   }
 }
 
-/** AS names in first-seen order; the first non-empty name and the first known country win. */
+/**
+ * AS names in first-seen order; the first non-empty name and the first known country win.
+ * @example
+ * const names = new NameTable();
+ * names.add(3243, 'MEO-RESIDENCIAL', 'PT');
+ */
 export class NameTable {
   readonly map = new Map<number, { name: string; country: string | null }>();
 

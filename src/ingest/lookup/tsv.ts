@@ -47,7 +47,8 @@ function loadTsvText(
   names: NameTable,
   stats: TsvStats,
 ): void {
-  // Columns are located with indexOf on the whole text: String.split per line costs ~1 µs a line.
+  // Columns are located with indexOf on the whole text: String.split per line would allocate an
+  // array and strings for every line of a file of millions.
   const tabs = [0, 0, 0, 0];
   let pos = 0;
   while (pos < text.length) {

@@ -151,6 +151,9 @@ function applyOptions(registry: TemplateRegistry, source: SourceState, nowMs: nu
  * difference, so uptime wraparound stays sane); for IPFIX against systemInitTimeMilliseconds
  * (record, else options data), else the flow is anchored to end at export time so its duration
  * survives. A missing start or end borrows from the other; neither gives the export time.
+ * @example
+ * const tpl = ctx.registry.getTemplate(source, setId, ctx.nowMs);
+ * if (tpl) decodeDataSet(dv, off + 4, setEnd, tpl, source, { exportMs, uptimeMs: -1 }, ctx, sink, res);
  */
 export function decodeDataSet(
   dv: DataView,

@@ -156,7 +156,12 @@ role(IE.samplingPopulation, K.SAMPLING_POPULATION);
 role(IE.samplingProbability, K.SAMPLING_PROBABILITY);
 role(IE.systemInitTimeMilliseconds, K.SYSTEM_INIT_MS);
 
-/** Whether `len` bytes are a valid encoding for a field of `kind` (RFC 7011 reduced-size rules). */
+/**
+ * Whether `len` bytes are a valid encoding for a field of `kind` (RFC 7011 reduced-size rules).
+ * @example
+ * lengthFits(K.SRC4, 4); // true
+ * lengthFits(K.SRC4, 16); // false: an IPv4 field of 16 bytes is skipped
+ */
 export function lengthFits(kind: number, len: number): boolean {
   switch (kind) {
     case K.SKIP:
@@ -177,5 +182,9 @@ export function lengthFits(kind: number, len: number): boolean {
   }
 }
 
-/** Kind of an IANA element id, SKIP when we do not interpret it. */
+/**
+ * Kind of an IANA element id, SKIP when we do not interpret it.
+ * @example
+ * kindOf(IE.octetDeltaCount) === K.BYTES; // true
+ */
 export const kindOf = (type: number): number => (type < ROLE_TABLE_SIZE ? ROLE_KIND[type]! : K.SKIP);

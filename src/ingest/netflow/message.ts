@@ -14,6 +14,8 @@ export const DEFAULT_MAX_PAST_MS = 3 * 365 * 24 * 3600 * 1000;
  * Timestamp rule shared by all decoders: an end before the start is clamped (start = end); a
  * record whose end lies more than maxFutureMs after the receive time, or whose start lies more
  * than maxPastMs before it, is dropped (bad_timestamp).
+ * @example
+ * if (!saneTimes(record, ctx)) skip(res, 'bad_timestamp');
  */
 export function saneTimes(rec: FlowRecord, ctx: DecodeContext): boolean {
   if (rec.endMs < rec.startMs) rec.startMs = rec.endMs;
@@ -22,12 +24,20 @@ export function saneTimes(rec: FlowRecord, ctx: DecodeContext): boolean {
   return rec.endMs <= ctx.nowMs + future && rec.startMs >= ctx.nowMs - past;
 }
 
-/** Count a skipped part of a datagram. */
+/**
+ * Count a skipped part of a datagram.
+ * @example
+ * skip(res, 'unknown_template'); // res.skipped.unknown_template += 1
+ */
 export function skip(res: DecodeResult, reason: DecodeDropReason): void {
   res.skipped[reason] = (res.skipped[reason] ?? 0) + 1;
 }
 
-/** An empty result for a protocol; the decoders fill it in. */
+/**
+ * An empty result for a protocol; the decoders fill it in.
+ * @example
+ * const res = newResult('ipfix');
+ */
 export function newResult(protocol: DecodeResult['protocol']): DecodeResult {
   return {
     protocol,
@@ -46,7 +56,11 @@ export function newResult(protocol: DecodeResult['protocol']): DecodeResult {
   };
 }
 
-/** Mark a result as a rejected datagram. */
+/**
+ * Mark a result as a rejected datagram.
+ * @example
+ * if (length !== buf.length) return fail(res, 'bad_length');
+ */
 export function fail(res: DecodeResult, reason: DecodeDropReason): DecodeResult {
   res.ok = false;
   res.reason = reason;

@@ -42,6 +42,9 @@ export interface FieldList {
  * Compile field specifiers into a plan, or return the reason the template is unusable.
  * v9 scope fields use their own type space (1 System, 2 Interface, ...), so they are skipped;
  * IPFIX scope fields are ordinary elements (selectorId is a typical scope) and are decoded.
+ * @example
+ * const plan = compilePlan('ipfix', FIELD_SCRATCH, 0);
+ * if (typeof plan === 'string') return plan; // 'bad_template'
  */
 export function compilePlan(
   protocol: 'v9' | 'ipfix',

@@ -64,6 +64,8 @@ function checkSetChain(dv: DataView, off: number, end: number): DecodeDropReason
  * registry, data records to the sink, everything counted in `res`, which is returned. The
  * source's state is created only when a template set arrives, and dropped again when that set
  * left it empty. `uptimeMs` is the header's sysUptime (v9), -1 without one (IPFIX).
+ * @example
+ * return decodeSets(dv, 20, buf.length, V9_SETS, res.uptimeMs, ctx, sink, res);
  */
 export function decodeSets(
   dv: DataView,
@@ -112,6 +114,9 @@ export function decodeSets(
  * Learn the template in {@link FIELD_SCRATCH} under `id`, counting the outcome: refused
  * definitions (an id below 256, too many fields, an unusable plan) count as skipped. Returns
  * whether it was taken.
+ * @example
+ * readFields(dv, p + 4, count); // into FIELD_SCRATCH
+ * learnTemplate(id, 'data', 0, source, ctx, res);
  */
 export function learnTemplate(
   id: number,

@@ -48,7 +48,12 @@ export interface SamplerEntry {
   updatedMs: number;
 }
 
-/** Everything known about one (protocol, exporter, domain). */
+/**
+ * Everything known about one (protocol, exporter, domain).
+ * @example
+ * const source = registry.sourceFor('ipfix', '192.0.2.1', 1);
+ * source.samplers.get(samplerId)?.rate;
+ */
 export class SourceState {
   readonly templates = new Map<number, Template>();
   readonly samplers = new Map<number, SamplerEntry>();
