@@ -3,11 +3,11 @@
  * committed captures and on larger synthetic streams from our encoder; node-netflowv9 on the same
  * v5/v9 packets after the same template warm-up; heap allocated per datagram and per record.
  *
- * "ours, full" is what the pipeline does per record: decode, sampling rate resolution (and the
- * per-exporter rate histogram), enricher.classify, MinuteAggregator.addRecord; and per datagram the
- * bytes counter (Pipeline.handleDatagram adds the datagram's scaled bytes in one call). The
- * per-datagram bookkeeping of Pipeline.handleDatagram (duplicate check, sequence tracking,
- * metrics) is measured separately in one pass over a stream with unique sequence numbers.
+ * "ours, full" is what the pipeline does per record: decode, then BatchBuilder.addRecord (sample:
+ * the rate and the per-exporter rate histogram; enricher.classify; MinuteAggregator.addRecord); and
+ * per datagram the bytes counter (Pipeline.handleDatagram adds the datagram's scaled bytes in one
+ * call). The per-datagram bookkeeping of Pipeline.handleDatagram (duplicate check, sequence
+ * tracking, metrics) is measured separately in one pass over a stream with unique sequence numbers.
  *
  * Run: node --expose-gc --import tsx bench/decode.ts [--quick]
  */
@@ -19,14 +19,14 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import pino from 'pino';
 import type { Database } from '../src/db/client.js';
-import { MinuteAggregator } from '../src/ingest/aggregate.js';
-import { type Classification, createEnricher, type Enricher } from '../src/ingest/enrich.js';
+import { BatchBuilder, type ExporterAccount } from '../src/ingest/batch-builder.js';
+import { createEnricher, type Enricher } from '../src/ingest/enrich.js';
 import { IngestMetrics } from '../src/ingest/metrics.js';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { Pipeline } from '../src/ingest/pipeline.js';
 import { decodeSflow } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { readPcapFile } from '../test/helpers/pcap.js';
 import { DEMO_TSV, encodeStream, LOCAL_NETWORK, type Protocol, syntheticFlows } from './flows.js';
 import { emit, median, num, parseArgs, rate, table, tempDir } from './lib.js';
 
@@ -119,30 +119,23 @@ function syntheticStream(protocol: Protocol, flows: number, mtu?: number): Strea
   };
 }
 
-/** Our decoders with the pipeline's per-record work (full) or a no-op sink (decode only). */
+/** Our decoders with the pipeline's per-record steps (full) or a no-op sink (decode only). */
 class Ours {
   readonly registry = new TemplateRegistry();
   readonly record = newFlowRecord();
-  readonly aggregator = new MinuteAggregator();
+  readonly batch: BatchBuilder;
+  readonly exporter: ExporterAccount;
   readonly metrics = new IngestMetrics();
-  readonly rates = new Map<number, number>();
-  readonly cls: Classification = { asn: 0, location: 'XX', product: 'OTHER', direction: 'in' };
   readonly sink: (r: FlowRecord) => void;
 
   constructor(
-    private readonly enricher: Enricher,
+    enricher: Enricher,
     private readonly full: boolean,
   ) {
-    this.sink = full ? (r) => this.onRecord(r) : () => {};
-  }
-
-  /** Pipeline.onRecord, line for line (no override, default rate 1). */
-  private onRecord(r: FlowRecord): void {
-    let rate = r.samplingRate;
-    if (rate <= 0) rate = 1;
-    this.rates.set(rate, (this.rates.get(rate) ?? 0) + 1);
-    this.enricher.classify(r, this.cls);
-    this.aggregator.addRecord(r, this.cls, rate);
+    this.batch = new BatchBuilder({ enricher, defaultSamplingRate: 1, collectorId: 'bench' });
+    // One exporter for the whole stream, as the sink of one datagram sees it.
+    this.exporter = this.batch.exporter('192.0.2.1', NOW);
+    this.sink = full ? (r) => this.batch.addRecord(r, this.exporter) : () => {};
   }
 
   pass(packets: Packet[], from = 0, to = packets.length): number {
@@ -160,7 +153,7 @@ class Ours {
       n += res.records;
       // Pipeline.handleDatagram: the bytes counter once per datagram.
       if (this.full) {
-        const bytes = this.aggregator.takeAddedBytes();
+        const bytes = this.batch.takeAddedBytes();
         if (bytes !== 0) this.metrics.bytes(bytes);
       }
     }
@@ -372,8 +365,8 @@ async function main() {
 
   emit(`### Decode (records/s on one core${QUICK ? ', quick' : ''})
 
-Median of ${REPS} runs of ≥ ${MIN_MS} ms each, decoders interleaved. "full" = decode + sampling + enricher.classify
-(demo ip2asn table, local network ${LOCAL_NETWORK}) + MinuteAggregator.addRecord + the bytes counter once per datagram, as Pipeline does;
+Median of ${REPS} runs of ≥ ${MIN_MS} ms each, decoders interleaved. "full" = decode + BatchBuilder.addRecord (sampling + enricher.classify
+(demo ip2asn table, local network ${LOCAL_NETWORK}) + MinuteAggregator.addRecord) + the bytes counter once per datagram, as Pipeline does;
 node-netflowv9 0.2.16 only parses (\`nfPktDecode\`, templates warmed on the same packets). Records column: ours / node-netflowv9
 (theirs counts options records as flows). Fixtures: every test/fixtures/*.pcap (pcapng ones converted with editcap${skipped.length ? `; skipped, no editcap: ${skipped.join(', ')}` : ''}). Synthetic: ${num(SYNTH_FLOWS)} flows, 1:1000 sampling, 10 % IPv6 (v5 drops them).
 

@@ -11,8 +11,8 @@ import {
   encodeV5,
   encodeV9,
   type SimFlow,
-} from '../src/ingest/encode.js';
-import { DEMO_PREFIXES } from '../src/simulate.js';
+} from '../src/sim/encode.js';
+import { DEMO_PREFIXES } from '../src/sim/simulate.js';
 import { prng, zipfPicker } from './lib.js';
 
 export type Protocol = 'v5' | 'v9' | 'ipfix' | 'sflow';

@@ -214,7 +214,7 @@ async function parent(): Promise<number> {
     }
     rows.push(['alone, median ms', alone.join('  ')]);
 
-    const { startSimulator } = await import('../src/simulate.js');
+    const { startSimulator } = await import('../src/sim/simulate.js');
     sim = await startSimulator({ host: '127.0.0.1', port: ready.netflowPort, protocol: 'ipfix' });
 
     const cannon = (opts: Record<string, unknown>) =>

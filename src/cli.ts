@@ -7,7 +7,7 @@ import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createEmbed, defaultBaseUrl, type EmbedLinks, embedKeyOf } from './embed.js';
 import { adminTokenPath, openConfigured, serviceFilePath, startService } from './service.js';
-import { PROTOCOLS, type SimProtocol, startSimulator } from './simulate.js';
+import { PROTOCOLS, type SimProtocol, startSimulator } from './sim/simulate.js';
 
 const program = new Command('flowradar').description('Radar-compatible NetFlows API and flow collector');
 

@@ -21,7 +21,7 @@ import { createEnricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
-import { startSimulator } from './simulate.js';
+import { startSimulator } from './sim/simulate.js';
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'token'] });
@@ -143,7 +143,7 @@ export async function startService(
           maxBytes: config.spool.maxBytes,
           lockWaitMs: 12_000,
         });
-        if (spool.records > 0)
+        if (spool.batches > 0)
           logger.warn({ rows: spool.rows, bytes: spool.bytes }, 'replaying the spool of an earlier run');
       }
       pipeline = new Pipeline({
@@ -224,7 +224,7 @@ export async function startService(
         await udp?.close();
         const left = (await pipeline?.stop()) ?? 0;
         if (left > 0) logger.error({ rows: left }, 'rows not written at shutdown');
-        if (spool && spool.records > 0)
+        if (spool && spool.batches > 0)
           logger.warn({ rows: spool.rows }, 'rows left in the spool for the next start');
         await spool?.close();
         await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));

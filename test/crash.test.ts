@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
-import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
+import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { trafficTotal } from './helpers/collector.js';
 import { MODES, serverDatabaseUrl } from './helpers/db.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { decodeSflow, formatIpv6 } from '../src/ingest/sflow.js';
+import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import {
   type EncodeOptions,
   type EncodeResult,
@@ -16,11 +18,9 @@ import {
   encodeV5,
   encodeV9,
   type SimFlow,
-} from '../src/ingest/encode.js';
-import { readPcap } from '../src/ingest/pcap.js';
-import { writePcap } from '../src/ingest/pcap-write.js';
-import { decodeSflow, formatIpv6 } from '../src/ingest/sflow.js';
-import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+} from '../src/sim/encode.js';
+import { readPcap } from './helpers/pcap.js';
+import { writePcap } from './helpers/pcap-write.js';
 
 const NOW = Date.UTC(2025, 10, 23, 12, 0, 0, 250);
 const BOOT = NOW - 3 * 86_400_000 - 1234;

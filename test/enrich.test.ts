@@ -17,7 +17,7 @@ import {
   V4RangeTable,
   V6_OPS,
   V6RangeTable,
-} from '../src/ingest/iprange.js';
+} from '../src/ingest/lookup/iprange.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import { writeMmdb } from './helpers/mmdb-writer.js';
 

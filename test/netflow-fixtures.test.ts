@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { formatIPv6, readPcapFile } from '../src/ingest/pcap.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { formatIPv6, readPcapFile } from './helpers/pcap.js';
 import { collectRecords, dateToMs, type Json, num, secondsToMs, str, tsharkArgs } from './helpers/tshark.js';
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');

@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IE } from '../src/ingest/netflow/fields.js';
+import { IE } from '../src/ingest/netflow/elements.js';
 import { decodeNetflow, type SerializedTemplate, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { DROP_REASONS, type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { DECODE_DROP_REASONS, type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import {
   concat,
   fixtureDatagrams,
@@ -21,7 +21,7 @@ import {
 } from './fixtures/netflow-build.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200_000);
-const REASONS = new Set<string>(DROP_REASONS);
+const REASONS = new Set<string>(DECODE_DROP_REASONS);
 
 interface Corpus {
   datagrams: Uint8Array[];

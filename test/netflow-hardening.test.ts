@@ -3,7 +3,7 @@
  * throw), and whatever is skipped must be counted under a reason.
  */
 import { describe, expect, it } from 'vitest';
-import { IE } from '../src/ingest/netflow/fields.js';
+import { IE } from '../src/ingest/netflow/elements.js';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import {

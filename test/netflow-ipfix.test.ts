@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IE } from '../src/ingest/netflow/fields.js';
+import { IE } from '../src/ingest/netflow/elements.js';
 import { decodeIpfix, decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import {

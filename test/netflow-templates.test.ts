@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IE } from '../src/ingest/netflow/fields.js';
+import { IE } from '../src/ingest/netflow/elements.js';
 import {
   decodeNetflow,
   type RegistryChange,

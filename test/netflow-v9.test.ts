@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IE } from '../src/ingest/netflow/fields.js';
+import { IE } from '../src/ingest/netflow/elements.js';
 import { decodeNetflow, decodeV9, TemplateRegistry } from '../src/ingest/netflow/index.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import {
@@ -361,6 +361,7 @@ describe('NetFlow v9', () => {
     const res = decodeNetflow(v9({}, set(0, template(256, V4_FIELDS)), set(256, v4Record())), ctx, () => {});
     expect(res).toMatchObject({ protocol: 'v9', records: 1 });
     expect(decodeNetflow(Uint8Array.of(0, 7, 0, 0), ctx, () => {})).toMatchObject({
+      protocol: 'unknown',
       ok: false,
       reason: 'bad_version',
     });

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { readPcap } from '../src/ingest/pcap.js';
 import { testCollector } from './helpers/collector.js';
 import { freePort, testDatabase } from './helpers/db.js';
+import { readPcap } from './helpers/pcap.js';
 
 /**
  * Cross-check against nfdump, the reference collector network teams use: the same captured

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/client.js';
-import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { Spool } from '../src/ingest/spool.js';
 import type { Batch } from '../src/ingest/writer.js';
+import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { testCollector, trafficTotal } from './helpers/collector.js';
 import { type Cluster, holdLock, startMigratedCluster } from './helpers/pg-server.js';
 
@@ -61,7 +61,7 @@ describe('collector in server mode: an outage longer than memory goes to the spo
         ? setInterval(
             () =>
               console.log(
-                `depth=${writer.depth} spooled=${writer.spooledRows} records=${spool.records} appended=${spool.stats.appended} replayed=${spool.stats.replayed}`,
+                `depth=${writer.depth} spooled=${writer.spooledRows} batches=${spool.batches} appended=${spool.stats.appended} replayed=${spool.stats.replayed}`,
               ),
             1000,
           )

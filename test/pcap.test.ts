@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatIPv6, LINKTYPE, readPcap, readPcapFile } from '../src/ingest/pcap.js';
 import { addr6, Bytes, concat, FIXTURES_DIR } from './fixtures/netflow-build.js';
+import { formatIPv6, LINKTYPE, readPcap, readPcapFile } from './helpers/pcap.js';
 
 const PAYLOAD = Uint8Array.of(0, 10, 0, 16, 1, 2, 3, 4);
 

@@ -25,9 +25,9 @@ import { createApp } from '../src/app.js';
 import { createToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/client.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { testCollector } from './helpers/collector.js';
 import { testDatabase } from './helpers/db.js';
+import { readPcapFile } from './helpers/pcap.js';
 
 const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const MINUTE = 60_000;

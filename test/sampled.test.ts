@@ -23,11 +23,11 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { formatIPv6, readPcap, readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow, formatIpv6 } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
 import { testCollector } from './helpers/collector.js';
 import { testDatabase } from './helpers/db.js';
+import { formatIPv6, readPcap, readPcapFile } from './helpers/pcap.js';
 import {
   collectRecords,
   dateToMs,

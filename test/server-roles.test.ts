@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.js';
 import { openDatabase } from '../src/db/client.js';
-import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
+import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { type Cluster, sessionErrors, startCluster } from './helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 import { ROOT } from './helpers/worker.js';

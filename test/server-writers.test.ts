@@ -14,9 +14,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
 import type { TrafficDelta } from '../src/db/traffic.js';
-import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
 import { writeFailureCause } from '../src/ingest/metrics.js';
 import { writeBatches } from '../src/ingest/writer.js';
+import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { type Cluster, sessionErrors, startMigratedCluster } from './helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 

@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow, formatIpv6 } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { readPcapFile } from './helpers/pcap.js';
 import {
   extractSflowReference,
   type RefSample,

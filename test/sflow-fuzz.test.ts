@@ -7,10 +7,10 @@
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeSflow, type SimFlow } from '../src/ingest/encode.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow } from '../src/ingest/sflow.js';
 import { newFlowRecord } from '../src/ingest/types.js';
+import { encodeSflow, type SimFlow } from '../src/sim/encode.js';
+import { readPcapFile } from './helpers/pcap.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200_000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);

@@ -4,10 +4,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { encodeSflow, type SimFlow } from '../src/ingest/encode.js';
-import { readPcapFile } from '../src/ingest/pcap.js';
 import { decodeSflow, type SflowResult } from '../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../src/ingest/types.js';
+import { encodeSflow, type SimFlow } from '../src/sim/encode.js';
+import { readPcapFile } from './helpers/pcap.js';
 
 // ---------------------------------------------------------------------------------------------
 // XDR builders: every length can be overridden to lie.
@@ -183,6 +183,7 @@ describe('sFlow hardening: datagram header', () => {
   it('version other than 5 → bad_version, agent from the fallback', () => {
     for (const version of [0, 2, 4, 6, 0x05000000, 0xffffffff]) {
       const res = rejected(datagram([good()], { version }), 'bad_version');
+      expect(res.protocol).toBe('unknown');
       expect(res.agent).toBe('198.51.100.1');
     }
   });

@@ -63,7 +63,7 @@ const segments = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('s
 /** Reads and acknowledges everything, in chunks; returns the batches in replay order. */
 async function replayAll(spool: Spool, maxBatches = 3): Promise<Batch[]> {
   const out: Batch[] = [];
-  while (spool.records > 0) {
+  while (spool.batches > 0) {
     const chunk = await spool.read({ maxBatches });
     out.push(...chunk.batches);
     await spool.ack(chunk);
@@ -98,7 +98,7 @@ describe('spool: append and replay', () => {
     const spool = await Spool.open({ dir, segmentBytes: 8 * 1024 });
     const sent = Array.from({ length: 40 }, (_, i) => batch(i));
     await Promise.all(sent.map((b) => spool.append(b)));
-    expect(spool.records).toBe(40);
+    expect(spool.batches).toBe(40);
     expect(spool.rows).toBe(40 * 20);
     expect(segments(dir).length).toBeGreaterThan(3);
     const got = await replayAll(spool);
@@ -121,7 +121,7 @@ describe('spool: append and replay', () => {
     await spool.ack(first);
     await spool.close();
     spool = await Spool.open({ dir });
-    expect(spool.records).toBe(7);
+    expect(spool.batches).toBe(7);
     expect((await replayAll(spool)).map((b) => b.id)).toEqual(sent.slice(5).map((b) => b.id));
     await spool.close();
   });
@@ -137,7 +137,7 @@ describe('spool: append and replay', () => {
     // The last record half written, as a crash mid-write leaves it.
     truncateSync(path, statSync(path).size - 37);
     spool = await Spool.open({ dir });
-    expect(spool.records).toBe(4);
+    expect(spool.batches).toBe(4);
     expect(spool.stats.tornRecords).toBe(1);
     expect(spool.stats.tornBytes).toBeGreaterThan(0);
     await spool.append(batch(50));
@@ -153,7 +153,7 @@ describe('spool: append and replay', () => {
     await spool.close();
     appendFileSync(join(dir2, segments(dir2)[0]!), Buffer.from('FRS1\u0000\u0000'));
     spool = await Spool.open({ dir: dir2 });
-    expect(spool.records).toBe(1);
+    expect(spool.batches).toBe(1);
     expect(spool.stats.tornRecords).toBe(1);
     await spool.close();
   });
@@ -171,7 +171,7 @@ describe('spool: append and replay', () => {
     buf[second + 40] = buf[second + 40]! ^ 0xff;
     writeFileSync(path, buf);
     spool = await Spool.open({ dir });
-    expect(spool.records).toBe(4);
+    expect(spool.batches).toBe(4);
     const got = await replayAll(spool, 10);
     expect(got.map((b) => b.id)).toEqual([sent[0]!.id, ...sent.slice(2).map((b) => b.id)]);
     expect(spool.stats.corruptRecords).toBe(1);
@@ -197,7 +197,7 @@ describe('spool: append and replay', () => {
     expect(spool.bytes).toBeLessThanOrEqual(8 * 1024);
     expect(await replayAll(spool)).toHaveLength(stored);
     await spool.append(batch(100));
-    expect(spool.records).toBe(1);
+    expect(spool.batches).toBe(1);
     await spool.close();
   });
 
@@ -279,7 +279,7 @@ describe.each(MODES)('spool under the BatchWriter (%s database)', (mode) => {
     await writeBatches(real, chunk.batches);
     // "Crash": no ack, no close. A new process opens the same spool and replays all of it.
     const second = await Spool.open({ dir, lock: false });
-    expect(second.records).toBe(10);
+    expect(second.batches).toBe(10);
     const w = new BatchWriter(real, { maxBufferedRows: 100_000, spool: second });
     await waitFor(() => second.isEmpty);
     await w.close();
@@ -307,7 +307,7 @@ describe.each(MODES)('spool under the BatchWriter (%s database)', (mode) => {
     expect(await w1.close(200)).toBe(0);
     await spool.close();
     spool = await Spool.open({ dir });
-    expect(spool.records).toBe(8);
+    expect(spool.batches).toBe(8);
     const w2 = new BatchWriter(real, { maxBufferedRows: 100_000, spool });
     await waitFor(() => spool.isEmpty);
     expect(await w2.close()).toBe(0);
@@ -403,7 +403,7 @@ describe.each(MODES)('spool under the BatchWriter (%s database)', (mode) => {
       await waitFor(() => spool.isEmpty && w.depth === 0);
       // Space is back: the spool takes batches again.
       await spool.append(batch(1000, 40));
-      expect(spool.records).toBe(1);
+      expect(spool.batches).toBe(1);
       await w.drain();
       expect(spool.isEmpty).toBe(true);
       await w.close();

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/client.js';
-import { encodeIpfix, type SimFlow } from '../src/ingest/encode.js';
+import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { testCollector, trafficTotal } from './helpers/collector.js';
 import { testDatabase } from './helpers/db.js';
 

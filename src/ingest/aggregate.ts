@@ -42,6 +42,10 @@ function hashOf(minute: number, asn: number, dims: number): number {
  * numeric keys, so adding a flow allocates nothing once its cells exist (no Map, no key string,
  * no boxed number). Rows come out grouped by minute in first-seen order, cells in first-seen
  * order within a minute.
+ * @example
+ * const agg = new MinuteAggregator();
+ * agg.addRecord(record, cls, samplingRate);
+ * const rows = agg.drain(); // TrafficDelta[] for addTraffic
  */
 export class MinuteAggregator {
   /** Hash slot → cell index, EMPTY when free; capacity a power of two, at most half full. */

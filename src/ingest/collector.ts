@@ -1,7 +1,10 @@
+import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Pipeline } from './pipeline.js';
+import type { CloseMessage, ListenerKind, ReceiverMessage, ReceiverSettings } from './receiver.js';
 
 export interface UdpOptions {
   host: string;
@@ -20,73 +23,24 @@ export interface UdpListeners {
 /** IPv4-mapped IPv6 senders are reported as plain IPv4, so one exporter has one name. */
 const plainAddress = (a: string) => (a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a);
 
-/**
- * The receiving thread: binds the sockets and reads datagrams as they come, whatever the main
- * thread is doing. The embedded database runs on the main thread, and a flush there can hold it
- * for a second: read from the main thread, the kernel buffer (capped by net.core.rmem_max) would
- * overflow meanwhile. Here datagrams wait in this thread's memory (at most MAX_QUEUED_BYTES, the
- * rest dropped and counted) and go to the main thread in batches, one transferred buffer each.
- * A fixed text, plain JavaScript so it runs alike from src/ (tsx, vitest) and dist/.
- */
-const RECEIVER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createSocket } = require('node:dgram');
-const { host, ports, recvBufferSize, maxQueuedBytes } = workerData;
-const wildcard = host === '0.0.0.0' || host === '::';
-const v4 = !wildcard && /^\\d+\\.\\d+\\.\\d+\\.\\d+$/.test(host);
-let queue = [];
-let queuedBytes = 0;
-let dropped = 0;
-let scheduled = false;
-function flush() {
-  scheduled = false;
-  if (queue.length === 0 && dropped === 0) return;
-  const data = new Uint8Array(queuedBytes);
-  const meta = [];
-  let at = 0;
-  for (const [kind, address, msg] of queue) {
-    data.set(msg, at);
-    meta.push(kind, address, at, msg.length);
-    at += msg.length;
-  }
-  parentPort.postMessage({ meta, data, dropped }, [data.buffer]);
-  queue = [];
-  queuedBytes = 0;
-  dropped = 0;
-}
-const sockets = {};
-let bound = 0;
-for (const kind of ['netflow', 'sflow']) {
-  const socket = createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false, recvBufferSize });
-  sockets[kind] = socket;
-  socket.on('message', (msg, rinfo) => {
-    if (queuedBytes + msg.length > maxQueuedBytes) { dropped++; return; }
-    queue.push([kind, rinfo.address, msg]);
-    queuedBytes += msg.length;
-    // Batches of what arrived in one turn of this thread's loop, or every 64 datagrams.
-    if (queue.length >= 64) flush();
-    else if (!scheduled) { scheduled = true; setImmediate(flush); }
-  });
-  socket.once('error', (err) => parentPort.postMessage({ error: kind + ': ' + err.message }));
-  socket.bind({ port: ports[kind], address: wildcard ? '::' : host }, () => {
-    if (++bound === 2)
-      parentPort.postMessage({
-        ready: { netflow: sockets.netflow.address().port, sflow: sockets.sflow.address().port,
-                 recvBuffer: sockets.netflow.getRecvBufferSize() },
-      });
-  });
-}
-parentPort.on('message', (m) => {
-  if (m === 'close') {
-    flush();
-    let open = 2;
-    for (const s of Object.values(sockets)) s.close(() => { if (--open === 0) process.exit(0); });
-  }
-});
-`;
-
 /** Datagrams the receiving thread may hold while the main thread is busy (64 MiB). */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The receiving thread (receiver.ts). From dist/ the compiled receiver.js beside this file. From
+ * src/ (`node --import tsx src/cli.ts`, vitest) the TypeScript source, compiled in the worker by
+ * tsx's require hook: Node 20 does not hand a worker's entry module to the loader hooks that
+ * `--import tsx` registers, and vitest transforms its own modules without any hook.
+ */
+function startReceiver(settings: ReceiverSettings): Worker {
+  const workerData = { receiver: settings };
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./receiver.js', import.meta.url), { workerData });
+  const tsx = createRequire(import.meta.url).resolve('tsx/cjs/api');
+  const source = fileURLToPath(new URL('./receiver.ts', import.meta.url));
+  const boot = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(source)});`;
+  return new Worker(boot, { eval: true, workerData });
+}
 
 /**
  * NetFlow v5/v9 and IPFIX on one port (the version is read per datagram), sFlow v5 on another.
@@ -94,48 +48,40 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
  * const udp = await startUdp(pipeline, { host: '0.0.0.0', netflowPort: 2055, sflowPort: 6343 }, logger);
  */
 export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Logger): Promise<UdpListeners> {
-  const worker = new Worker(RECEIVER, {
-    eval: true,
-    workerData: {
-      host: opts.host,
-      ports: { netflow: opts.netflowPort, sflow: opts.sflowPort },
-      recvBufferSize: opts.recvBufferSize ?? 32 * 1024 * 1024,
-      maxQueuedBytes: MAX_QUEUED_BYTES,
-    },
+  const worker = startReceiver({
+    host: opts.host,
+    ports: { netflow: opts.netflowPort, sflow: opts.sflowPort },
+    recvBufferSize: opts.recvBufferSize ?? 32 * 1024 * 1024,
+    maxQueuedBytes: MAX_QUEUED_BYTES,
   });
-  const ready = await new Promise<{ netflow: number; sflow: number; recvBuffer: number }>((ok, fail) => {
-    worker.on(
-      'message',
-      function first(m: { ready?: { netflow: number; sflow: number; recvBuffer: number }; error?: string }) {
-        if (m.ready) {
-          worker.off('message', first);
-          ok(m.ready);
-        } else if (m.error) fail(new Error(m.error));
-      },
-    );
+  type Ready = Extract<ReceiverMessage, { ready: unknown }>['ready'];
+  const ready = await new Promise<Ready>((ok, fail) => {
+    worker.on('message', function first(m: ReceiverMessage) {
+      if ('ready' in m) {
+        worker.off('message', first);
+        ok(m.ready);
+      } else if ('error' in m) fail(new Error(m.error));
+    });
     worker.once('error', fail);
     worker.once('exit', (code) => fail(new Error(`UDP receiver exited with ${code}`)));
   }).catch(async (err) => {
     await worker.terminate();
     throw err;
   });
-  worker.on(
-    'message',
-    (m: { meta?: (string | number)[]; data?: Uint8Array; dropped?: number; error?: string }) => {
-      if (m.error) return logger.error({ err: m.error }, 'UDP socket error');
-      if (m.dropped) pipeline.receiveDropped(m.dropped);
-      const { meta, data } = m;
-      if (!meta || !data) return;
-      for (let i = 0; i < meta.length; i += 4) {
-        const at = meta[i + 2] as number;
-        pipeline.handleDatagram(
-          data.subarray(at, at + (meta[i + 3] as number)),
-          plainAddress(meta[i + 1] as string),
-          meta[i] as 'netflow' | 'sflow',
-        );
-      }
-    },
-  );
+  worker.on('message', (m: ReceiverMessage) => {
+    if ('error' in m) return logger.error({ err: m.error }, 'UDP socket error');
+    if (!('meta' in m)) return;
+    if (m.dropped) pipeline.receiveDropped(m.dropped);
+    const { meta, data } = m;
+    for (let i = 0; i < meta.length; i += 4) {
+      const at = meta[i + 2] as number;
+      pipeline.handleDatagram(
+        data.subarray(at, at + (meta[i + 3] as number)),
+        plainAddress(meta[i + 1] as string),
+        meta[i] as ListenerKind,
+      );
+    }
+  });
   worker.on('error', (err) => logger.error({ err }, 'UDP receiver failed'));
   logger.info(ready, 'collector listening');
   return {
@@ -143,7 +89,7 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
     sflowPort: ready.sflow,
     close: async () => {
       const exited = new Promise<void>((ok) => worker.once('exit', () => ok()));
-      worker.postMessage('close');
+      worker.postMessage('close' satisfies CloseMessage);
       await Promise.race([exited, new Promise((ok) => setTimeout(ok, 2000))]);
       await worker.terminate();
     },

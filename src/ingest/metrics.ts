@@ -1,94 +1,75 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { dbErrorCode, isConnectionError } from '../db/errors.js';
+import type { WriteDropReason } from './writer.js';
 
 /**
  * Collector metrics for /metrics. Labels come from closed sets only (protocol, reason): never an
  * exporter address or a template id, which an unvetted sender could multiply.
+ * @example
+ * const metrics = new IngestMetrics();
+ * metrics.datagram('ipfix');
+ * const text = await metrics.registry.metrics(); // Prometheus text for /metrics
  */
 export class IngestMetrics {
   readonly registry = new Registry();
-  private readonly datagrams = new Counter({
-    name: 'flowradar_datagrams_total',
-    help: 'Datagrams received, by protocol',
-    labelNames: ['protocol'],
-    registers: [this.registry],
-  });
-  private readonly recordsTotal = new Counter({
-    name: 'flowradar_records_total',
-    help: 'Flow records decoded, by protocol',
-    labelNames: ['protocol'],
-    registers: [this.registry],
-  });
-  private readonly bytesTotal = new Counter({
-    name: 'flowradar_bytes_total',
-    help: 'Bytes accounted (scaled by sampling)',
-    registers: [this.registry],
-  });
-  private readonly errors = new Counter({
-    name: 'flowradar_decode_errors_total',
-    help: 'Datagrams or parts of datagrams dropped while decoding, by reason',
-    labelNames: ['reason'],
-    registers: [this.registry],
-  });
-  private readonly drops = new Counter({
-    name: 'flowradar_drops_total',
-    help: 'Data dropped after decoding, by reason (duplicate datagrams; rows: full write buffer, full spool, spool write error)',
-    labelNames: ['reason'],
-    registers: [this.registry],
-  });
-  private readonly lostRecords = new Counter({
-    name: 'flowradar_lost_records_total',
-    help: 'Records the exporters sent that never arrived, estimated from sequence numbers',
-    registers: [this.registry],
-  });
-  private readonly unsampledRecords = new Counter({
-    name: 'flowradar_unsampled_records_total',
-    help: 'Records without a known sampling rate, scaled by the configured default',
-    registers: [this.registry],
-  });
-  private readonly templateCount = new Gauge({
-    name: 'flowradar_templates',
-    help: 'v9 and IPFIX templates known',
-    registers: [this.registry],
-  });
-  private readonly depth = new Gauge({
-    name: 'flowradar_write_buffer_rows',
-    help: 'Rows waiting to be written to the database',
-    registers: [this.registry],
-  });
-  private readonly spoolRows = new Gauge({
-    name: 'flowradar_spool_rows',
-    help: 'Rows waiting in the on-disk spool',
-    registers: [this.registry],
-  });
-  private readonly spoolBytes = new Gauge({
-    name: 'flowradar_spool_bytes',
-    help: 'Bytes of the on-disk spool',
-    registers: [this.registry],
-  });
-  private readonly spoolErrors = new Counter({
-    name: 'flowradar_spool_errors_total',
-    help: 'Spool appends the file system refused (ENOSPC, EIO, EROFS…)',
-    registers: [this.registry],
-  });
+  private readonly datagrams = this.counter('flowradar_datagrams_total', 'Datagrams received, by protocol', [
+    'protocol',
+  ]);
+  private readonly recordsTotal = this.counter(
+    'flowradar_records_total',
+    'Flow records decoded, by protocol',
+    ['protocol'],
+  );
+  private readonly bytesTotal = this.counter('flowradar_bytes_total', 'Bytes accounted (scaled by sampling)');
+  private readonly errors = this.counter(
+    'flowradar_decode_errors_total',
+    'Datagrams or parts of datagrams dropped while decoding, by reason',
+    ['reason'],
+  );
+  private readonly drops = this.counter(
+    'flowradar_drops_total',
+    'Data dropped after decoding, by reason (duplicate datagrams; rows: full write buffer, full spool, spool write error)',
+    ['reason'],
+  );
+  private readonly lostRecords = this.counter(
+    'flowradar_lost_records_total',
+    'Records the exporters sent that never arrived, estimated from sequence numbers',
+  );
+  private readonly unsampledRecords = this.counter(
+    'flowradar_unsampled_records_total',
+    'Records without a known sampling rate, scaled by the configured default',
+  );
+  private readonly templateCount = this.gauge('flowradar_templates', 'v9 and IPFIX templates known');
+  private readonly depth = this.gauge(
+    'flowradar_write_buffer_rows',
+    'Rows waiting to be written to the database',
+  );
+  private readonly spoolRows = this.gauge('flowradar_spool_rows', 'Rows waiting in the on-disk spool');
+  private readonly spoolBytes = this.gauge('flowradar_spool_bytes', 'Bytes of the on-disk spool');
+  private readonly spoolErrors = this.counter(
+    'flowradar_spool_errors_total',
+    'Spool appends the file system refused (ENOSPC, EIO, EROFS…)',
+  );
   private readonly flushSeconds = new Histogram({
     name: 'flowradar_flush_seconds',
     help: 'Time to write one batch',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  private readonly rowsWritten = new Counter({
-    name: 'flowradar_rows_written_total',
-    help: 'Traffic rows written',
-    registers: [this.registry],
-  });
+  private readonly rowsWritten = this.counter('flowradar_rows_written_total', 'Traffic rows written');
+  private readonly writeFailures = this.counter(
+    'flowradar_write_failures_total',
+    'Batch writes the database refused and the writer retried, by cause (deadlock, serialization, lock, timeout, connection, other)',
+    ['cause'],
+  );
 
-  private readonly writeFailures = new Counter({
-    name: 'flowradar_write_failures_total',
-    help: 'Batch writes the database refused and the writer retried, by cause (deadlock, serialization, lock, timeout, connection, other)',
-    labelNames: ['cause'],
-    registers: [this.registry],
-  });
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) {
+    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge(name: string, help: string) {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
 
   datagram(protocol: string): void {
     this.datagrams.inc({ protocol });
@@ -102,17 +83,7 @@ export class IngestMetrics {
   decodeError(reason: string, n = 1): void {
     this.errors.inc({ reason }, n);
   }
-  dropped(
-    reason:
-      | 'duplicate'
-      | 'buffer_full'
-      | 'spool_full'
-      | 'spool_error'
-      | 'too_large'
-      | 'socket'
-      | 'receive_queue',
-    n: number,
-  ): void {
+  dropped(reason: 'duplicate' | 'receive_queue' | WriteDropReason, n: number): void {
     this.drops.inc({ reason }, n);
   }
   lost(n: number): void {
@@ -148,6 +119,8 @@ export type WriteFailureCause = 'deadlock' | 'serialization' | 'lock' | 'timeout
 /**
  * Why a write failed, from the PostgreSQL SQLSTATE the driver reports (on the error or its
  * cause): a closed set, so it can label a metric.
+ * @example
+ * metrics.writeFailed(writeFailureCause(err)); // 'deadlock', 'timeout', 'connection', ...
  */
 export function writeFailureCause(err: unknown): WriteFailureCause {
   const code = dbErrorCode(err);

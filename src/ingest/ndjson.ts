@@ -1,10 +1,10 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { Database } from '../db/client.js';
-import { MinuteAggregator } from './aggregate.js';
-import type { Classification, Enricher } from './enrich.js';
+import { BatchBuilder } from './batch-builder.js';
+import type { Enricher } from './enrich.js';
 import { type FlowRecord, newFlowRecord, resetFlowRecord } from './types.js';
-import { type ExporterDelta, newExporterDelta, writeBatch } from './writer.js';
+import { writeBatch } from './writer.js';
 
 /** Lines one request may carry. */
 export const MAX_LINES = 100_000;
@@ -45,7 +45,12 @@ export interface LineError {
   message: string;
 }
 
-/** Parses every line first: a request is taken whole or not at all. */
+/**
+ * Parses every line first: a request is taken whole or not at all.
+ * @example
+ * const { records, errors } = parseNdjson(await c.req.text());
+ * if (errors.length > 0) throw badParam('body', `line ${errors[0]!.line}: ${errors[0]!.message}`);
+ */
 export function parseNdjson(text: string): { records: GoflowRecord[]; errors: LineError[] } {
   const records: GoflowRecord[] = [];
   const errors: LineError[] = [];
@@ -112,57 +117,38 @@ export interface NdjsonIngestOptions {
 }
 
 /**
- * Aggregates goflow2 records like the UDP collector does (sampling, enrichment, per-minute
- * spreading) and writes them as one batch, exactly once per idempotency key.
+ * Runs goflow2 records through the record steps of the UDP collector (sample → classify →
+ * aggregate, in {@link BatchBuilder}), counted per sampler address, and writes them as one batch,
+ * exactly once per idempotency key. HTTP carries no sequence numbers: the batch's exporter
+ * minutes have collector '', so they never report loss nor make a minute split.
+ * @example
+ * const { records, errors } = parseNdjson(body);
+ * if (errors.length === 0) await ingestGoflowRecords(db, records, { enricher, defaultSamplingRate: 1,
+ *   samplingOverrides: {}, clientAddress: '198.51.100.9', nowMs: Date.now(), idempotencyKey: 'batch-0001' });
  */
 export async function ingestGoflowRecords(db: Database, records: GoflowRecord[], opts: NdjsonIngestOptions) {
-  const aggregator = new MinuteAggregator();
-  const cls: Classification = { asn: 0, location: 'XX', product: 'OTHER', direction: 'in' };
-  const rec = newFlowRecord();
-  const exporters = new Map<string, ExporterDelta>();
-  let unsampled = 0;
-  for (const g of records) {
-    toFlowRecord(g, rec, opts.nowMs);
-    const exporter = g.sampler_address ?? opts.clientAddress;
-    let e = exporters.get(exporter);
-    if (!e) {
-      e = newExporterDelta(exporter, opts.nowMs);
-      exporters.set(exporter, e);
-    }
-    let rate = opts.samplingOverrides[exporter] ?? rec.samplingRate;
-    if (rate <= 0) {
-      rate = opts.defaultSamplingRate;
-      e.unsampledRecords++;
-      unsampled++;
-    }
-    e.records++;
-    e.samplingRates[rate] = (e.samplingRates[rate] ?? 0) + 1;
-    opts.enricher.classify(rec, cls);
-    aggregator.add(
-      rec.startMs,
-      rec.endMs,
-      cls.asn,
-      cls.location,
-      cls.product,
-      cls.direction,
-      rec.bytes * rate,
-      rec.packets * rate,
-    );
-  }
-  const minuteMs = Math.floor(opts.nowMs / 60_000) * 60_000;
-  const outcome = await writeBatch(db, {
-    id: opts.idempotencyKey ? `http:${opts.idempotencyKey}` : `http:${crypto.randomUUID()}`,
-    traffic: aggregator.drain(),
-    exporters: [...exporters.values()],
-    minutes: [...exporters.values()].map((e) => ({
-      minuteMs,
-      exporter: e.address,
-      // No sequence numbers over HTTP: nothing measured, so this never reports loss or splits a minute.
-      collector: '',
-      records: e.records,
-      lostRecords: 0,
-      unsampledRecords: e.unsampledRecords,
-    })),
+  const builder = new BatchBuilder({
+    enricher: opts.enricher,
+    defaultSamplingRate: opts.defaultSamplingRate,
+    samplingOverrides: opts.samplingOverrides,
+    collectorId: '',
   });
+  const rec = newFlowRecord();
+  for (const g of records)
+    builder.addRecord(
+      toFlowRecord(g, rec, opts.nowMs),
+      builder.exporter(g.sampler_address ?? opts.clientAddress, opts.nowMs),
+    );
+  // The whole request is one unit per exporter, as a datagram is for the UDP collector.
+  let unsampled = 0;
+  for (const e of builder.accounts()) {
+    const minute = builder.minute(e.address, opts.nowMs);
+    minute.records += e.records;
+    minute.unsampledRecords += e.unsampledRecords;
+    unsampled += e.unsampledRecords;
+  }
+  const batch = builder.drain();
+  const id = opts.idempotencyKey ? `http:${opts.idempotencyKey}` : `http:${crypto.randomUUID()}`;
+  const outcome = await writeBatch(db, { id, ...batch });
   return { outcome, records: records.length, unsampled };
 }

@@ -29,6 +29,13 @@ interface SourceSeq {
   outstanding: number;
 }
 
+/**
+ * Sequence state of every source seen: duplicates, loss (and late datagrams taking it back),
+ * restarts.
+ * @example
+ * const verdict = sequences.observe('ipfix|1|192.0.2.1', res.sequence, res.dataRecords ?? 0, res.records, -1);
+ * if (verdict.lost > 0) metrics.lost(verdict.lost);
+ */
 export class SequenceTracker {
   private sources = new Map<string, SourceSeq>();
 
@@ -118,7 +125,11 @@ export class SequenceTracker {
   }
 }
 
-/** FNV-1a over a datagram: tells a repeated datagram from new data under a reused sequence number. */
+/**
+ * FNV-1a over a datagram: tells a repeated datagram from new data under a reused sequence number.
+ * @example
+ * sequences.isDuplicate(key, sequence, contentHash(datagram));
+ */
 export function contentHash(buf: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < buf.length; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);

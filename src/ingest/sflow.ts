@@ -11,8 +11,8 @@
  * consumes at least 4 bytes, nothing is allocated from a count, nothing throws.
  */
 import {
+  type DecodeDropReason,
   type DecodeResult,
-  type DropReason,
   type FlowRecord,
   type FlowSink,
   resetFlowRecord,
@@ -81,6 +81,9 @@ function isFlowSample(tag: number): boolean {
 /**
  * Decode one sFlow v5 datagram. Each flow sample yields one FlowRecord (bytes = sampled frame
  * length, packets = 1, start = end = ctx.nowMs); counter and unknown samples count in `ignored`.
+ * @example
+ * const res = decodeSflow(payload, { nowMs: Date.now(), record, agentFallback: rinfo.address }, sink);
+ * if (!res.ok) metrics.decodeError(res.reason!);
  */
 export function decodeSflow(buf: Uint8Array, ctx: SflowContext, sink: FlowSink): SflowResult {
   const res = emptyResult(ctx);
@@ -100,7 +103,10 @@ export function decodeSflow(buf: Uint8Array, ctx: SflowContext, sink: FlowSink):
  */
 function readHeader(buf: Uint8Array, res: SflowResult): number {
   if (buf.length < 8) return fail(res, 'truncated');
-  if (u32(buf, 0) !== 5) return fail(res, 'bad_version');
+  if (u32(buf, 0) !== 5) {
+    res.protocol = 'unknown'; // not sFlow v5, whatever port it came to
+    return fail(res, 'bad_version');
+  }
   const addrType = u32(buf, 4);
   const addrLen = addrType === 1 ? 4 : addrType === 2 ? 16 : -1;
   // Without a known address length the rest of the header cannot be located.
@@ -131,13 +137,13 @@ function emptyResult(ctx: SflowContext): SflowResult {
   };
 }
 
-function reject(res: SflowResult, reason: DropReason): SflowResult {
+function reject(res: SflowResult, reason: DecodeDropReason): SflowResult {
   res.ok = false;
   res.reason = reason;
   return res;
 }
 
-function fail(res: SflowResult, reason: DropReason): -1 {
+function fail(res: SflowResult, reason: DecodeDropReason): -1 {
   reject(res, reason);
   return -1;
 }
@@ -146,16 +152,33 @@ function fail(res: SflowResult, reason: DropReason): -1 {
  * Pass 1: verify that `count` samples, and the flow records of every flow sample, fit inside
  * their parents. Returns the drop reason of the first lie found.
  */
-function checkFraming(b: Uint8Array, off: number, end: number, count: number): DropReason | undefined {
-  // Each sample needs at least its 8-byte tag + length, so a larger count is a lie.
-  if (count * 8 > end - off) return 'truncated';
+function checkFraming(b: Uint8Array, off: number, end: number, count: number): DecodeDropReason | undefined {
+  return checkItems(b, off, end, count, 'truncated', 'bad_length', true);
+}
+
+/**
+ * Walk `count` XDR items (tag, length, body) from `off`: each must have its 8-byte header and its
+ * body before `end`. A count that cannot fit, or a header cut, is `cut`; a body overrunning is
+ * `overrun`. With `samples`, the items are samples and each flow sample's records are walked too.
+ */
+function checkItems(
+  b: Uint8Array,
+  off: number,
+  end: number,
+  count: number,
+  cut: DecodeDropReason,
+  overrun: DecodeDropReason,
+  samples: boolean,
+): DecodeDropReason | undefined {
+  // Each item needs at least its 8-byte tag + length, so a larger count is a lie.
+  if (count * 8 > end - off) return cut;
   for (let i = 0; i < count; i++) {
-    if (end - off < 8) return 'truncated';
+    if (end - off < 8) return cut;
     const tag = u32(b, off);
     const len = u32(b, off + 4);
     const body = off + 8;
-    if (len > end - body) return 'bad_length';
-    if (isFlowSample(tag)) {
+    if (len > end - body) return overrun;
+    if (samples && isFlowSample(tag)) {
       const r = checkFlowSampleFraming(b, body, body + len, tag === FLOW_SAMPLE_EXPANDED);
       if (r !== undefined) return r;
     }
@@ -164,26 +187,18 @@ function checkFraming(b: Uint8Array, off: number, end: number, count: number): D
   return undefined;
 }
 
+/** A flow sample's fixed part, then its flow records: any lie about them is bad_record. */
 function checkFlowSampleFraming(
   b: Uint8Array,
   start: number,
   end: number,
   expanded: boolean,
-): DropReason | undefined {
+): DecodeDropReason | undefined {
   const fixed = expanded ? FLOW_SAMPLE_EXPANDED_FIXED : FLOW_SAMPLE_FIXED;
   if (end - start < fixed) return 'bad_record';
   const n = u32(b, start + fixed - 4);
   if (n > SFLOW_MAX_COUNT) return 'too_many';
-  let off = start + fixed;
-  if (n * 8 > end - off) return 'bad_record';
-  for (let i = 0; i < n; i++) {
-    if (end - off < 8) return 'bad_record';
-    const len = u32(b, off + 4);
-    const body = off + 8;
-    if (len > end - body) return 'bad_record';
-    off = nextOffset(body, len, end);
-  }
-  return undefined;
+  return checkItems(b, start + fixed, end, n, 'bad_record', 'bad_record', false);
 }
 
 /** Pass 2: framing is known to be sound; decode flow samples, count the rest. */
@@ -426,7 +441,11 @@ function formatAddress(b: Uint8Array, p: number, len: number): string {
   return len === 4 ? `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}` : formatIpv6(b, p);
 }
 
-/** RFC 5952 text: lowercase hex, longest run (≥ 2) of zero groups compressed to '::'. */
+/**
+ * RFC 5952 text: lowercase hex, longest run (≥ 2) of zero groups compressed to '::'.
+ * @example
+ * formatIpv6(Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1)); // '2001:db8::1'
+ */
 export function formatIpv6(b: Uint8Array, p = 0): string {
   let bestAt = -1;
   let bestLen = 1;

@@ -38,7 +38,11 @@ const SEGMENT_RE = /^seg-(\d{12})\.log$/;
 
 export type SpoolDropReason = 'spool_full' | 'spool_error';
 
-/** The spool is at maxBytes: the batch was not stored. */
+/**
+ * The spool is at maxBytes: the batch was not stored.
+ * @example
+ * spool.append(batch).catch((err) => err instanceof SpoolFullError && drop(batch, 'spool_full'));
+ */
 export class SpoolFullError extends Error {
   readonly reason = 'spool_full' as const;
   constructor(need: number, used: number, max: number) {
@@ -46,7 +50,11 @@ export class SpoolFullError extends Error {
   }
 }
 
-/** The file system refused the write (ENOSPC, EIO, EROFS…): the batch was not stored. */
+/**
+ * The file system refused the write (ENOSPC, EIO, EROFS…): the batch was not stored.
+ * @example
+ * spool.append(batch).catch((err) => err instanceof SpoolWriteError && log.error(err.code));
+ */
 export class SpoolWriteError extends Error {
   readonly reason = 'spool_error' as const;
   readonly code: string | undefined;
@@ -75,12 +83,13 @@ export interface SpoolOptions {
 }
 
 export interface SpoolStats {
-  /** Records stored and not yet replayed. */
-  records: number;
+  /** Batches stored and not yet replayed. */
+  batches: number;
   /** Traffic rows in them (and in appends under way). */
   rows: number;
   /** Bytes of the segment files. */
   bytes: number;
+  /** Batches appended and replayed since open. */
   appended: number;
   replayed: number;
   /** Records cut off a segment's tail at open (a write torn by a crash). */
@@ -95,7 +104,6 @@ export interface SpoolStats {
 export interface SpoolChunk {
   batches: Batch[];
   rows: number;
-  records: number;
   /** Where replay continues after these. */
   end: { segment: number; offset: number };
 }
@@ -252,6 +260,12 @@ async function* iterate(fh: FileHandle, from: number, to: number): AsyncGenerato
 /**
  * Append-only, bounded, checksummed batch spool. Operations run one at a time in call order, so
  * append() returns at once in the caller's order and reads see every earlier append.
+ * @example
+ * const spool = await Spool.open({ dir: 'data/spool', maxBytes: 1 << 30 });
+ * await spool.append(batch);
+ * const chunk = await spool.read({ maxBatches: 100 });
+ * await writeBatches(db, chunk.batches);
+ * await spool.ack(chunk);
  */
 export class Spool {
   private segments: Segment[] = [];
@@ -260,7 +274,7 @@ export class Spool {
   private cursor = { segment: 0, offset: 0 };
   private nextSegment = 1;
   private chain: Promise<unknown> = Promise.resolve();
-  private storedRecords = 0;
+  private storedBatches = 0;
   private storedRows = 0;
   private pendingRows = 0;
   private pendingAppends = 0;
@@ -339,7 +353,7 @@ export class Spool {
       try {
         for await (const item of iterate(fh, from, size)) {
           if (item.kind === 'record') {
-            this.storedRecords++;
+            this.storedBatches++;
             this.storedRows += item.rows;
             validEnd = item.end;
             tail = undefined;
@@ -367,9 +381,9 @@ export class Spool {
   get rows(): number {
     return this.storedRows + this.pendingRows;
   }
-  /** Records stored and not yet replayed (appends under way not included). */
-  get records(): number {
-    return this.storedRecords;
+  /** Batches stored and not yet replayed (appends under way not included). */
+  get batches(): number {
+    return this.storedBatches;
   }
   /** Appends accepted and not yet on disk (or failed). */
   get pending(): number {
@@ -379,10 +393,10 @@ export class Spool {
     return this.segments.reduce((s, g) => s + g.size, 0);
   }
   get isEmpty(): boolean {
-    return this.storedRecords === 0 && this.pendingAppends === 0;
+    return this.storedBatches === 0 && this.pendingAppends === 0;
   }
   snapshot(): SpoolStats {
-    return { records: this.records, rows: this.rows, bytes: this.bytes, ...this.stats };
+    return { batches: this.batches, rows: this.rows, bytes: this.bytes, ...this.stats };
   }
 
   private run<T>(op: () => Promise<T>): Promise<T> {
@@ -454,7 +468,7 @@ export class Spool {
       throw new SpoolWriteError(err);
     }
     active.seg.size += record.length;
-    this.storedRecords++;
+    this.storedBatches++;
     this.storedRows += rows;
     this.stats.appended++;
   }
@@ -474,7 +488,7 @@ export class Spool {
     const maxBatches = limits.maxBatches ?? 500;
     const maxRows = limits.maxRows ?? 50_000;
     return this.run(async () => {
-      const chunk: SpoolChunk = { batches: [], rows: 0, records: 0, end: { ...this.cursor } };
+      const chunk: SpoolChunk = { batches: [], rows: 0, end: { ...this.cursor } };
       let { segment, offset } = this.cursor;
       for (const seg of this.segments) {
         if (seg.n < segment) continue;
@@ -492,7 +506,6 @@ export class Spool {
               return chunk;
             chunk.batches.push(decode(item.payload));
             chunk.rows += item.rows;
-            chunk.records++;
           }
           chunk.end = { segment: seg.n, offset: item.end };
         }
@@ -516,9 +529,9 @@ export class Spool {
   ack(chunk: SpoolChunk): Promise<void> {
     return this.run(async () => {
       this.cursor = { ...chunk.end };
-      this.storedRecords = Math.max(0, this.storedRecords - chunk.records);
+      this.storedBatches = Math.max(0, this.storedBatches - chunk.batches.length);
       this.storedRows = Math.max(0, this.storedRows - chunk.rows);
-      this.stats.replayed += chunk.records;
+      this.stats.replayed += chunk.batches.length;
       // Delete segments replay is done with; the one being appended to only when nothing is left.
       while (this.segments.length > 0) {
         const seg = this.segments[0]!;
@@ -542,7 +555,7 @@ export class Spool {
       const last = this.segments.at(-1);
       if (!last || (this.cursor.segment === last.n && this.cursor.offset >= last.size)) {
         // Replayed to the end: whatever the counts said, nothing is left.
-        this.storedRecords = 0;
+        this.storedBatches = 0;
         this.storedRows = 0;
       }
       await this.saveCursor();

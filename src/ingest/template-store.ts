@@ -10,9 +10,17 @@
  * a data set without its template (or records without their sampler) reads that source's rows
  * again, at most once per few seconds per source, backing off while the database has nothing new.
  */
-import { type SQL, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { Database, Queryable } from '../db/client.js';
+import type { Database } from '../db/client.js';
+import {
+  deleteExpiredFlowTemplates,
+  deleteFlowTemplatesBefore,
+  type FlowTemplateRow,
+  readFlowTemplates,
+  SOURCE_ROW,
+  type TemplateSourceKey,
+  upsertFlowTemplates,
+} from '../db/flow-templates.js';
 import type {
   RegistryChange,
   SerializedSource,
@@ -21,15 +29,12 @@ import type {
   TemplateRegistry,
 } from './netflow/templates.js';
 
-/** flow_templates rows with this template id hold a source's sampling state, not a template (ids are ≥ 256). */
-export const SOURCE_ROW = -1;
 /** First wait between two reloads of one source; doubles while a reload brings nothing, up to the max. */
 export const RELOAD_MIN_MS = 2_000;
 export const RELOAD_MAX_MS = 5 * 60_000;
 /** Sources with reload state; beyond, sources not asked about lately are forgotten (spoofed floods). */
 const MAX_RELOAD_SOURCES = 10_000;
 const SOURCES_PER_RELOAD = 200;
-const ROWS_PER_STATEMENT = 500;
 
 export interface TemplateStoreOptions {
   db: Database;
@@ -40,43 +45,12 @@ export interface TemplateStoreOptions {
   logger: Logger;
 }
 
-type SourceRef = { protocol: TemplateProtocol; exporter: string; domain: number };
-type Row = { template_id: number; definition: unknown; updated_ms: number };
-
 const templateKey = (protocol: string, exporter: string, domain: number, id: number) =>
   `${protocol}|${exporter}|${domain}|${id}`;
 const sourceKey = (protocol: string, exporter: string, domain: number) => `${protocol}|${exporter}|${domain}`;
 /** What a source row says, without the times that change on every options refresh. */
 const signature = (s: SerializedSource) =>
   `${s.defaultRate}|${s.systemInitMs}|${s.samplers.map(([id, rate]) => `${id}:${rate}`).join(',')}`;
-const byKey = (a: { exporter: string; domain: number; protocol: string; id: number }, b: typeof a) =>
-  a.exporter < b.exporter
-    ? -1
-    : a.exporter > b.exporter
-      ? 1
-      : a.domain - b.domain ||
-        (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
-        a.id - b.id;
-
-/**
- * Sampler state of a source row merged with a collector's: the newer default rate, the known
- * clock, and per sampler id the newest entry (entries older than the expiry are dropped).
- */
-const mergeSource = (cutoffMs: number) => sql`f.definition || jsonb_build_object(
-  'defaultRate', CASE WHEN (excluded.definition->>'defaultRate')::float8 > 0
-      AND (excluded.definition->>'defaultRateMs')::float8 >= coalesce((f.definition->>'defaultRateMs')::float8, 0)
-    THEN excluded.definition->'defaultRate' ELSE f.definition->'defaultRate' END,
-  'defaultRateMs', CASE WHEN (excluded.definition->>'defaultRate')::float8 > 0
-      AND (excluded.definition->>'defaultRateMs')::float8 >= coalesce((f.definition->>'defaultRateMs')::float8, 0)
-    THEN excluded.definition->'defaultRateMs' ELSE f.definition->'defaultRateMs' END,
-  'systemInitMs', CASE WHEN (excluded.definition->>'systemInitMs')::float8 >= 0
-    THEN excluded.definition->'systemInitMs' ELSE f.definition->'systemInitMs' END,
-  'samplers', (SELECT coalesce(jsonb_agg(e ORDER BY (e->>0)::float8), '[]'::jsonb) FROM (
-      SELECT DISTINCT ON (e->>0) e
-        FROM jsonb_array_elements(coalesce(f.definition->'samplers', '[]'::jsonb)
-                                  || coalesce(excluded.definition->'samplers', '[]'::jsonb)) AS a(e)
-       WHERE (e->>2)::float8 >= ${cutoffMs}
-       ORDER BY e->>0, (e->>2)::float8 DESC) s))`;
 
 /**
  * The collector's side of `flow_templates`: loads at start, saves what changed, reloads a source
@@ -103,7 +77,7 @@ export class TemplateStore {
   private again: Promise<void> | undefined;
   /** Per source: when it may be reloaded next and the wait after that. */
   private reloads = new Map<string, { atMs: number; waitMs: number }>();
-  private reloadQueue = new Map<string, SourceRef>();
+  private reloadQueue = new Map<string, TemplateSourceKey>();
   private reloading: Promise<void> | undefined;
   /** Re-saves a template still refreshed, so its row never looks expired to other collectors. */
   private readonly refreshMs: number;
@@ -129,11 +103,7 @@ export class TemplateStore {
 
   /** Reads every saved template and source (at start). Returns templates accepted. */
   async load(): Promise<number> {
-    const rows = await this.opts.db.query<Row>(
-      sql`SELECT template_id, definition, (extract(epoch from updated_at) * 1000)::float8 AS updated_ms
-            FROM flow_templates`,
-    );
-    return this.importRows(rows);
+    return this.importRows(await readFlowTemplates(this.opts.db));
   }
 
   /**
@@ -201,16 +171,11 @@ export class TemplateStore {
       const batch = [...this.reloadQueue].slice(0, SOURCES_PER_RELOAD);
       for (const [key] of batch) this.reloadQueue.delete(key);
       this.reloadQueries++;
-      const rows = await this.opts.db.query<Row & { protocol: string; exporter: string; domain: number }>(
-        sql`SELECT protocol, exporter, domain::float8 AS domain, template_id, definition,
-                   (extract(epoch from updated_at) * 1000)::float8 AS updated_ms
-              FROM flow_templates
-             WHERE (protocol, exporter, domain) IN (${sql.join(
-               batch.map(([, s]) => sql`(${s.protocol}, ${s.exporter}, ${s.domain}::bigint)`),
-               sql`, `,
-             )})`,
+      const rows = await readFlowTemplates(
+        this.opts.db,
+        batch.map(([, s]) => s),
       );
-      const bySource = new Map<string, Row[]>();
+      const bySource = new Map<string, FlowTemplateRow[]>();
       for (const row of rows) {
         const key = sourceKey(row.protocol, row.exporter, row.domain);
         bySource.set(key, [...(bySource.get(key) ?? []), row]);
@@ -228,7 +193,7 @@ export class TemplateStore {
    * Imports rows into the registry, newer wins, skipping what expired or predates a restart of
    * its exporter. Returns templates and sources that brought something.
    */
-  private importRows(rows: readonly Row[]): number {
+  private importRows(rows: readonly FlowTemplateRow[]): number {
     const nowMs = this.opts.now();
     const templates: SerializedTemplate[] = [];
     const sources: SerializedSource[] = [];
@@ -288,11 +253,14 @@ export class TemplateStore {
       }
     }
     try {
-      for (const [exporter, domain, atMs] of resets) await this.deleteBeforeReset(exporter, domain, atMs);
+      for (const [exporter, domain, atMs] of resets)
+        await deleteFlowTemplatesBefore(this.opts.db, exporter, domain, atMs);
       if (templates.length > 0 || sources.length > 0)
-        await this.opts.db.transaction((tx) => this.upsert(tx, templates, sources, nowMs));
+        await this.opts.db.transaction((tx) =>
+          upsertFlowTemplates(tx, templates, sources, nowMs - this.opts.expiryMs),
+        );
       if (scan && nowMs - this.lastPurgeMs >= this.refreshMs) {
-        await this.purgeExpired(nowMs);
+        await deleteExpiredFlowTemplates(this.opts.db, nowMs, this.opts.expiryMs);
         this.lastPurgeMs = nowMs;
       }
     } catch (err) {
@@ -306,69 +274,5 @@ export class TemplateStore {
     this.savedSources = savedSources;
     this.lastScanMs = nowMs;
     for (const [k, atMs] of this.resetMarks) if (nowMs - atMs > this.opts.expiryMs) this.resetMarks.delete(k);
-  }
-
-  /**
-   * Templates first, then sources, each in key order: every collector locks rows in this one
-   * order, so two saving at once wait for each other but never deadlock.
-   */
-  private async upsert(
-    tx: Queryable,
-    templates: SerializedTemplate[],
-    sources: SerializedSource[],
-    nowMs: number,
-  ): Promise<void> {
-    const ts = templates.sort(byKey);
-    for (let i = 0; i < ts.length; i += ROWS_PER_STATEMENT) {
-      const values = ts
-        .slice(i, i + ROWS_PER_STATEMENT)
-        .map(
-          (t) =>
-            sql`(${t.exporter}, ${t.domain}, ${t.id}, ${t.protocol}, ${JSON.stringify(t)}::jsonb, now())`,
-        );
-      // A definition learned later (here or by another collector) is never replaced by an older one.
-      await tx.query(sql`INSERT INTO flow_templates AS f (exporter, domain, template_id, protocol, definition, updated_at)
-        VALUES ${sql.join(values, sql`, `)}
-        ON CONFLICT (exporter, domain, protocol, template_id) DO UPDATE
-          SET definition = excluded.definition, updated_at = now()
-          WHERE (f.definition->>'learnedAtMs')::float8 <= (excluded.definition->>'learnedAtMs')::float8`);
-    }
-    const ss = sources.map((s) => ({ ...s, id: SOURCE_ROW })).sort(byKey);
-    for (let i = 0; i < ss.length; i += ROWS_PER_STATEMENT) {
-      const values = ss
-        .slice(i, i + ROWS_PER_STATEMENT)
-        .map(
-          ({ id: _, ...s }) =>
-            sql`(${s.exporter}, ${s.domain}, ${SOURCE_ROW}, ${s.protocol}, ${JSON.stringify(s)}::jsonb, now())`,
-        );
-      await tx.query(sql`INSERT INTO flow_templates AS f (exporter, domain, template_id, protocol, definition, updated_at)
-        VALUES ${sql.join(values, sql`, `)}
-        ON CONFLICT (exporter, domain, protocol, template_id) DO UPDATE
-          SET definition = ${mergeSource(nowMs - this.opts.expiryMs)}, updated_at = now()`);
-    }
-  }
-
-  /**
-   * Deletes rows matching `where`, skipping rows another collector is writing right now: those
-   * are being refreshed, and waiting for them could deadlock against its ordered upserts.
-   */
-  private deleteUnlocked(where: SQL): Promise<unknown> {
-    return this.opts.db.query(sql`DELETE FROM flow_templates
-      WHERE (exporter, domain, protocol, template_id) IN (
-        SELECT exporter, domain, protocol, template_id FROM flow_templates WHERE ${where} FOR UPDATE SKIP LOCKED)`);
-  }
-
-  /** After an exporter restart its template ids may mean something else: older rows go, whoever wrote them. */
-  private deleteBeforeReset(exporter: string, domain: number, atMs: number): Promise<unknown> {
-    return this.deleteUnlocked(sql`exporter = ${exporter} AND domain = ${domain}::bigint AND CASE
-      WHEN template_id = ${SOURCE_ROW} THEN updated_at < to_timestamp(${atMs / 1000}::float8)
-      ELSE (definition->>'learnedAtMs')::float8 < ${atMs} END`);
-  }
-
-  /** Rows nobody refreshed within the expiry (templates by their learn time, sources by their last save). */
-  private purgeExpired(nowMs: number): Promise<unknown> {
-    return this.deleteUnlocked(sql`CASE
-      WHEN template_id = ${SOURCE_ROW} THEN updated_at < now() - ${`${Math.ceil(this.opts.expiryMs)} milliseconds`}::interval
-      ELSE (definition->>'learnedAtMs')::float8 < ${nowMs - this.opts.expiryMs} END`);
   }
 }

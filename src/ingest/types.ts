@@ -37,6 +37,11 @@ export interface FlowRecord {
   outIf: number;
 }
 
+/**
+ * A zeroed record; every field present from the start, so all records share one hidden class.
+ * @example
+ * const record = newFlowRecord(); // one per decoder loop, handed to the sink again and again
+ */
 export function newFlowRecord(): FlowRecord {
   return {
     startMs: 0,
@@ -57,6 +62,11 @@ export function newFlowRecord(): FlowRecord {
   };
 }
 
+/**
+ * Zeroes a reused record, field by field (per record in the v5 and sFlow decoders: no allocation).
+ * @example
+ * resetFlowRecord(ctx.record);
+ */
 export function resetFlowRecord(r: FlowRecord): void {
   r.startMs = 0;
   r.endMs = 0;
@@ -79,10 +89,12 @@ export function resetFlowRecord(r: FlowRecord): void {
 export type FlowSink = (record: FlowRecord) => void;
 
 /**
- * Closed set of reasons a datagram (or part of it) is dropped. Used as the `reason` label of
- * metrics and in the exporters table, so it must stay small and never carry packet content.
+ * Closed set of reasons a decoder drops a datagram (or part of it); what is dropped after
+ * decoding has its own reasons (WriteDropReason in writer.ts, duplicates, the receive queue).
+ * Used as the `reason` label of `flowradar_decode_errors_total` and in the exporters table, so it
+ * must stay small and never carry packet content.
  */
-export const DROP_REASONS = [
+export const DECODE_DROP_REASONS = [
   'truncated', // header or record shorter than declared
   'bad_version', // unknown protocol version
   'bad_length', // set / flowset / message length 0, beyond datagram, or inconsistent
@@ -92,15 +104,18 @@ export const DROP_REASONS = [
   'bad_timestamp', // absurd timestamps
   'bad_record', // a record that cannot be decoded (e.g. sFlow nested length lies)
 ] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
+export type DecodeDropReason = (typeof DECODE_DROP_REASONS)[number];
 
 /** What a decoder reports for one datagram, besides the records it gave to the sink. */
 export interface DecodeResult {
-  /** 5, 9, 10 (IPFIX) or 'sflow5'. */
-  protocol: 'v5' | 'v9' | 'ipfix' | 'sflow';
+  /**
+   * What the datagram is: NetFlow v5, v9, IPFIX or sFlow v5; 'unknown' when its version is none
+   * of them or it is too short to say (then ok is false and reason says why).
+   */
+  protocol: 'v5' | 'v9' | 'ipfix' | 'sflow' | 'unknown';
   /** false: the datagram was rejected as a whole; reason says why. */
   ok: boolean;
-  reason?: DropReason;
+  reason?: DecodeDropReason;
   /** Records handed to the sink. */
   records: number;
   /**
@@ -117,8 +132,8 @@ export interface DecodeResult {
   /** Export time, Unix ms (v5/v9/IPFIX header; sFlow: receive time given by caller). */
   exportMs: number;
   /** Parts skipped but not fatal, counted by reason (e.g. a data set with unknown template). */
-  skipped: Partial<Record<DropReason, number>>;
-  /** Records (v9: data records; IPFIX: data records) for sequence accounting. */
+  skipped: Partial<Record<DecodeDropReason, number>>;
+  /** Template definitions taken: new, changed or refreshed (refused ones count in `skipped`). */
   templatesLearned: number;
   /** sFlow counter samples and other ignored-but-valid parts. */
   ignored: number;

@@ -1,23 +1,21 @@
-import { sql } from 'drizzle-orm';
-import type { Database, Queryable } from '../db/client.js';
+import type { Database } from '../db/client.js';
+import {
+  claimBatches,
+  type ExporterDelta,
+  type ExporterMinuteDelta,
+  upsertExporterMinutes,
+  upsertExporters,
+} from '../db/ingest-store.js';
 import { addTraffic, type TrafficDelta } from '../db/traffic.js';
 import type { Spool, SpoolChunk, SpoolDropReason } from './spool.js';
 
-/** Counters of one exporter accumulated since the last flush. */
-export interface ExporterDelta {
-  address: string;
-  lastSeenMs: number;
-  datagrams: number;
-  records: number;
-  lostRecords: number;
-  unsampledRecords: number;
-  errors: Record<string, number>;
-  samplingRates: Record<string, number>;
-  /** Collector id → last datagram received from this exporter (Unix ms); empty for HTTP ingest. */
-  collectors: Record<string, number>;
-}
+export type { ExporterDelta, ExporterMinuteDelta };
 
-/** Zeroed counters of an exporter first heard at `nowMs`. */
+/**
+ * Zeroed counters of an exporter first heard at `nowMs`.
+ * @example
+ * const exporter = { ...newExporterDelta('192.0.2.1', Date.now()), datagrams: 1, records: 20 };
+ */
 export function newExporterDelta(address: string, nowMs: number): ExporterDelta {
   return {
     address,
@@ -32,20 +30,6 @@ export function newExporterDelta(address: string, nowMs: number): ExporterDelta 
   };
 }
 
-/** Data quality of one exporter in one minute, read by the API for confidenceInfo. */
-export interface ExporterMinuteDelta {
-  minuteMs: number;
-  exporter: string;
-  /**
-   * The collector whose sequence tracking measured `lostRecords`; '' when nothing was measured
-   * (HTTP ingest): such a delta never reports loss and never makes a minute split.
-   */
-  collector: string;
-  records: number;
-  lostRecords: number;
-  unsampledRecords: number;
-}
-
 export interface Batch {
   /** Unique per batch; recorded in the same transaction, so a retried batch never counts twice. */
   id: string;
@@ -54,83 +38,11 @@ export interface Batch {
   minutes: ExporterMinuteDelta[];
 }
 
-/** Merges two jsonb objects of ISO times key by key, keeping the later time. */
-const latestTimes = (a: string, b: string) =>
-  sql.raw(`(SELECT coalesce(jsonb_object_agg(key, latest), '{}'::jsonb) FROM (
-     SELECT key, max(value) AS latest
-       FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
-      GROUP BY key) s)`);
-
-/** Adds two jsonb objects of counters key by key. */
-const mergeCounters = (a: string, b: string) =>
-  sql.raw(`(SELECT coalesce(jsonb_object_agg(key, total), '{}'::jsonb) FROM (
-     SELECT key, sum(value::bigint) AS total
-       FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) u
-      GROUP BY key) s)`);
-
-async function writeExporters(
-  tx: Queryable,
-  rows: (ExporterDelta & { firstSeenMs?: number })[],
-): Promise<void> {
-  // One order for every writer, as for traffic (see byTrafficKey): concurrent batches never deadlock.
-  for (const e of [...rows].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))) {
-    // toISOString has one length and format, so the later time is also the larger string.
-    const collectors = Object.fromEntries(
-      Object.entries(e.collectors ?? {}).map(([id, ms]) => [id, new Date(ms).toISOString()]),
-    );
-    await tx.query(sql`INSERT INTO exporters AS x (address, first_seen, last_seen, datagrams, records, lost_records,
-        unsampled_records, errors, sampling_rates, collectors)
-      VALUES (${e.address}, ${new Date(e.firstSeenMs ?? e.lastSeenMs).toISOString()}::timestamptz, ${new Date(e.lastSeenMs).toISOString()}::timestamptz,
-        ${e.datagrams}, ${e.records}, ${e.lostRecords}, ${e.unsampledRecords},
-        ${JSON.stringify(e.errors)}::jsonb, ${JSON.stringify(e.samplingRates)}::jsonb, ${JSON.stringify(collectors)}::jsonb)
-      ON CONFLICT (address) DO UPDATE SET
-        collectors = CASE WHEN excluded.collectors = '{}'::jsonb THEN x.collectors
-                          ELSE ${latestTimes('x.collectors', 'excluded.collectors')} END,
-        last_seen = greatest(x.last_seen, excluded.last_seen),
-        datagrams = x.datagrams + excluded.datagrams,
-        records = x.records + excluded.records,
-        lost_records = x.lost_records + excluded.lost_records,
-        unsampled_records = x.unsampled_records + excluded.unsampled_records,
-        errors = ${mergeCounters('x.errors', 'excluded.errors')},
-        sampling_rates = ${mergeCounters('x.sampling_rates', 'excluded.sampling_rates')}`);
-  }
-}
-
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** The collectors of a minute row after this write: the row's, plus the writer's when new to it. */
-const MERGED_COLLECTORS = `(CASE WHEN excluded.collectors <@ x.collectors THEN x.collectors
-  ELSE x.collectors || excluded.collectors END)`;
-
-/**
- * Adds data quality per (minute, exporter). Loss is measured per collector: once a second
- * collector writes a minute of the same exporter, each one's sequence gaps are the other's
- * datagrams, so the minute becomes split (`split` = number of collectors) and its lost_records 0
- * from then on: unknown, never invented or summed. A delta of collector '' (HTTP ingest) adds
- * records only. Rows go in (minute, exporter) order, as every writer does: no deadlocks.
- */
-async function writeMinutes(tx: Queryable, rows: ExporterMinuteDelta[]): Promise<void> {
-  const sorted = [...rows].sort(
-    (a, b) => a.minuteMs - b.minuteMs || byText(a.exporter, b.exporter) || byText(a.collector, b.collector),
-  );
-  const merged = sql.raw(MERGED_COLLECTORS);
-  for (const m of sorted) {
-    const measured = m.collector !== '';
-    await tx.query(sql`INSERT INTO exporter_minutes AS x (time, exporter, records, lost_records, unsampled_records, collectors)
-      VALUES (${new Date(m.minuteMs).toISOString()}::timestamptz, ${m.exporter}, ${m.records},
-        ${measured ? m.lostRecords : 0}, ${m.unsampledRecords}, ${measured ? sql`ARRAY[${m.collector}::text]` : sql`'{}'::text[]`})
-      ON CONFLICT (time, exporter) DO UPDATE SET
-        records = x.records + excluded.records,
-        unsampled_records = x.unsampled_records + excluded.unsampled_records,
-        collectors = ${merged},
-        split = CASE WHEN cardinality(${merged}) > 1 THEN cardinality(${merged}) ELSE 0 END,
-        lost_records = CASE WHEN cardinality(${merged}) > 1 THEN 0 ELSE x.lost_records + excluded.lost_records END`);
-  }
-}
-
 /**
  * Writes a batch exactly once: its id goes into ingest_batches in the same transaction as its
  * rows, and a batch whose id is already there is skipped.
+ * @example
+ * const outcome = await writeBatch(db, { id: `http:${key}`, traffic, exporters, minutes });
  */
 export async function writeBatch(db: Database, batch: Batch): Promise<'written' | 'duplicate'> {
   return (await writeBatches(db, [batch])).has(batch.id) ? 'written' : 'duplicate';
@@ -144,6 +56,8 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
  * Sums batches as one: traffic by (minute, asn, location, product, direction), exporters by
  * address (first seen = earliest, last seen = latest), minutes by (minute, exporter, collector).
  * Writing the sum adds exactly what writing each batch would.
+ * @example
+ * const { traffic, exporters, minutes } = mergeBatches([a, b]);
  */
 export function mergeBatches(batches: Batch[]): {
   traffic: TrafficDelta[];
@@ -217,29 +131,28 @@ export function mergeBatches(batches: Batch[]): {
  * Writes several batches in one transaction, each exactly once: all ids are claimed in
  * ingest_batches, those already there are skipped, and the sum of the others is written.
  * Returns the ids written now.
+ * @example
+ * const written = await writeBatches(db, chunk.batches); // ids written now
  */
 export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<string>> {
   const unique = [...new Map(batches.map((b) => [b.id, b])).values()];
   if (unique.length === 0) return new Set();
   return db.transaction(async (tx) => {
-    const claimed = await tx.query<{ id: string }>(
-      sql`INSERT INTO ingest_batches (id, rows) VALUES ${sql.join(
-        unique.map((b) => sql`(${b.id}, ${b.traffic.length})`),
-        sql`, `,
-      )} ON CONFLICT (id) DO NOTHING RETURNING id`,
+    const ids = await claimBatches(
+      tx,
+      unique.map((b) => ({ id: b.id, rows: b.traffic.length })),
     );
-    const ids = new Set(claimed.map((r) => r.id));
     const fresh = unique.filter((b) => ids.has(b.id));
     if (fresh.length === 0) return ids;
     const sum = mergeBatches(fresh);
     await addTraffic(tx, sum.traffic);
-    await writeExporters(tx, sum.exporters);
-    await writeMinutes(tx, sum.minutes);
+    await upsertExporters(tx, sum.exporters);
+    await upsertExporterMinutes(tx, sum.minutes);
     return ids;
   });
 }
 
-export type DropReason = 'buffer_full' | SpoolDropReason;
+export type WriteDropReason = 'buffer_full' | SpoolDropReason;
 
 export interface WriterOptions {
   /** Rows held while the database is away; past it new batches are dropped and counted. */
@@ -261,19 +174,27 @@ export interface WriterOptions {
   groupBatches?: number;
   groupRows?: number;
   onWritten?: (batch: Batch, ms: number) => void;
-  onDropped?: (batch: Batch, reason: DropReason) => void;
+  onDropped?: (batch: Batch, reason: WriteDropReason) => void;
   onError?: (err: unknown, attempt: number) => void;
   /** A spool append failed (the batch is dropped, or kept in memory when the spool was empty). */
   onSpoolError?: (err: unknown) => void;
 }
 
-const rowsOf = (b: Batch) => Math.max(1, b.traffic.length);
+/**
+ * What a batch counts for in the memory buffer (against maxBufferedRows): its traffic rows, and
+ * at least 1, so batches of exporter counters alone cannot pile up without bound.
+ */
+const bufferedRowsOf = (b: Batch) => Math.max(1, b.traffic.length);
 
 /**
  * Writes batches in order, several per transaction when several wait. When the database is
  * unavailable, batches wait in a bounded memory buffer and are retried with backoff; with a spool,
  * the backlog past `spoolAfterRows` moves to disk and is replayed in order (memory first, then the
  * spool). What fits nowhere is dropped and counted by reason, never silently.
+ * @example
+ * const writer = new BatchWriter(db, { maxBufferedRows: 2_000_000, spool });
+ * writer.enqueue({ id: randomUUID(), ...builder.drain() });
+ * const left = await writer.close(10_000); // rows neither written nor spooled
  */
 export class BatchWriter {
   private queue: Batch[] = [];
@@ -290,7 +211,11 @@ export class BatchWriter {
   droppedBatches = 0;
   droppedRows = 0;
   /** Rows dropped, by reason. */
-  readonly droppedByReason: Record<DropReason, number> = { buffer_full: 0, spool_full: 0, spool_error: 0 };
+  readonly droppedByReason: Record<WriteDropReason, number> = {
+    buffer_full: 0,
+    spool_full: 0,
+    spool_error: 0,
+  };
   /** Batches handed to the spool (including those that failed there). */
   spooledBatches = 0;
 
@@ -300,7 +225,7 @@ export class BatchWriter {
   ) {
     this.delay = opts.retryMs ?? 1000;
     // Replay what an earlier run left in the spool before anything else.
-    if (opts.spool && opts.spool.records > 0) void this.drain();
+    if (opts.spool && opts.spool.batches > 0) void this.drain();
   }
 
   /** Rows waiting in memory to be written. */
@@ -314,7 +239,7 @@ export class BatchWriter {
   }
 
   enqueue(batch: Batch): void {
-    const rows = rowsOf(batch);
+    const rows = bufferedRowsOf(batch);
     const spool = this.opts.spool;
     if (spool) {
       // While the spool holds anything, newer batches go behind it, so replay keeps the order.
@@ -339,7 +264,7 @@ export class BatchWriter {
     this.kick();
   }
 
-  private drop(batch: Batch, reason: DropReason): void {
+  private drop(batch: Batch, reason: WriteDropReason): void {
     this.droppedBatches++;
     this.droppedRows += batch.traffic.length;
     this.droppedByReason[reason] += batch.traffic.length;
@@ -353,17 +278,17 @@ export class BatchWriter {
       () => this.kick(),
       (err: unknown) => {
         this.opts.onSpoolError?.(err);
-        const reason: DropReason =
+        const reason: WriteDropReason =
           (err as { reason?: string }).reason === 'spool_full' ? 'spool_full' : 'spool_error';
         if (reason === 'spool_error') this.spoolFailedAt = performance.now();
         // Nothing older on disk: memory still keeps the order, so keep the batch there if it fits.
         if (
           reason === 'spool_error' &&
-          spool.records === 0 &&
-          this.queuedRows + rowsOf(batch) <= this.opts.maxBufferedRows
+          spool.batches === 0 &&
+          this.queuedRows + bufferedRowsOf(batch) <= this.opts.maxBufferedRows
         ) {
           this.queue.push(batch);
-          this.queuedRows += rowsOf(batch);
+          this.queuedRows += bufferedRowsOf(batch);
           this.kick();
           return;
         }
@@ -406,7 +331,7 @@ export class BatchWriter {
       let chunk: SpoolChunk | undefined;
       try {
         if (this.queue.length > 0) group = this.group();
-        else if (spool && spool.records > 0) {
+        else if (spool && spool.batches > 0) {
           chunk = this.spoolChunk ??= await spool.read({
             maxBatches: this.opts.groupBatches ?? 1000,
             maxRows: this.opts.groupRows ?? 200_000,
@@ -437,7 +362,7 @@ export class BatchWriter {
         for (const b of group) {
           if (this.queue[0] !== b) continue;
           this.queue.shift();
-          this.queuedRows -= rowsOf(b);
+          this.queuedRows -= bufferedRowsOf(b);
         }
       }
       for (const b of group) if (written.has(b.id)) this.opts.onWritten?.(b, ms);
@@ -462,7 +387,7 @@ export class BatchWriter {
   }
 
   private get pending(): boolean {
-    return this.queue.length > 0 || (this.opts.spool?.records ?? 0) > 0;
+    return this.queue.length > 0 || (this.opts.spool?.batches ?? 0) > 0;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { freePort } from './net.js';
 import { ROOT } from './worker.js';
 
@@ -16,24 +16,23 @@ export interface FlowradarProcess {
 }
 
 /**
- * `flowradar <command>` as a separate process (tsx over src/, as a user runs it after npm ci),
- * on free loopback ports; resolves once its /healthz answers.
+ * `flowradar <command>` as a separate process (tsx over src/, as a user runs it after npm ci; or
+ * the compiled dist/cli.js, as the published package runs, with `from: 'dist'` after
+ * {@link buildDist}), on free loopback ports; resolves once its /healthz answers.
  * @example
  * const c = await startFlowradar(['collect', '--database-url', url], { FLOWRADAR_FLUSH_INTERVAL: '1s' });
  */
 export async function startFlowradar(
   args: string[],
   env: Record<string, string> = {},
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; from?: 'src' | 'dist' } = {},
 ): Promise<FlowradarProcess> {
   const ports = { http: await freePort(), netflow: await freePort(), sflow: await freePort() };
   let out = '';
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      'src/cli.ts',
+      ...(opts.from === 'dist' ? ['dist/cli.js'] : ['--import', 'tsx', 'src/cli.ts']),
       ...args,
       '--host',
       '127.0.0.1',
@@ -89,4 +88,16 @@ export async function startFlowradar(
       return exited;
     },
   };
+}
+
+/**
+ * `npm run build` (tsc -p tsconfig.build.json) into dist/, where the compiled CLI finds
+ * migrations/, public/ and demo/ one level up; throws with tsc's output when it fails.
+ */
+export function buildDist(): void {
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${tsc.stdout}${tsc.stderr}`);
 }

@@ -3,23 +3,12 @@
  * data go to the registry of the context; data records go to the sink, one reused record at a
  * time.
  */
-import type { DecodeResult, DropReason, FlowSink } from '../types.js';
-import {
-  checkSetChain,
-  countLearn,
-  decodeDataSet,
-  FIELD_SCRATCH,
-  fail,
-  type HeaderClock,
-  newResult,
-  skip,
-} from './fields.js';
-import type { DecodeContext, SourceState, TemplateKind } from './templates.js';
+import type { DecodeResult, FlowSink } from '../types.js';
+import { fail, newResult, openMessage, skip } from './message.js';
+import { decodeSets, FIELD_SCRATCH, learnTemplate, type SetLayout, type TemplateSetParser } from './sets.js';
+import type { DecodeContext } from './templates.js';
 
 const HEADER_LENGTH = 16;
-const TEMPLATE_SET = 2;
-const OPTIONS_TEMPLATE_SET = 3;
-const FIRST_DATA_SET = 256;
 const ENTERPRISE_BIT = 0x8000;
 
 /**
@@ -32,38 +21,14 @@ const ENTERPRISE_BIT = 0x8000;
  */
 export function decodeIpfix(buf: Uint8Array, ctx: DecodeContext, sink: FlowSink): DecodeResult {
   const res = newResult('ipfix');
-  if (buf.length < HEADER_LENGTH) return fail(res, 'truncated');
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (dv.getUint16(0) !== 10) return fail(res, 'bad_version');
+  const dv = openMessage(buf, 10, HEADER_LENGTH, res);
+  if (dv === undefined) return res;
   const length = dv.getUint16(2);
   res.exportMs = dv.getUint32(4) * 1000;
   res.sequence = dv.getUint32(8);
   res.domain = dv.getUint32(12);
   if (length !== buf.length) return fail(res, 'bad_length');
-  const bad = checkSetChain(dv, HEADER_LENGTH, length);
-  if (bad !== undefined) return fail(res, bad);
-
-  const clock: HeaderClock = { exportMs: res.exportMs, uptimeMs: -1 };
-  let source = ctx.registry.findSource('ipfix', ctx.exporter, res.domain);
-  let off = HEADER_LENGTH;
-  while (length - off >= 4) {
-    const id = dv.getUint16(off);
-    const setEnd = off + dv.getUint16(off + 2);
-    if (id === TEMPLATE_SET || id === OPTIONS_TEMPLATE_SET) {
-      source ??= ctx.registry.sourceFor('ipfix', ctx.exporter, res.domain);
-      const abandoned = parseTemplateSet(dv, off + 4, setEnd, id === OPTIONS_TEMPLATE_SET, source, ctx, res);
-      if (abandoned !== undefined) skip(res, abandoned);
-      if (ctx.registry.releaseIfEmpty(source)) source = undefined;
-    } else if (id >= FIRST_DATA_SET) {
-      const tpl = source === undefined ? undefined : ctx.registry.getTemplate(source, id, ctx.nowMs);
-      if (tpl === undefined || source === undefined) skip(res, 'unknown_template');
-      else decodeDataSet(dv, off + 4, setEnd, tpl, source, clock, ctx, sink, res);
-    } else {
-      res.ignored++; // reserved set ids 0, 1, 4..255
-    }
-    off = setEnd;
-  }
-  return res;
+  return decodeSets(dv, HEADER_LENGTH, length, IPFIX_SETS, -1, ctx, sink, res);
 }
 
 /**
@@ -106,16 +71,7 @@ function countEnterprise(count: number): number {
  * - enterprise-specific field specifiers are kept (skipped when decoding) and counted in
  *   `ignored` once per definition.
  */
-function parseTemplateSet(
-  dv: DataView,
-  p: number,
-  end: number,
-  options: boolean,
-  source: SourceState,
-  ctx: DecodeContext,
-  res: DecodeResult,
-): DropReason | undefined {
-  const kind: TemplateKind = options ? 'options' : 'data';
+const parseTemplates: TemplateSetParser = (dv, p, end, options, source, ctx, res) => {
   while (end - p >= 4) {
     const id = dv.getUint16(p);
     const count = dv.getUint16(p + 2);
@@ -134,13 +90,14 @@ function parseTemplateSet(
     const next = readFields(dv, p, end, count);
     if (next < 0) return 'bad_template';
     p = next;
-    if (id < FIRST_DATA_SET || (options && (scopeCount === 0 || scopeCount > count))) {
+    if (options && (scopeCount === 0 || scopeCount > count)) {
       skip(res, 'bad_template');
       continue;
     }
-    const outcome = ctx.registry.learn(source, id, kind, scopeCount, FIELD_SCRATCH, ctx.nowMs);
-    countLearn(res, outcome);
-    if (outcome !== 'too_many' && outcome !== 'bad_template') res.ignored += countEnterprise(count);
+    if (learnTemplate(id, options ? 'options' : 'data', scopeCount, source, ctx, res))
+      res.ignored += countEnterprise(count);
   }
   return undefined;
-}
+};
+
+const IPFIX_SETS: SetLayout = { protocol: 'ipfix', templateSet: 2, optionsTemplateSet: 3, parseTemplates };

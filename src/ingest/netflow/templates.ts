@@ -4,8 +4,9 @@
  * share the id space of their source, so a redefinition of either kind replaces the other.
  * Each template is compiled once into a {@link DecodePlan} when learned.
  */
-import type { DropReason, FlowRecord } from '../types.js';
-import { compilePlan, type DecodePlan, type FieldList, MAX_FIELDS_HARD } from './fields.js';
+import type { DecodeDropReason, FlowRecord } from '../types.js';
+import { MAX_FIELDS_HARD } from './elements.js';
+import { compilePlan, type DecodePlan, type FieldList } from './plan.js';
 
 /** Template-based protocols. */
 export type TemplateProtocol = 'v9' | 'ipfix';
@@ -47,7 +48,12 @@ export interface SamplerEntry {
   updatedMs: number;
 }
 
-/** Everything known about one (protocol, exporter, domain). */
+/**
+ * Everything known about one (protocol, exporter, domain).
+ * @example
+ * const source = registry.sourceFor('ipfix', '192.0.2.1', 1);
+ * source.samplers.get(samplerId)?.rate;
+ */
 export class SourceState {
   readonly templates = new Map<number, Template>();
   readonly samplers = new Map<number, SamplerEntry>();
@@ -107,13 +113,18 @@ export interface RegistryOptions {
 }
 
 /** Outcome of learning one template definition. */
-export type LearnOutcome = 'new' | 'changed' | 'refreshed' | Extract<DropReason, 'too_many' | 'bad_template'>;
+export type LearnOutcome =
+  | 'new'
+  | 'changed'
+  | 'refreshed'
+  | Extract<DecodeDropReason, 'too_many' | 'bad_template'>;
 
 /**
  * Per-datagram inputs of the v5/v9/IPFIX decoders.
  * @example
  * const ctx: DecodeContext = { exporter: '192.0.2.1', registry, nowMs: Date.now(), record: newFlowRecord() };
- * decodeNetflow(datagram, ctx, (r) => batch.push(copy(r)));
+ * let bytes = 0;
+ * decodeNetflow(datagram, ctx, (r) => { bytes += r.bytes; }); // the record is reused: copy what you keep
  */
 export interface DecodeContext {
   /** Exporter IP address as text: part of the template key. */
@@ -143,8 +154,8 @@ type SourceMap = Map<string, Map<number, SourceState>>;
 /**
  * Registry of templates, samplers and per-source clock facts.
  * @example
- * const registry = new TemplateRegistry({ onChange: () => scheduleSave(registry.export()) });
- * registry.import(JSON.parse(saved));
+ * const registry = new TemplateRegistry({ expiryMs: 30 * 60_000, onChange: (change) => store.changed(change) });
+ * registry.import(saved); // SerializedTemplate[] from an earlier registry.export()
  */
 export class TemplateRegistry {
   readonly expiryMs: number;
@@ -294,16 +305,12 @@ export class TemplateRegistry {
   /** Forget templates and samplers not refreshed within expiryMs; returns templates removed. */
   expire(nowMs: number): number {
     let removed = 0;
-    for (const protocol of ['v9', 'ipfix'] as const) {
-      for (const byDomain of this.sources[protocol].values()) {
-        for (const source of byDomain.values()) {
-          for (const tpl of [...source.templates.values()]) {
-            if (nowMs - tpl.learnedAtMs > this.expiryMs && this.removeTemplate(source, tpl.id)) removed++;
-          }
-          this.expireSamplers(source, nowMs);
-          if (source.templates.size === 0 && source.samplers.size === 0) this.pruneSource(source);
-        }
+    for (const source of this.allSources()) {
+      for (const tpl of [...source.templates.values()]) {
+        if (nowMs - tpl.learnedAtMs > this.expiryMs && this.removeTemplate(source, tpl.id)) removed++;
       }
+      this.expireSamplers(source, nowMs);
+      if (source.templates.size === 0 && source.samplers.size === 0) this.pruneSource(source);
     }
     return removed;
   }
@@ -311,22 +318,18 @@ export class TemplateRegistry {
   /** All templates as plain objects (for persistence). */
   export(): SerializedTemplate[] {
     const out: SerializedTemplate[] = [];
-    for (const protocol of ['v9', 'ipfix'] as const) {
-      for (const byDomain of this.sources[protocol].values()) {
-        for (const source of byDomain.values()) {
-          for (const tpl of source.templates.values()) {
-            out.push({
-              exporter: source.exporter,
-              domain: source.domain,
-              id: tpl.id,
-              protocol,
-              kind: tpl.kind,
-              fields: tpl.fields.map((f) => ({ ...f })),
-              scopeCount: tpl.scopeCount,
-              learnedAtMs: tpl.learnedAtMs,
-            });
-          }
-        }
+    for (const source of this.allSources()) {
+      for (const tpl of source.templates.values()) {
+        out.push({
+          exporter: source.exporter,
+          domain: source.domain,
+          id: tpl.id,
+          protocol: source.protocol,
+          kind: tpl.kind,
+          fields: tpl.fields.map((f) => ({ ...f })),
+          scopeCount: tpl.scopeCount,
+          learnedAtMs: tpl.learnedAtMs,
+        });
       }
     }
     return out;
@@ -335,21 +338,17 @@ export class TemplateRegistry {
   /** Sampler rates, default rates and clocks of every source (for persistence). */
   exportSources(): SerializedSource[] {
     const out: SerializedSource[] = [];
-    for (const protocol of ['v9', 'ipfix'] as const) {
-      for (const byDomain of this.sources[protocol].values()) {
-        for (const source of byDomain.values()) {
-          if (source.samplers.size === 0 && source.defaultRate === 0 && source.systemInitMs < 0) continue;
-          out.push({
-            protocol,
-            exporter: source.exporter,
-            domain: source.domain,
-            defaultRate: source.defaultRate,
-            defaultRateMs: source.defaultRateMs,
-            systemInitMs: source.systemInitMs,
-            samplers: [...source.samplers].map(([id, e]) => [id, e.rate, e.updatedMs]),
-          });
-        }
-      }
+    for (const source of this.allSources()) {
+      if (source.samplers.size === 0 && source.defaultRate === 0 && source.systemInitMs < 0) continue;
+      out.push({
+        protocol: source.protocol,
+        exporter: source.exporter,
+        domain: source.domain,
+        defaultRate: source.defaultRate,
+        defaultRateMs: source.defaultRateMs,
+        systemInitMs: source.systemInitMs,
+        samplers: [...source.samplers].map(([id, e]) => [id, e.rate, e.updatedMs]),
+      });
     }
     return out;
   }
@@ -407,6 +406,12 @@ export class TemplateRegistry {
       if (source.templates.size === 0 && source.samplers.size === 0) this.pruneSource(source);
     }
     return accepted;
+  }
+
+  /** Every source of both protocols; one may be pruned while the walk is at it (Map iteration allows it). */
+  private *allSources(): Generator<SourceState> {
+    for (const protocol of ['v9', 'ipfix'] as const)
+      for (const byDomain of this.sources[protocol].values()) yield* byDomain.values();
   }
 
   private roomForTemplate(exporter: string): boolean {

@@ -4,7 +4,7 @@
  */
 import type { DecodeResult, FlowSink } from '../types.js';
 import { resetFlowRecord } from '../types.js';
-import { fail, newResult, saneTimes, skip } from './fields.js';
+import { fail, newResult, openMessage, saneTimes, skip } from './message.js';
 import type { DecodeContext } from './templates.js';
 
 const HEADER_LENGTH = 24;
@@ -26,9 +26,8 @@ export const V5_MAX_RECORDS = 30;
  */
 export function decodeV5(buf: Uint8Array, ctx: DecodeContext, sink: FlowSink): DecodeResult {
   const res = newResult('v5');
-  if (buf.length < HEADER_LENGTH) return fail(res, 'truncated');
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (dv.getUint16(0) !== 5) return fail(res, 'bad_version');
+  const dv = openMessage(buf, 5, HEADER_LENGTH, res);
+  if (dv === undefined) return res;
   const count = dv.getUint16(2);
   const uptime = dv.getUint32(4);
   res.uptimeMs = uptime;

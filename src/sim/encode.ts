@@ -232,6 +232,8 @@ const V5_MAX_RECORDS = 30;
 /**
  * NetFlow v5 datagrams (IPv4 only; IPv6 flows are skipped and counted). The sequence is the
  * flow sequence (records exported before), sampling goes into the header as deterministic mode.
+ * @example
+ * const { datagrams } = encodeV5(flows, { exportMs: Date.now(), samplingRate: 100 });
  */
 export function encodeV5(flows: readonly SimFlow[], opts: EncodeOptions): EncodeResult {
   const c = common(opts);
@@ -486,6 +488,8 @@ function ipfixSamplingOptions(): NonNullable<Dialect['options']> {
  * NetFlow v9 datagrams: an IPv4 and an IPv6 template (in every `templateEvery`-th datagram),
  * data flowsets per address family, and with sampling an options template + data record carrying
  * SAMPLING_INTERVAL. The header sequence counts datagrams.
+ * @example
+ * const { datagrams, nextSequence } = encodeV9(flows, { exportMs: Date.now(), domain: 7 });
  */
 export function encodeV9(flows: readonly SimFlow[], opts: EncodeOptions): EncodeResult {
   const c = common(opts);
@@ -495,6 +499,8 @@ export function encodeV9(flows: readonly SimFlow[], opts: EncodeOptions): Encode
 /**
  * IPFIX messages: as v9 with IPFIX framing and absolute millisecond timestamps; with sampling an
  * options template scoped by samplerId. The header sequence counts data records.
+ * @example
+ * const { datagrams } = encodeIpfix(flows, { exportMs: Date.now(), domain: 1, templateEvery: 1 });
  */
 export function encodeIpfix(flows: readonly SimFlow[], opts: EncodeOptions): EncodeResult {
   const c = common(opts);
@@ -598,6 +604,8 @@ const ETH_FCS = 4;
  * sFlow v5 datagrams, one flow sample per input packet: a raw-packet-header record (Ethernet,
  * optional 802.1Q tags, IPv4/IPv6, TCP/UDP header) and an extended gateway record (src_as;
  * dst AS as a one-AS AS_SEQUENCE path). The header sequence counts datagrams.
+ * @example
+ * const { datagrams } = encodeSflow(samples, { exportMs: Date.now(), samplingRate: 1000 });
  */
 export function encodeSflow(samples: readonly SimFlow[], opts: EncodeOptions): SflowEncodeResult {
   const c = common(opts);
@@ -763,7 +771,11 @@ function ipv4Header(w: Writer, p: Prepared, totalLen: number): void {
   w.setU16(start + 10, ipChecksum(w.buf, start, 20));
 }
 
-/** RFC 1071 one's-complement sum. */
+/**
+ * RFC 1071 one's-complement sum.
+ * @example
+ * header.setUint16(10, ipChecksum(bytes, 0, 20));
+ */
 export function ipChecksum(b: Uint8Array, start: number, len: number): number {
   let sum = 0;
   for (let i = 0; i < len; i += 2) sum += (b[start + i]! << 8) | (b[start + i + 1] ?? 0);

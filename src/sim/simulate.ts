@@ -1,14 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { DEMO_NETWORKS, demoRows } from './demo.js';
-import {
-  type EncodeOptions,
-  encodeIpfix,
-  encodeSflow,
-  encodeV5,
-  encodeV9,
-  type SimFlow,
-} from './ingest/encode.js';
+import { DEMO_NETWORKS, demoRows } from '../demo.js';
+import { type EncodeOptions, encodeIpfix, encodeSflow, encodeV5, encodeV9, type SimFlow } from './encode.js';
 
 export const PROTOCOLS = ['v5', 'v9', 'ipfix', 'sflow'] as const;
 export type SimProtocol = (typeof PROTOCOLS)[number];
@@ -39,6 +32,8 @@ const host = (prefix: string, n: number) => `${prefix}.${(n >> 8) & 255}.${n & 2
  * Flows that carry the demo's traffic for [fromMs, toMs): one per network, product and
  * direction, with the bytes the demo shape gives that slice. Remote servers answer on 443
  * (HTTP) or 3478/UDP (other); local clients live in 10.20.0.0/16.
+ * @example
+ * const flows = demoFlows(Date.now() - 60_000, Date.now());
  */
 export function demoFlows(fromMs: number, toMs: number, scale = 1): SimFlow[] {
   const flows: SimFlow[] = [];
@@ -86,7 +81,7 @@ export interface SimulatorOptions {
   host: string;
   port: number;
   protocol: SimProtocol;
-  /** Seconds between exports. */
+  /** Milliseconds between exports (default 5 s). */
   intervalMs?: number;
   /** Days of past traffic to send first (not for sFlow, which has no flow timestamps). */
   backfillDays?: number;
@@ -103,6 +98,9 @@ export interface SimulatorOptions {
 /**
  * An exporter of demo traffic: real export datagrams of our own encoder, sent over UDP.
  * Returns a stop function.
+ * @example
+ * const sim = await startSimulator({ host: '127.0.0.1', port: 2055, protocol: 'ipfix', intervalMs: 1000 });
+ * sim.stop();
  */
 export async function startSimulator(opts: SimulatorOptions): Promise<{ stop(): void; sent(): number }> {
   const now = opts.now ?? Date.now;

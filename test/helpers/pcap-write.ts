@@ -2,7 +2,7 @@
  * Minimal classic-pcap writer: wraps UDP payloads (e.g. encoder output) in IPv4/UDP packets to
  * 127.0.0.1 so Wireshark/tshark and our pcap reader can decode them like a real capture.
  */
-import { ipChecksum } from './encode.js';
+import { ipChecksum } from '../../src/sim/encode.js';
 
 /** One UDP datagram to write. */
 export interface PcapUdpPacket {
