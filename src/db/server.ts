@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { Database, Orm, Queryable } from './client.js';
+import { rowQueries } from './execute.js';
 import * as schema from './schema.js';
 
 export interface ServerClientOptions {
@@ -24,10 +25,6 @@ export interface ServerClientOptions {
    * `client_min_messages` and `statement_timeout`: set the timeout on the role instead).
    */
   pooler?: 'none' | 'transaction' | undefined;
-}
-
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
 /** A postgres.js client with the settings both hosts use. */
@@ -63,8 +60,7 @@ export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres
   return {
     kind: 'server',
     orm,
-    query: async (q) => rowsOf(await orm.execute(q)),
-    transaction: (f) => orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
+    ...rowQueries(orm),
     exec: async (text) => {
       await client.unsafe(text).simple();
     },
