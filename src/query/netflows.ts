@@ -11,11 +11,11 @@ import {
   DIMENSION_COLUMN,
   type Dimension,
   epochMs,
+  type Granularity,
+  granularityFor,
   metricSum,
-  type Period,
-  periodFor,
-  rowsOf,
   seriesFrom,
+  seriesRowsAt,
   unionAll,
   windowRows,
 } from './sql.js';
@@ -40,7 +40,7 @@ function timestampsOf(q: ParsedQuery, i: number): number[] {
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
   const bucket = bucketTime(q.interval.ms);
-  const period = periodFor(q.series, q.interval.ms);
+  const period = granularityFor(q.series, q.interval.ms);
   const src = await sourcesOf(db)();
   const parts = q.series.map(
     (s, i) =>
@@ -153,7 +153,7 @@ function rankedGroupsSelect(
   dim: 'AS' | 'LOCATION',
   limit: number,
   bucket: SQL,
-  period: Period,
+  period: Granularity,
   src: Sources,
 ): SQL {
   const col = GROUP_COLUMN[dim];
@@ -161,9 +161,9 @@ function rankedGroupsSelect(
       SELECT ${sql.raw(col)} AS k FROM ${windowRows(s, q, col, src)} GROUP BY 1
        ORDER BY ${metricSum(q)} DESC, ${DIMENSION_COLUMN[dim]} LIMIT ${limit}),
     named AS (
-      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, col, src)}
+      SELECT ${bucket} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${seriesRowsAt(period, s, q, col, src)}
          AND ${sql.raw(col)} IN (SELECT k FROM ranked) GROUP BY 1, 2),
-    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, undefined, src)} GROUP BY 1)
+    total AS (SELECT ${bucket} AS b, ${metricSum(q)} AS v FROM ${seriesRowsAt(period, s, q, undefined, src)} GROUP BY 1)
     SELECT ${i}::int AS s, b, g, v FROM named
     UNION ALL
     SELECT ${i}::int AS s, t.b, 'other' AS g, (t.v - coalesce(n.v, 0))::float8 AS v
@@ -182,14 +182,14 @@ function groupedSelect(
   dim: Dimension,
   limit: number | undefined,
   bucket: SQL | undefined,
-  period: Period,
+  period: Granularity,
   src: Sources,
 ): SQL {
   if (bucket && limit !== undefined && dim !== 'PRODUCT')
     return rankedGroupsSelect(s, i, q, dim, limit, bucket, period, src);
   // Buckets need one table for the whole window; a summary (no buckets) tiles it (windowRows).
   const from = bucket
-    ? rowsOf(period, s, q, GROUP_COLUMN[dim], src)
+    ? seriesRowsAt(period, s, q, GROUP_COLUMN[dim], src)
     : windowRows(s, q, GROUP_COLUMN[dim], src);
   const b = bucket ?? sql.raw('0::float8');
   const base = sql`SELECT ${b} AS b, ${DIMENSION_COLUMN[dim]} AS g, ${metricSum(q)} AS v FROM ${from} GROUP BY 1, 2`;
@@ -207,7 +207,7 @@ async function groupedRows(
   limit: number | undefined,
   bucket: SQL | undefined,
 ) {
-  const period = periodFor(q.series, bucket ? q.interval.ms : undefined);
+  const period = granularityFor(q.series, bucket ? q.interval.ms : undefined);
   const src = await sourcesOf(db)();
   // Buckets are grouped as timestamps ({@link bucketTime}) and only the groups become Unix ms.
   const b = bucket ? epochMs('b') : sql.raw('b');
