@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import { type Config, parseDuration } from './config.js';
 import type { Database } from './db/client.js';
+import { getOrCreateSetting } from './db/settings.js';
 import { ApiError, badParam, ErrorCode } from './errors.js';
 import { normalizationOf, parseQuery } from './query/params.js';
 import { DAY } from './query/time.js';
@@ -133,17 +133,6 @@ export function defaultBaseUrl(config: Pick<Config, 'host' | 'port'>): string {
 
 const keys = new WeakMap<Database, Promise<string>>();
 
-async function storedKey(db: Database): Promise<string> {
-  // First writer wins: every instance and the CLI then read the same key.
-  await db.query(
-    sql`INSERT INTO settings (name, value) VALUES ('embed_key', ${randomBytes(32).toString('base64url')})
-        ON CONFLICT (name) DO NOTHING`,
-  );
-  const [row] = await db.query<{ value: string }>(sql`SELECT value FROM settings WHERE name = 'embed_key'`);
-  if (!row) throw new Error('the embed key could not be stored');
-  return row.value;
-}
-
 /**
  * The HMAC key of embed links: `embedKey` from the configuration, else a random key generated on
  * first use and kept in the database (table `settings`, migration 0003), shared by every instance.
@@ -152,7 +141,7 @@ export function embedKeyOf(db: Database, config: Pick<Config, 'embedKey'>): Prom
   if (config.embedKey) return Promise.resolve(config.embedKey);
   let key = keys.get(db);
   if (!key) {
-    key = storedKey(db);
+    key = getOrCreateSetting(db, 'embed_key', randomBytes(32).toString('base64url'));
     keys.set(db, key);
     key.catch(() => keys.delete(db));
   }

@@ -8,7 +8,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshRollups } from '../src/db/maintenance.js';
-import { readSources, sourcesFrom, VIEWS } from '../src/query/sources.js';
+import { readSources, sourcesFrom, VIEWS } from '../src/db/rollup-sources.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';

@@ -1,11 +1,11 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
+import { type Sources, sourcesOf } from '../db/rollup-sources.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';
 import { csvTitle, formatValue, toCsv } from './format.js';
 import { countryName } from './geo.js';
 import { type Meta, withMeta } from './meta.js';
 import { normalizationOf, type ParsedQuery, type SeriesSpec } from './params.js';
-import { type Sources, sourcesOf } from './sources.js';
 import {
   bucketTime,
   DIMENSION_COLUMN,

@@ -1,8 +1,8 @@
 import { type SQL, sql } from 'drizzle-orm';
+import { type Sources, VIEWS } from '../db/rollup-sources.js';
 import { type KeyColumn, TRAFFIC_MINUTES, TRAFFIC_WIDTHS, trafficRelation } from '../db/rollups.js';
 import { continentsCovering } from './geo.js';
 import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
-import { type Sources, VIEWS } from './sources.js';
 import { ORIGIN_MS } from './time.js';
 
 /**
