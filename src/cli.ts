@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createToken, listTokens, parseScopes, revokeToken, type TokenInfo } from './auth/tokens.js';
+import { parseScopes } from './auth/scopes.js';
+import { createToken, listTokens, revokeToken, type TokenInfo } from './auth/tokens.js';
 import { type Config, loadConfig, parseDuration } from './config.js';
 import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';

@@ -9,9 +9,7 @@ import {
   revokeApiTokens,
 } from '../db/api-tokens.js';
 import type { Database } from '../db/client.js';
-
-export const SCOPES = ['read', 'read:raw', 'ingest', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+import type { Scope } from './scopes.js';
 
 /** Recognisable prefix, so leaked tokens can be found by secret scanners. */
 export const TOKEN_PREFIX = 'frt_';
@@ -165,17 +163,4 @@ export async function verifyToken(
   if (row.allowedCidrs && !allowedFrom(row.allowedCidrs, clientIp))
     return { ok: false, reason: 'not allowed from this address' };
   return { ok: true, id: row.id, scopes: row.scopes };
-}
-
-/** Parses a scope list such as "read,read:raw"; throws naming the bad scope. */
-export function parseScopes(raw: string): Scope[] {
-  const scopes = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const s of scopes)
-    if (!(SCOPES as readonly string[]).includes(s))
-      throw new Error(`unknown scope "${s}" (${SCOPES.join(', ')})`);
-  if (scopes.length === 0) throw new Error('at least one scope');
-  return scopes as Scope[];
 }

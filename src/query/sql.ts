@@ -225,3 +225,9 @@ export const DIMENSION_COLUMN = {
   PRODUCT: sql.raw('product'),
 } as const;
 export type Dimension = keyof typeof DIMENSION_COLUMN;
+
+/** The table column each dimension groups on, to pick a rollup that keeps it. */
+export const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as const satisfies Record<
+  Dimension,
+  GroupColumn
+>;

@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { createToken, isCidr, listTokens, revokeToken, SCOPES } from '../auth/tokens.js';
+import { SCOPES } from '../auth/scopes.js';
+import { createToken, isCidr, listTokens, revokeToken } from '../auth/tokens.js';
 import { parseDuration } from '../config.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';

@@ -5,8 +5,8 @@ import { createEmbed, embedKeyOf, embedRefusal, verifyEmbed } from '../embed.js'
 import { badParam } from '../errors.js';
 import { tooMany, WindowCounter } from '../middleware/rate-limit.js';
 import { embedCsp, svgCsp } from '../middleware/security-headers.js';
-import { getTimeseries } from '../query/netflows.js';
 import { type ParsedQuery, parseQuery } from '../query/params.js';
+import { getTimeseries } from '../query/timeseries.js';
 import { renderTimeseriesSvg } from '../svg.js';
 import { HTML, publicFile, readAsset } from './explorer.js';
 import { respond } from './respond.js';

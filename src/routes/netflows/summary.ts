@@ -1,7 +1,8 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { dimensionOf, getSummary } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { dimensionOf } from '../../query/groups.js';
+import { getSummary } from '../../query/summary.js';
+import { answerNetflows } from '../respond.js';
 import {
   bearer,
   DimensionParam,
@@ -23,9 +24,8 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
+  app.openapi(route, (c) => {
     const dim = dimensionOf(c.req.param('dimension'));
-    const out = await getSummary(readDatabase(c.var.deps), queryOf(c, 'summary'), dim);
-    return respond(c, out) as never;
+    return answerNetflows(c, 'summary', (db, q) => getSummary(db, q, dim)) as never;
   });
 }

@@ -1,7 +1,8 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { dimensionOf, getTimeseriesGroups } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { dimensionOf } from '../../query/groups.js';
+import { getTimeseriesGroups } from '../../query/timeseries-groups.js';
+import { answerNetflows } from '../respond.js';
 import {
   bearer,
   DimensionParam,
@@ -26,9 +27,8 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
+  app.openapi(route, (c) => {
     const dim = dimensionOf(c.req.param('dimension'));
-    const out = await getTimeseriesGroups(readDatabase(c.var.deps), queryOf(c, 'groups'), dim, c.var.caller);
-    return respond(c, out) as never;
+    return answerNetflows(c, 'groups', (db, q) => getTimeseriesGroups(db, q, dim)) as never;
   });
 }
