@@ -78,6 +78,15 @@ const withListeners = (cmd: Command) =>
       'this collector in the database, stable across restarts (env FLOWRADAR_COLLECTOR_ID, default <hostname>:<netflow port>)',
     );
 
+/** The configuration flags the options of {@link withListeners} give. */
+const listenerFlags = (opts: Record<string, unknown>) => ({
+  port: opts.port,
+  host: opts.host,
+  netflowPort: opts.netflowPort,
+  sflowPort: opts.sflowPort,
+  collectorId: opts.collectorId,
+});
+
 withListeners(withCommon(program.command('serve')))
   .description(
     'run the API, the collector and maintenance on the configured database; applies migrations first',
@@ -91,14 +100,7 @@ withListeners(withCommon(program.command('serve')))
     const demo = opts.demo
       ? demoEnv === undefined || !['0', 'false', 'no', 'off'].includes(demoEnv)
       : undefined;
-    const config = configOf(opts, {
-      port: opts.port,
-      host: opts.host,
-      netflowPort: opts.netflowPort,
-      sflowPort: opts.sflowPort,
-      collectorId: opts.collectorId,
-      demo,
-    });
+    const config = configOf(opts, { ...listenerFlags(opts), demo });
     const service = await startService(config).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });
@@ -106,13 +108,7 @@ withListeners(withCommon(program.command('serve')))
 withListeners(withCommon(program.command('collect')))
   .description('run a collector (UDP and POST /ingest/flows) that writes into the configured database')
   .action(async (opts) => {
-    const config = configOf(opts, {
-      port: opts.port,
-      host: opts.host,
-      netflowPort: opts.netflowPort,
-      sflowPort: opts.sflowPort,
-      collectorId: opts.collectorId,
-    });
+    const config = configOf(opts, listenerFlags(opts));
     const service = await startService(config, { role: 'collector' }).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });

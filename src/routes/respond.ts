@@ -2,7 +2,9 @@ import type { Context } from 'hono';
 import type { Database } from '../db/client.js';
 import { type AppEnv, readDatabase } from '../deps.js';
 import type { Output } from '../query/format.js';
+import { dimensionOf } from '../query/groups.js';
 import { type Kind, type ParsedQuery, parseQuery } from '../query/params.js';
+import type { Dimension } from '../query/sql.js';
 
 /**
  * Radar's envelope around a successful result.
@@ -35,4 +37,19 @@ export async function answerNetflows(
   get: (db: Database, q: ParsedQuery) => Promise<Output>,
 ): Promise<Response> {
   return respond(c, await get(readDatabase(c.var.deps), queryOf(c, kind)));
+}
+
+/**
+ * {@link answerNetflows} for the routes under `/{dimension}`: the dimension is checked first, so a
+ * bad one is the error named even when the query is bad too.
+ * @example
+ * app.openapi(route, (c) => answerByDimension(c, 'summary', getSummary) as never);
+ */
+export function answerByDimension(
+  c: Context<AppEnv>,
+  kind: Kind,
+  get: (db: Database, q: ParsedQuery, dim: Dimension) => Promise<Output>,
+): Promise<Response> {
+  const dim = dimensionOf(c.req.param('dimension') ?? '');
+  return answerNetflows(c, kind, (db, q) => get(db, q, dim));
 }

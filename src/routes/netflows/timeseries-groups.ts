@@ -1,8 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../../deps.js';
-import { dimensionOf } from '../../query/groups.js';
 import { getTimeseriesGroups } from '../../query/timeseries-groups.js';
-import { answerNetflows } from '../respond.js';
+import { answerByDimension } from '../respond.js';
 import {
   bearer,
   DimensionParam,
@@ -27,8 +26,5 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, (c) => {
-    const dim = dimensionOf(c.req.param('dimension'));
-    return answerNetflows(c, 'groups', (db, q) => getTimeseriesGroups(db, q, dim)) as never;
-  });
+  app.openapi(route, (c) => answerByDimension(c, 'groups', getTimeseriesGroups) as never);
 }
