@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
 import { ResponseCache } from './cache.js';
@@ -22,11 +22,8 @@ import { createEnricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
+import { createLogger } from './logger.js';
 import { startSimulator } from './simulate.js';
-
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'token'] });
-}
 
 /** Opens the configured database; the embedded one waits a little for a crashed holder's lock. */
 export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {}): Promise<Database> {
