@@ -8,7 +8,7 @@
  *
  * Wiring (after authentication, so a cached answer is never given to a caller who may not see it):
  * @example
- * app.use('/radar/*', responseCache({ watermark: dataWatermark(readDatabase(deps)) }));
+ * app.use('/radar/netflows/*', responseCache({ cache, watermark: dataWatermark(readDatabase(deps)) }));
  */
 import type { MiddlewareHandler } from 'hono';
 import type { Queryable } from './db/client.js';

@@ -10,7 +10,7 @@ import type { Queryable } from './client.js';
  * days with a literal bound, so the planner opens only those chunks (planning over every chunk of a
  * long retention costs more than the answer); the whole table only when nothing is that recent.
  * @example
- * await getNewestMinute(db) // 1764600000000, i.e. 2026-12-01T14:40:00Z
+ * await getNewestMinute(db) // 1796136000000, i.e. 2026-12-01T14:40:00Z
  */
 export async function getNewestMinute(db: Queryable): Promise<number | null> {
   const recent = new Date(Date.now() - 2 * 86_400_000).toISOString();
@@ -27,9 +27,10 @@ export async function getNewestMinute(db: Queryable): Promise<number | null> {
 /**
  * A string that changes whenever traffic lands: the newest minute of the last day (bounded, so
  * TimescaleDB plans one chunk, not all of them), the newest exporter report (every collector batch
- * touches `exporters`, late minutes included) and the newest annotation. Empty on an empty database.
+ * touches `exporters`, late minutes included) and the newest annotation with their count (NULLs
+ * are left out, so it is '0' on an empty database).
  * @example
- * await getDataWatermark(db) // '2026-12-01 14:40:00+00|2026-12-01 14:40:12.3+00||0'
+ * await getDataWatermark(db) // '2026-12-01 14:40:00+00|2026-12-01 14:40:12.3+00|0'
  */
 export async function getDataWatermark(db: Queryable): Promise<string> {
   const [row] = await db.query<{ w: string }>(

@@ -119,7 +119,7 @@ export interface GroupRow {
  * Every series' rows grouped by `dim`, per bucket of `bucket` ({@link bucketTime}) or, without it,
  * over the whole window; at most `limit` groups per series besides "other".
  * @example
- * await groupedRows(db, q, 'AS', 10, bucketTime(q.interval.ms)) // [{ s: 0, b: 1764000000000, g: 'AS174', v: 1200 }, …]
+ * await groupedRows(db, q, 'AS', 10, bucketTime(q.interval.ms)) // [{ s: 0, b: 1796133600000, g: 'AS174', v: 1200 }, …]
  */
 export async function groupedRows(
   db: Database,

@@ -258,7 +258,7 @@ export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
 /**
  * The envelope of the admin, ingest and embed answers: Radar's shape, inline rather than a named
  * component (the NetFlows answers use {@link Envelope}).
- * @example responses: { 200: { description, content: { 'application/json': { schema: successOf(Links) } } } }
+ * @example successOf(z.object({ revoked: z.number().int() }))
  */
 export const successOf = <T extends z.ZodTypeAny>(result: T) =>
   z.object({
