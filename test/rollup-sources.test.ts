@@ -1,6 +1,6 @@
 /**
  * Windows that end at or before a rollup's watermark are read from its materialized hypertable,
- * others from the real-time view (src/query/sources.ts). Checked here: which relation each window
+ * others from the real-time view (src/db/rollup-sources.ts). Checked here: which relation each window
  * gets, that the answers equal one GROUP BY over the minutes on both sides of the watermark, that
  * a watermark read before a refresh only ever sends a window to the view, and that a database
  * without the catalog falls back to the views.
