@@ -1,3 +1,10 @@
+/**
+ * The query planner: pieces of SQL that read a parsed request's series from the tables the rollup
+ * catalogue (src/db/rollups.ts) describes. They stay in src/query, apart from src/db's data
+ * access, because they are not statements of their own: each endpoint (timeseries.ts, groups.ts,
+ * top.ts) composes its statement from them, and what they encode is the API's meaning of a series
+ * (its window, filters, continents, exclusions, tiling), not the storage.
+ */
 import { type SQL, sql } from 'drizzle-orm';
 import { type Sources, VIEWS } from '../db/rollup-sources.js';
 import { type KeyColumn, TRAFFIC_MINUTES, TRAFFIC_WIDTHS, trafficRelation } from '../db/rollups.js';
