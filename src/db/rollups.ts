@@ -111,10 +111,15 @@ export function rollupNamed(name: string): Rollup {
   return found;
 }
 
+/** Every relation traffic can be read from: the rollups of traffic and the minute table. */
+const TRAFFIC_RELATIONS: readonly Relation[] = [...ROLLUPS, TRAFFIC_MINUTES].filter(
+  (r) => r.of === 'traffic',
+);
+
 /** The widths traffic can be read at, coarsest first: the rollups', then the minutes'. */
-export const TRAFFIC_WIDTHS: readonly number[] = [
-  ...new Set([...ROLLUPS, TRAFFIC_MINUTES].filter((r) => r.of === 'traffic').map((r) => r.widthMs)),
-].sort((a, b) => b - a);
+export const TRAFFIC_WIDTHS: readonly number[] = [...new Set(TRAFFIC_RELATIONS.map((r) => r.widthMs))].sort(
+  (a, b) => b - a,
+);
 
 /**
  * Of the traffic relations with rows `widthMs` wide, the smallest keeping every column of `needs`
@@ -126,8 +131,8 @@ export const TRAFFIC_WIDTHS: readonly number[] = [
  */
 export function trafficRelation(widthMs: number, needs: readonly KeyColumn[]): Relation | undefined {
   let best: Relation | undefined;
-  for (const r of [...ROLLUPS, TRAFFIC_MINUTES]) {
-    if (r.of !== 'traffic' || r.widthMs !== widthMs || !needs.every((c) => r.keeps.includes(c))) continue;
+  for (const r of TRAFFIC_RELATIONS) {
+    if (r.widthMs !== widthMs || !needs.every((c) => r.keeps.includes(c))) continue;
     if (best === undefined || r.keeps.length < best.keeps.length) best = r;
   }
   return best;
