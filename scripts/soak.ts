@@ -45,7 +45,8 @@ async function child(dataDir: string): Promise<void> {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const { loadConfig } = await import('../src/config.js');
-  const { startService, adminTokenPath, createLogger } = await import('../src/service.js');
+  const { startService, adminTokenPath } = await import('../src/service.js');
+  const { createLogger } = await import('../src/logger.js');
   const { writeDemoNames, writeDemoTraffic } = await import('../src/demo.js');
   const config = loadConfig({
     env: {},

@@ -1,13 +1,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
-import { sql } from 'drizzle-orm';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { TokenCache } from './auth/tokens.js';
 import { dataWatermark, responseCache } from './cache.js';
 import { dbErrorCode, isConnectionError, isTransientError } from './db/errors.js';
-import { replayLagBytes } from './db/server.js';
+import { ping, replayLagBytes } from './db/status.js';
 import { type AppEnv, type Deps, readDatabase } from './deps.js';
 import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
@@ -108,7 +107,7 @@ export function createApp(deps: Deps) {
   app.get('/readyz', async (c) => {
     const retry = { 'Retry-After': '5' };
     try {
-      await deps.db.query(sql`SELECT 1`);
+      await ping(deps.db);
     } catch {
       return c.json({ status: 'database unavailable' }, 503, retry);
     }

@@ -2,18 +2,17 @@
  * In-process response cache for the NetFlows API. A GET answer is kept under a key made of the
  * normalized query, the caller's scopes and the 15-minute slot of the clock (relative windows
  * such as `dateRange=7d` only move at 15-minute boundaries), and is valid while the data
- * watermark it was computed under still holds. The watermark changes whenever traffic lands:
- * the newest minute of the last day (bounded, so TimescaleDB plans one chunk, not all of them),
- * the newest exporter report (every collector batch touches `exporters`, late minutes included)
- * and the newest annotation. Identical dashboard queries are then answered without the database.
+ * watermark it was computed under still holds. The watermark (src/db/watermarks.ts) changes
+ * whenever traffic lands or an annotation is added. Identical dashboard queries are then answered
+ * without the database.
  *
  * Wiring (after authentication, so a cached answer is never given to a caller who may not see it):
  * @example
- * app.use('/radar/*', responseCache({ watermark: dataWatermark(readDatabase(deps)) }));
+ * app.use('/radar/netflows/*', responseCache({ cache, watermark: dataWatermark(readDatabase(deps)) }));
  */
-import { sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import type { Queryable } from './db/client.js';
+import { getDataWatermark } from './db/watermarks.js';
 import type { AppEnv } from './deps.js';
 import { etagMatches, weakEtag } from './middleware/http-cache.js';
 import { refreshedEvery } from './refreshed.js';
@@ -128,18 +127,7 @@ export function dataWatermark(
   ttlMs = 1000,
   now: () => number = Date.now,
 ): () => Promise<string> {
-  return refreshedEvery(
-    ttlMs,
-    () =>
-      db
-        .query<{ w: string }>(
-          sql`SELECT concat_ws('|', (SELECT max(time) FROM traffic WHERE time > now() - INTERVAL '1 day'),
-                (SELECT max(last_seen) FROM exporters),
-                (SELECT max(created_at) FROM annotations), (SELECT count(*) FROM annotations)) AS w`,
-        )
-        .then((rows) => rows[0]?.w ?? ''),
-    now,
-  );
+  return refreshedEvery(ttlMs, () => getDataWatermark(db), now);
 }
 
 export interface ResponseCacheMiddlewareOptions extends ResponseCacheOptions {

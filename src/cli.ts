@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { createToken, listTokens, parseScopes, revokeToken, type TokenInfo } from './auth/tokens.js';
+import { parseScopes } from './auth/scopes.js';
+import { createToken, listTokens, revokeToken, type TokenInfo } from './auth/tokens.js';
 import { type Config, loadConfig, parseDuration } from './config.js';
 import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
@@ -77,6 +78,15 @@ const withListeners = (cmd: Command) =>
       'this collector in the database, stable across restarts (env FLOWRADAR_COLLECTOR_ID, default <hostname>:<netflow port>)',
     );
 
+/** The configuration flags the options of {@link withListeners} give. */
+const listenerFlags = (opts: Record<string, unknown>) => ({
+  port: opts.port,
+  host: opts.host,
+  netflowPort: opts.netflowPort,
+  sflowPort: opts.sflowPort,
+  collectorId: opts.collectorId,
+});
+
 withListeners(withCommon(program.command('serve')))
   .description(
     'run the API, the collector and maintenance on the configured database; applies migrations first',
@@ -90,14 +100,7 @@ withListeners(withCommon(program.command('serve')))
     const demo = opts.demo
       ? demoEnv === undefined || !['0', 'false', 'no', 'off'].includes(demoEnv)
       : undefined;
-    const config = configOf(opts, {
-      port: opts.port,
-      host: opts.host,
-      netflowPort: opts.netflowPort,
-      sflowPort: opts.sflowPort,
-      collectorId: opts.collectorId,
-      demo,
-    });
+    const config = configOf(opts, { ...listenerFlags(opts), demo });
     const service = await startService(config).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });
@@ -105,13 +108,7 @@ withListeners(withCommon(program.command('serve')))
 withListeners(withCommon(program.command('collect')))
   .description('run a collector (UDP and POST /ingest/flows) that writes into the configured database')
   .action(async (opts) => {
-    const config = configOf(opts, {
-      port: opts.port,
-      host: opts.host,
-      netflowPort: opts.netflowPort,
-      sflowPort: opts.sflowPort,
-      collectorId: opts.collectorId,
-    });
+    const config = configOf(opts, listenerFlags(opts));
     const service = await startService(config, { role: 'collector' }).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import type { Caller } from './auth/scopes.js';
 import type { TokenCache } from './auth/tokens.js';
 import type { ResponseCache } from './cache.js';
 import type { Config } from './config.js';
@@ -45,11 +46,6 @@ export interface Deps {
  */
 export function readDatabase(deps: Pick<Deps, 'db' | 'readDb'>): Database {
   return deps.readDb ?? deps.db;
-}
-
-export interface Caller {
-  tokenId: string;
-  scopes: string[];
 }
 
 export type AppEnv = { Variables: { deps: Deps; caller: Caller } };

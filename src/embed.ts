@@ -1,10 +1,11 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import { type Config, parseDuration } from './config.js';
 import type { Database } from './db/client.js';
+import { getOrCreateSetting } from './db/settings.js';
 import { ApiError, badParam, ErrorCode } from './errors.js';
-import { normalizationOf, parseQuery } from './query/params.js';
+import { parseQuery } from './query/params.js';
 import { DAY } from './query/time.js';
+import { timeseriesNormalization } from './query/timeseries.js';
 
 /**
  * Signed, read-only embed links. A link carries the exact (canonical) query string of one
@@ -16,7 +17,6 @@ import { DAY } from './query/time.js';
 export const MAX_EMBED_TTL_MS = 366 * DAY;
 /** The parameters the signature adds; a signed query may not carry them itself. */
 const RESERVED = ['exp', 'sig'];
-const NORMALIZATIONS = ['MIN0_MAX', 'MIN_MAX', 'PERCENTAGE_CHANGE', 'RAW_VALUES'] as const;
 
 /**
  * The canonical form of a query: its parameters in their order, `exp` and `sig` removed, encoded
@@ -109,10 +109,7 @@ export function createEmbed(opts: {
   for (const k of RESERVED)
     if (params.has(k)) throw badParam('query', `"${k}" is added by the signature; leave it out`);
   // The same checks the timeseries endpoint makes, so a link never signs a request that fails.
-  const parsed = parseQuery(params, 'timeseries', opts.nowMs);
-  const normalization = normalizationOf(parsed, NORMALIZATIONS, 'MIN0_MAX');
-  if (normalization === 'PERCENTAGE_CHANGE' && parsed.series.length !== 2)
-    throw badParam('normalization', 'PERCENTAGE_CHANGE needs exactly two series');
+  timeseriesNormalization(parseQuery(params, 'timeseries', opts.nowMs));
   const query = canonicalQuery(params);
   const exp = Math.floor((opts.nowMs + ttlMs) / 1000);
   const signed = `${query ? `${query}&` : ''}exp=${exp}&sig=${signEmbed(opts.key, query, exp)}`;
@@ -133,17 +130,6 @@ export function defaultBaseUrl(config: Pick<Config, 'host' | 'port'>): string {
 
 const keys = new WeakMap<Database, Promise<string>>();
 
-async function storedKey(db: Database): Promise<string> {
-  // First writer wins: every instance and the CLI then read the same key.
-  await db.query(
-    sql`INSERT INTO settings (name, value) VALUES ('embed_key', ${randomBytes(32).toString('base64url')})
-        ON CONFLICT (name) DO NOTHING`,
-  );
-  const [row] = await db.query<{ value: string }>(sql`SELECT value FROM settings WHERE name = 'embed_key'`);
-  if (!row) throw new Error('the embed key could not be stored');
-  return row.value;
-}
-
 /**
  * The HMAC key of embed links: `embedKey` from the configuration, else a random key generated on
  * first use and kept in the database (table `settings`, migration 0003), shared by every instance.
@@ -152,7 +138,7 @@ export function embedKeyOf(db: Database, config: Pick<Config, 'embedKey'>): Prom
   if (config.embedKey) return Promise.resolve(config.embedKey);
   let key = keys.get(db);
   if (!key) {
-    key = storedKey(db);
+    key = getOrCreateSetting(db, 'embed_key', randomBytes(32).toString('base64url'));
     keys.set(db, key);
     key.catch(() => keys.delete(db));
   }

@@ -4,28 +4,26 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { sql } from 'drizzle-orm';
 import type { Context } from 'hono';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
 import { ResponseCache } from './cache.js';
 import { type Config, collectorIdOf } from './config.js';
+import { countApiTokens } from './db/api-tokens.js';
+import { upsertAsnNames } from './db/asn-names.js';
 import { type Database, openDatabase } from './db/client.js';
 import { startMaintenance } from './db/maintenance.js';
 import { migrate } from './db/migrate.js';
-import { replayLagBytes } from './db/server.js';
+import { getStatementTimeout, replayLagBytes } from './db/status.js';
 import { seedDemo } from './demo.js';
 import { startUdp, type UdpListeners } from './ingest/collector.js';
 import { createEnricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
+import { createLogger } from './logger.js';
 import { startSimulator } from './sim/simulate.js';
-
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'token'] });
-}
 
 /** Opens the configured database; the embedded one waits a little for a crashed holder's lock. */
 export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {}): Promise<Database> {
@@ -78,8 +76,7 @@ export const serviceFilePath = (config: Pick<Config, 'dataDir'>) => resolve(conf
  * <data dir>/admin.token (0600) so the README's curl works.
  */
 async function ensureAdminToken(db: Database, config: Config, print: (s: string) => void): Promise<void> {
-  const [row] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM api_tokens`);
-  if ((row?.n ?? 0) > 0) return;
+  if ((await countApiTokens(db)) > 0) return;
   const { token } = await createToken(db, { name: 'admin', scopes: ['admin'] });
   mkdirSync(config.dataDir, { recursive: true });
   const path = adminTokenPath(config);
@@ -134,7 +131,7 @@ export async function startService(
       asnTsv: config.demo ? [...config.asnTsv, DEMO_TSV] : config.asnTsv,
       mmdb: config.mmdb,
     });
-    await writeAsNames(db, enricher.asNames());
+    await upsertAsnNames(db, enricher.asNames());
     const metrics = new IngestMetrics();
     if (collect) {
       if (config.spool.maxBytes > 0) {
@@ -250,10 +247,7 @@ export async function startService(
  * must be the role's; without it a runaway query holds a server connection of the pool for good.
  */
 async function checkRoleTimeout(db: Database, logger: Logger): Promise<void> {
-  const [row] = await db.query<{ timeout: string }>(
-    sql`SELECT current_setting('statement_timeout') AS timeout`,
-  );
-  if (row?.timeout === '0')
+  if ((await getStatementTimeout(db)) === '0')
     logger.warn(
       {},
       "statement_timeout is 0 for this role, and through a transaction pooler flowradar cannot set queryTimeout itself: ALTER ROLE <role> SET statement_timeout = '15s'",
@@ -277,19 +271,5 @@ export function socketPeer(c: Context): string | undefined {
     return getConnInfo(c).remote.address;
   } catch {
     return undefined;
-  }
-}
-
-/** AS names from the enrichment databases, for top/ases. */
-async function writeAsNames(db: Database, names: Iterable<[number, string, string | null]>): Promise<void> {
-  const rows = [...names];
-  for (let i = 0; i < rows.length; i += 1000) {
-    const chunk = rows.slice(i, i + 1000);
-    await db.query(
-      sql`INSERT INTO asn_names (asn, name, country) VALUES ${sql.join(
-        chunk.map(([asn, name, country]) => sql`(${asn}, ${name}, ${country})`),
-        sql`, `,
-      )} ON CONFLICT (asn) DO UPDATE SET name = excluded.name, country = excluded.country`,
-    );
   }
 }

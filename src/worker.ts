@@ -3,16 +3,17 @@
  * Collectors stay on Node (Workers cannot receive UDP); POST /ingest/flows works here too.
  *
  * Nothing here may reach a Node-only module: the embedded database (db/embedded.ts, PGlite,
- * proper-lockfile) and pino stay out of the bundle. `wrangler deploy --dry-run` checks it.
+ * proper-lockfile) and pino's Node build stay out of the bundle (the logger is pino's browser
+ * build, see logger.ts). `wrangler deploy --dry-run` checks it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { type Config, loadConfig } from './config.js';
 import type { Database } from './db/client.js';
 import { serverClient, serverDatabase } from './db/server.js';
 import { ErrorCode, errorBody } from './errors.js';
 import { createEnricher } from './ingest/enrich.js';
+import { createLogger } from './logger.js';
 
 /** The bindings of wrangler.toml: Hyperdrive, and string `vars` named as the Node environment. */
 export interface Env {
@@ -57,28 +58,6 @@ function workerConfig(env: Env): Config {
   return loadConfig({ env: vars });
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-
-/** JSON lines on the console, with pino's (fields, message) calling convention. */
-function consoleLogger(level: Config['logLevel']): Logger {
-  const min = level === 'silent' ? Number.POSITIVE_INFINITY : LEVELS.indexOf(level);
-  const log =
-    (name: (typeof LEVELS)[number], rank: number) =>
-    (fields?: unknown, msg?: string): void => {
-      if (rank < min) return;
-      const extra = typeof fields === 'object' && fields !== null ? { ...fields } : { msg: String(fields) };
-      const err = (extra as { err?: unknown }).err;
-      if (err instanceof Error)
-        (extra as { err?: unknown }).err = { type: err.name, message: err.message, stack: err.stack };
-      const line = JSON.stringify({ level: name, time: Date.now(), ...(msg ? { msg } : {}), ...extra });
-      if (rank >= 3) console.error(line);
-      else if (rank === 2 || rank === 1) console.log(line);
-      else console.debug(line);
-    };
-  const logger = Object.fromEntries(LEVELS.map((name, rank) => [name, log(name, rank)]));
-  return Object.assign(logger, { level, child: () => logger }) as unknown as Logger;
-}
-
 /** The request's database: the app is built once per isolate, the postgres.js client per request. */
 const current = new AsyncLocalStorage<Database>();
 function requestDb(): Database {
@@ -109,7 +88,7 @@ async function build(env: Env) {
   const app = createApp({
     db,
     config,
-    logger: consoleLogger(config.logLevel),
+    logger: createLogger(config),
     now: Date.now,
     enricher,
     clientIp: (c) => c.req.header('cf-connecting-ip'),

@@ -10,7 +10,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTINENTS, continentsCovering, countriesOf } from '../src/query/geo.js';
 import { parseQuery } from '../src/query/params.js';
-import { periodFor, rowsOf } from '../src/query/sql.js';
+import { granularityFor, seriesRowsAt } from '../src/query/sql.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';
@@ -89,7 +89,9 @@ describe('per-continent rollups', () => {
       'timeseries',
       Date.parse(NOW),
     );
-    const text = new PgDialect().sqlToQuery(rowsOf(periodFor(q.series, q.interval.ms), q.series[0]!, q)).sql;
+    const text = new PgDialect().sqlToQuery(
+      seriesRowsAt(granularityFor(q.series, q.interval.ms), q.series[0]!, q),
+    ).sql;
     expect(text.split(' WHERE ')[0]).toBe(table);
   });
 

@@ -251,6 +251,17 @@ describe('the explorer in Debian’s chromium', () => {
     await page.close();
   });
 
+  it('cuts a link of more series than the chart has colours to the first ten, and says so', async () => {
+    const page = await context.newPage();
+    watch(page);
+    await page.goto(`${server.url}/#${Array.from({ length: 12 }, (_, i) => `name=s${i}`).join('&')}`);
+    expect(await page.locator('#series-list .series').count()).toBe(10);
+    expect(await page.locator('#series-count').textContent()).toBe(
+      '10 of 10 (the link has 12: the explorer shows the first 10)',
+    );
+    await page.close();
+  });
+
   it('shows what the API refuses, in words', async () => {
     const page = await context.newPage();
     watch(page);

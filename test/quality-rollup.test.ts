@@ -1,6 +1,6 @@
 /**
  * confidenceInfo reads exporter quality from exporter_hours where a window covers whole hours and
- * from exporter_minutes at the edges (src/query/meta.ts). This checks that split against one sum
+ * from exporter_minutes at the edges (src/db/confidence.ts). This checks that split against one sum
  * over the minutes, for windows with minute edges, overlapping windows and hours both materialized
  * and not yet materialized.
  */

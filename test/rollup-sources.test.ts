@@ -1,6 +1,6 @@
 /**
  * Windows that end at or before a rollup's watermark are read from its materialized hypertable,
- * others from the real-time view (src/query/sources.ts). Checked here: which relation each window
+ * others from the real-time view (src/db/rollup-sources.ts). Checked here: which relation each window
  * gets, that the answers equal one GROUP BY over the minutes on both sides of the watermark, that
  * a watermark read before a refresh only ever sends a window to the view, and that a database
  * without the catalog falls back to the views.
@@ -8,7 +8,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshRollups } from '../src/db/maintenance.js';
-import { readSources, sourcesFrom, VIEWS } from '../src/query/sources.js';
+import { readSources, sourcesFrom, VIEWS } from '../src/db/rollup-sources.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic, rowsEvery, type TrafficRow } from './helpers/db.js';
 import { url } from './query/data.js';

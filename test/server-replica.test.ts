@@ -16,9 +16,9 @@ import { loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/client.js';
 import { refreshRollups } from '../src/db/maintenance.js';
 import { migrate } from '../src/db/migrate.js';
+import { readSources } from '../src/db/rollup-sources.js';
 import { createEmbed, embedKeyOf } from '../src/embed.js';
 import { newExporterDelta, writeBatches } from '../src/ingest/writer.js';
-import { readSources } from '../src/query/sources.js';
 import { startService } from '../src/service.js';
 import { type Cluster, startCluster, startReplica } from './helpers/pg-server.js';
 

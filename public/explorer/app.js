@@ -1,9 +1,18 @@
-// The explorer: build up to ten series, see them on one chart or in a table, download them as
+// The explorer: build up to ten series (one per chart colour), see them on one chart or in a table, download them as
 // CSV, copy the curl command and a share link. The token lives in sessionStorage only; the page
 // state lives in the URL fragment (the API query string itself), never the token. A fragment
 // carrying exp and sig is a signed embed query: shown read-only, fetched without a token.
 import { drawChart, el, PALETTE, plotted, renderTable, seriesOf, toCsv, yLabelOf } from './chart.js';
-import { fromParams, MAX_SERIES, namesOf, newSeries, newState, seriesParams, toParams } from './query.js';
+import {
+  fromParams,
+  MAX_CHART_SERIES,
+  namesOf,
+  newSeries,
+  newState,
+  seriesCountOf,
+  seriesParams,
+  toParams,
+} from './query.js';
 
 const TOKEN_KEY = 'flowradar.token';
 const API = '/radar/netflows';
@@ -13,6 +22,14 @@ const initialHash = location.hash.slice(1);
 const signedQuery = new URLSearchParams(initialHash);
 const signed = signedQuery.has('sig') && signedQuery.has('exp');
 let state = initialHash ? fromParams(initialHash) : newState();
+/** Series in the link the page opened, when it had more than the explorer draws; else 0. */
+let linkSeries = 0;
+/** Notes a link cut to the explorer's series (a signed one is answered whole all the same). */
+function noteCut(query) {
+  const count = seriesCountOf(new URLSearchParams(query));
+  linkSeries = !signed && count > MAX_CHART_SERIES ? count : 0;
+}
+noteCut(initialHash);
 let view = 'chart';
 let chart;
 /** The answer on screen: its series, meta and query string. */
@@ -113,6 +130,12 @@ function select(i, key, options) {
   return node;
 }
 
+function renderSeriesCount() {
+  $('#series-count').textContent =
+    `${state.series.length} of ${MAX_CHART_SERIES}` +
+    (linkSeries ? ` (the link has ${linkSeries}: the explorer shows the first ${MAX_CHART_SERIES})` : '');
+}
+
 function renderSeries() {
   const rows = state.series.map((s, i) => {
     const dates = s.window === 'dates';
@@ -164,12 +187,12 @@ function renderSeries() {
   // The swatch shows the series' colour on the chart.
   for (const [i, swatch] of document.querySelectorAll('#series-list .swatch').entries())
     swatch.style.background = PALETTE[i % PALETTE.length];
-  $('#add-series').disabled = signed || state.series.length >= MAX_SERIES;
-  $('#series-count').textContent = `${state.series.length} of ${MAX_SERIES}`;
+  $('#add-series').disabled = signed || state.series.length >= MAX_CHART_SERIES;
+  renderSeriesCount();
 }
 
 $('#add-series').addEventListener('click', () => {
-  if (state.series.length >= MAX_SERIES) return;
+  if (state.series.length >= MAX_CHART_SERIES) return;
   // A new series takes the window of the first: every series must cover the same duration.
   const first = state.series[0];
   const s = newSeries(state.series.length);
@@ -196,6 +219,8 @@ function renderOptions() {
 $('#query-form').addEventListener('submit', (e) => {
   e.preventDefault();
   if (!signed) history.replaceState(null, '', `#${toParams(state)}`);
+  linkSeries = 0;
+  renderSeriesCount();
   run();
 });
 
@@ -203,6 +228,7 @@ $('#query-form').addEventListener('submit', (e) => {
 window.addEventListener('hashchange', () => {
   if (signed) return;
   state = fromParams(location.hash.slice(1));
+  noteCut(location.hash.slice(1));
   renderSeries();
   renderOptions();
   run();

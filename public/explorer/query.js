@@ -1,6 +1,7 @@
 // The explorer's state and the API query string it stands for. The query string is the whole
 // state: it is what the share link carries (in the URL fragment, never with a token), what the
 // curl command sends and what an embed link signs.
+import { PALETTE } from './chart.js';
 
 /** Series parameters: position i of each belongs to series i. */
 export const SERIES_KEYS = [
@@ -15,7 +16,17 @@ export const SERIES_KEYS = [
 ];
 /** Request-wide parameters the explorer sets, with the API's defaults. */
 export const SCALAR_DEFAULTS = { aggInterval: '', normalization: 'MIN0_MAX', metric: 'bytes', direction: '' };
-export const MAX_SERIES = 10;
+/**
+ * Series the explorer builds: one per colour of the chart's palette, so no two lines (and legend
+ * entries) look alike. The API answers up to 20 (src/query/params.ts MAX_SERIES) for scripts and
+ * dashboards; a link with more than the explorer draws is cut to its first series, and says so.
+ */
+export const MAX_CHART_SERIES = PALETTE.length;
+
+/** How many series a query string defines: the longest run of any series parameter. */
+export function seriesCountOf(params) {
+  return Math.max(1, ...SERIES_KEYS.map((k) => params.getAll(k).length));
+}
 
 export function newSeries(i = 0) {
   return {
@@ -68,7 +79,7 @@ export function toParams(state) {
 /** Parameters (a query string or URLSearchParams) back into a state; unknown keys are ignored. */
 export function fromParams(input) {
   const params = input instanceof URLSearchParams ? input : new URLSearchParams(input);
-  const count = Math.min(MAX_SERIES, Math.max(1, ...SERIES_KEYS.map((k) => params.getAll(k).length)));
+  const count = Math.min(MAX_CHART_SERIES, seriesCountOf(params));
   const state = newState();
   state.series = [];
   for (let i = 0; i < count; i++) {

@@ -1,11 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, desc, eq, isNull } from 'drizzle-orm';
 import ipaddr from 'ipaddr.js';
+import {
+  type ApiTokenCheck,
+  type ApiTokenRow,
+  getApiTokenByHash,
+  insertApiToken,
+  listApiTokens,
+  revokeApiTokens,
+} from '../db/api-tokens.js';
 import type { Database } from '../db/client.js';
-import { apiTokens } from '../db/schema.js';
-
-export const SCOPES = ['read', 'read:raw', 'ingest', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+import type { Scope } from './scopes.js';
 
 /** Recognisable prefix, so leaked tokens can be found by secret scanners. */
 export const TOKEN_PREFIX = 'frt_';
@@ -25,7 +29,7 @@ export interface TokenInfo {
   revokedAt: string | null;
 }
 
-const info = (r: typeof apiTokens.$inferSelect): TokenInfo => ({
+const info = (r: ApiTokenRow): TokenInfo => ({
   id: r.id,
   name: r.name,
   scopes: r.scopes,
@@ -54,39 +58,28 @@ export async function createToken(
     if (!isCidr(c)) throw new Error(`"${c}" is not a CIDR such as 192.0.2.0/24`);
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const id = randomBytes(6).toString('hex');
-  const [row] = await db.orm
-    .insert(apiTokens)
-    .values({
-      id,
-      name: opts.name,
-      hash: hashToken(token),
-      scopes: opts.scopes,
-      expiresAt: opts.expiresAt ?? null,
-      notBefore: opts.notBefore ?? null,
-      allowedCidrs: opts.allowedCidrs?.length ? opts.allowedCidrs : null,
-    })
-    .returning();
-  return { token, info: info(row!) };
+  const row = await insertApiToken(db, {
+    id,
+    name: opts.name,
+    hash: hashToken(token),
+    scopes: opts.scopes,
+    expiresAt: opts.expiresAt ?? null,
+    notBefore: opts.notBefore ?? null,
+    allowedCidrs: opts.allowedCidrs?.length ? opts.allowedCidrs : null,
+  });
+  return { token, info: info(row) };
 }
 
 export async function listTokens(db: Database): Promise<TokenInfo[]> {
-  return (await db.orm.select().from(apiTokens).orderBy(desc(apiTokens.createdAt))).map(info);
+  return (await listApiTokens(db)).map(info);
 }
 
 /** Revokes by id or by name; returns how many tokens it revoked. */
 export async function revokeToken(db: Database, idOrName: string): Promise<number> {
-  const byId = await db.orm
-    .update(apiTokens)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiTokens.id, idOrName), isNull(apiTokens.revokedAt)))
-    .returning({ id: apiTokens.id });
-  if (byId.length) return byId.length;
-  const byName = await db.orm
-    .update(apiTokens)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiTokens.name, idOrName), isNull(apiTokens.revokedAt)))
-    .returning({ id: apiTokens.id });
-  return byName.length;
+  return (
+    (await revokeApiTokens(db, 'id', idOrName, new Date())) ||
+    revokeApiTokens(db, 'name', idOrName, new Date())
+  );
 }
 
 export type Verdict =
@@ -120,15 +113,6 @@ function allowedFrom(cidrs: string[], clientIp: string | undefined): boolean {
   });
 }
 
-type TokenRow = {
-  id: string;
-  scopes: string[];
-  expiresAt: Date | null;
-  notBefore: Date | null;
-  allowedCidrs: string[] | null;
-  revokedAt: Date | null;
-};
-
 /**
  * Tokens looked up recently, by hash, for at most `ttlMs`: a dashboard polling every few seconds
  * then costs no database round trip per request. Only found tokens are kept (a new token works at
@@ -137,16 +121,16 @@ type TokenRow = {
  * every request from the kept row. `ttlMs` 0 turns it off.
  */
 export class TokenCache {
-  private readonly rows = new Map<string, { row: TokenRow; atMs: number }>();
+  private readonly rows = new Map<string, { row: ApiTokenCheck; atMs: number }>();
   constructor(
     readonly ttlMs: number,
     private readonly maxEntries = 10_000,
   ) {}
 
-  async lookup(db: Database, hash: string, nowMs: number): Promise<TokenRow | undefined> {
+  async lookup(db: Database, hash: string, nowMs: number): Promise<ApiTokenCheck | undefined> {
     const hit = this.rows.get(hash);
     if (hit && nowMs - hit.atMs < this.ttlMs && nowMs >= hit.atMs) return hit.row;
-    const row = await lookupToken(db, hash);
+    const row = await getApiTokenByHash(db, hash);
     if (row && this.ttlMs > 0) {
       if (this.rows.size >= this.maxEntries) this.rows.clear();
       this.rows.set(hash, { row, atMs: nowMs });
@@ -157,22 +141,6 @@ export class TokenCache {
   clear(): void {
     this.rows.clear();
   }
-}
-
-async function lookupToken(db: Database, hash: string): Promise<TokenRow | undefined> {
-  const [row] = await db.orm
-    .select({
-      id: apiTokens.id,
-      scopes: apiTokens.scopes,
-      expiresAt: apiTokens.expiresAt,
-      notBefore: apiTokens.notBefore,
-      allowedCidrs: apiTokens.allowedCidrs,
-      revokedAt: apiTokens.revokedAt,
-    })
-    .from(apiTokens)
-    .where(eq(apiTokens.hash, hash))
-    .limit(1);
-  return row;
 }
 
 /**
@@ -187,7 +155,7 @@ export async function verifyToken(
   cache?: TokenCache,
 ): Promise<Verdict> {
   const hash = hashToken(token);
-  const row = cache ? await cache.lookup(db, hash, nowMs) : await lookupToken(db, hash);
+  const row = cache ? await cache.lookup(db, hash, nowMs) : await getApiTokenByHash(db, hash);
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.revokedAt) return { ok: false, reason: 'revoked' };
   if (row.expiresAt && row.expiresAt.getTime() <= nowMs) return { ok: false, reason: 'expired' };
@@ -195,17 +163,4 @@ export async function verifyToken(
   if (row.allowedCidrs && !allowedFrom(row.allowedCidrs, clientIp))
     return { ok: false, reason: 'not allowed from this address' };
   return { ok: true, id: row.id, scopes: row.scopes };
-}
-
-/** Parses a scope list such as "read,read:raw"; throws naming the bad scope. */
-export function parseScopes(raw: string): Scope[] {
-  const scopes = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const s of scopes)
-    if (!(SCOPES as readonly string[]).includes(s))
-      throw new Error(`unknown scope "${s}" (${SCOPES.join(', ')})`);
-  if (scopes.length === 0) throw new Error('at least one scope');
-  return scopes as Scope[];
 }

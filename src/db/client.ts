@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { lockDataDir, openPglite, type Pglite } from './embedded.js';
+import { rowQueries } from './execute.js';
 import * as schema from './schema.js';
 import { openServer } from './server.js';
 
@@ -56,10 +57,6 @@ export interface OpenOptions {
   pooler?: 'none' | 'transaction';
 }
 
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
-
 /** Opens the database of the configuration: a server when databaseUrl is set, else embedded. */
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.databaseUrl) return openServer(opts.databaseUrl, opts);
@@ -74,9 +71,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       kind: 'embedded',
       orm,
       pglite: pg,
-      query: async (q) => rowsOf(await orm.execute(q)),
-      transaction: (f) =>
-        orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
+      ...rowQueries(orm),
       exec: async (text) => {
         await pg.exec(text);
       },

@@ -2,44 +2,20 @@ import { hostname } from 'node:os';
 import { sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Database } from './client.js';
+import { ROLLUPS, sourceRetention } from './rollups.js';
 
 /**
  * What TimescaleDB's background jobs would do, done by the service itself: the embedded database
  * runs no background workers, and doing it ourselves keeps both modes identical.
  */
 
-/**
- * The rollups without some dimensions (migrations 0004, 0005 and 0007), each with a 15-minute, an
- * hourly and a daily table; per continent reads per location, so it comes after it.
- */
-export const DIMENSION_ROLLUPS = ['total', 'asn', 'loc', 'cont'] as const;
-
-/** Every rollup in refresh order: each after the one it reads. */
-export const ROLLUPS = {
-  quarter: DIMENSION_ROLLUPS.map((d) => `traffic_${d}_15m`),
-  hourly: ['traffic_1h', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1h`), 'exporter_hours'],
-  daily: ['traffic_1d', ...DIMENSION_ROLLUPS.map((d) => `traffic_${d}_1d`)],
-} as const;
-
 const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
 
 /**
- * How long what each rollup reads is kept: the minute tables for the 15-minute rollups, `traffic_1h`
- * and `exporter_hours`; the hourly rollups for the others (the per-dimension hourly ones read
- * `traffic_1h`, the per-continent one reads per location, the daily ones read the hourly ones).
- */
-function sourceRetention(view: string): 'raw' | 'hourly' {
-  return (ROLLUPS.quarter as readonly string[]).includes(view) ||
-    view === 'traffic_1h' ||
-    view === 'exporter_hours'
-    ? 'raw'
-    : 'hourly';
-}
-
-/**
- * Materializes whatever changed in the rollups (hourly first: the daily ones read them). The
- * 15-minute ones stop at the start of the current slot: the slot holding now stays live (real-time
- * aggregation over the minutes), so 15-minute buckets show a minute as soon as it is written.
+ * Materializes whatever changed in the rollups of the catalogue (src/db/rollups.ts), in its order:
+ * each after the one it reads. Those with a live bucket stop at its start: the bucket holding now
+ * stays live (real-time aggregation over the minutes), so 15-minute buckets show a minute as soon
+ * as it is written.
  *
  * With `retention`, each refresh starts where its source's retention ends. Dropping a source's old
  * chunks marks their span changed, and a refresh over that span materializes what is left of it:
@@ -50,14 +26,13 @@ export async function refreshRollups(
   db: Database,
   retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
 ): Promise<void> {
-  const start = (view: string) =>
-    retention ? `now() - INTERVAL '${seconds(retention[sourceRetention(view)])}'` : 'NULL';
-  for (const view of ROLLUPS.quarter)
-    await db.exec(
-      `CALL refresh_continuous_aggregate('${view}', ${start(view)}, time_bucket(INTERVAL '15 minutes', now()));`,
-    );
-  for (const view of [...ROLLUPS.hourly, ...ROLLUPS.daily])
-    await db.exec(`CALL refresh_continuous_aggregate('${view}', ${start(view)}, NULL);`);
+  for (const rollup of ROLLUPS) {
+    const source = sourceRetention(rollup);
+    if (source === 'daily') throw new Error(`${rollup.name}: no rollup reads a daily table`);
+    const start = retention ? `now() - INTERVAL '${seconds(retention[source])}'` : 'NULL';
+    const end = rollup.liveBucket ? `time_bucket(INTERVAL '${seconds(rollup.widthMs)}', now())` : 'NULL';
+    await db.exec(`CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`);
+  }
 }
 
 /** Compresses old `traffic` chunks and drops what is past retention, per table. */
@@ -69,17 +44,9 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
   await db.exec(
     `SELECT drop_chunks('traffic', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
   );
-  for (const view of ROLLUPS.quarter)
+  for (const rollup of ROLLUPS)
     await db.exec(
-      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.raw)}');`,
-    );
-  for (const view of ROLLUPS.hourly)
-    await db.exec(
-      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.hourly)}');`,
-    );
-  for (const view of ROLLUPS.daily)
-    await db.exec(
-      `SELECT drop_chunks('${view}', older_than => now() - INTERVAL '${seconds(config.retention.daily)}');`,
+      `SELECT drop_chunks('${rollup.name}', older_than => now() - INTERVAL '${seconds(config.retention[rollup.retention])}');`,
     );
   await db.exec(
     // Chunks dropped, not rows deleted: a DELETE is a change the next refresh of exporter_hours

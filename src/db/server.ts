@@ -3,10 +3,10 @@
  * a databaseUrl) and the Worker (one client per request through Hyperdrive), so it imports
  * nothing Node-only and nothing of the embedded database.
  */
-import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import type { Database, Orm, Queryable } from './client.js';
+import type { Database, Orm } from './client.js';
+import { rowQueries } from './execute.js';
 import * as schema from './schema.js';
 
 export interface ServerClientOptions {
@@ -24,10 +24,6 @@ export interface ServerClientOptions {
    * `client_min_messages` and `statement_timeout`: set the timeout on the role instead).
    */
   pooler?: 'none' | 'transaction' | undefined;
-}
-
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
 /** A postgres.js client with the settings both hosts use. */
@@ -63,8 +59,7 @@ export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres
   return {
     kind: 'server',
     orm,
-    query: async (q) => rowsOf(await orm.execute(q)),
-    transaction: (f) => orm.transaction(async (tx) => f({ query: async (q) => rowsOf(await tx.execute(q)) })),
+    ...rowQueries(orm),
     exec: async (text) => {
       await client.unsafe(text).simple();
     },
@@ -108,22 +103,4 @@ export function explainConnectError(err: unknown): unknown {
     e = e.cause as typeof e;
   }
   return err;
-}
-
-/**
- * How far `replica` is behind `primary`: bytes of the primary's WAL, as of now, not yet replayed
- * there (0 once it has caught up). Null when `replica` is not a streaming standby (the primary
- * itself, or a logical copy), whose position cannot be compared.
- * @example
- * await replayLagBytes(deps.db, deps.readDb) // 0, or e.g. 16384 while replay is behind
- */
-export async function replayLagBytes(primary: Queryable, replica: Queryable): Promise<number | null> {
-  const [p] = await primary.query<{ lsn: string }>(sql`SELECT pg_current_wal_lsn()::text AS lsn`);
-  // The replica may replay past the position just read: that is no lag, hence greatest (which
-  // would also turn a NULL into 0, hence the CASE).
-  const [r] = await replica.query<{ lag: number | null }>(
-    sql`SELECT CASE WHEN pg_is_in_recovery() AND pg_last_wal_replay_lsn() IS NOT NULL
-                    THEN greatest(0, pg_wal_lsn_diff(${p!.lsn}::pg_lsn, pg_last_wal_replay_lsn()))::float8 END AS lag`,
-  );
-  return r?.lag ?? null;
 }

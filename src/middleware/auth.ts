@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { grants } from '../auth/scopes.js';
 import { type TokenCache, verifyToken } from '../auth/tokens.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, ErrorCode } from '../errors.js';
@@ -11,13 +12,6 @@ export interface BearerAuthOptions {
   failures?: WindowCounter;
   /** Recently looked-up tokens (see TokenCache); without it every request asks the database. */
   tokens?: TokenCache;
-}
-
-/** admin holds every scope; read:raw is read with raw values. */
-export function grants(scopes: string[], needed: string): boolean {
-  return (
-    scopes.includes(needed) || scopes.includes('admin') || (needed === 'read' && scopes.includes('read:raw'))
-  );
 }
 
 const challenge = { 'WWW-Authenticate': 'Bearer realm="flowradar"' };

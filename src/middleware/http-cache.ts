@@ -10,12 +10,23 @@ const MAX_HASHED_BYTES = 16 * 1024 * 1024;
 /** Headers a 304 must not carry: it has no body. */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'transfer-encoding'];
 
-/** A weak ETag over the body: equal bodies, equal tags, whatever computed them. */
+/**
+ * A weak ETag over the body: equal bodies, equal tags, whatever computed them. Hand-written rather
+ * than hono/etag: that middleware digests a body 256 KiB at a time, each step's digest chained into
+ * the next, and offers no function to tag a body outside it, so the response cache (src/cache.ts)
+ * could not give a hit the tag its miss had without hashing the body again per hit; it also hashes
+ * bodies of any size and type, and its 304 drops every header but six (RateLimit among them).
+ * node:crypto runs on Workers under nodejs_compat.
+ * @example weakEtag(new TextEncoder().encode('{}').buffer) // 'W/"RBNvo1WzZ4oRRq0W9-hknpT7T8I"'
+ */
 export function weakEtag(body: ArrayBuffer): string {
   return `W/"${createHash('sha256').update(new Uint8Array(body)).digest('base64url').slice(0, 27)}"`;
 }
 
-/** RFC 9110 weak comparison of If-None-Match against a tag; `*` matches anything. */
+/**
+ * RFC 9110 weak comparison of If-None-Match against a tag; `*` matches anything.
+ * @example etagMatches('"b", W/"a"', 'W/"a"') // true
+ */
 export function etagMatches(ifNoneMatch: string, etag: string): boolean {
   const opaque = (t: string) => t.trim().replace(/^W\//, '');
   const want = opaque(etag);

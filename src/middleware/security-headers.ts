@@ -2,11 +2,8 @@ import type { MiddlewareHandler } from 'hono';
 import type { Config } from '../config.js';
 import type { AppEnv } from '../deps.js';
 
-/**
- * The explorer page: our own script and styles only, data from our own origin, and framed only
- * by ourselves.
- */
-export function explorerCsp(): string {
+/** A page of ours: our own script and styles only, data from our own origin, framed by `frameAncestors`. */
+function pageCsp(frameAncestors: string): string {
   return [
     "default-src 'none'",
     "script-src 'self'",
@@ -15,22 +12,24 @@ export function explorerCsp(): string {
     "connect-src 'self'",
     "base-uri 'none'",
     "form-action 'none'",
-    "frame-ancestors 'self'",
+    `frame-ancestors ${frameAncestors}`,
   ].join('; ');
 }
 
-/** An embed page: like the explorer, but framed by whatever `embedFrameAncestors` allows. */
+/**
+ * The explorer page, framed only by ourselves.
+ * @example c.header('content-security-policy', explorerCsp())
+ */
+export function explorerCsp(): string {
+  return pageCsp("'self'");
+}
+
+/**
+ * An embed page: like the explorer, but framed by whatever `embedFrameAncestors` allows.
+ * @example c.header('content-security-policy', embedCsp(c.var.deps.config))
+ */
 export function embedCsp(config: Pick<Config, 'embedFrameAncestors'>): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data: blob:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    `frame-ancestors ${config.embedFrameAncestors}`,
-  ].join('; ');
+  return pageCsp(config.embedFrameAncestors);
 }
 
 /** The SVG chart: nothing to load, nothing to run; it may be framed like an embed page. */

@@ -1,3 +1,6 @@
+import type { Meta } from './meta.js';
+import type { ParsedQuery } from './params.js';
+
 /**
  * Numbers as the API shows them: strings with at most 6 decimals and no trailing zeros
  * ("1", "0.535174"), never "-0" nor exponent notation.
@@ -27,10 +30,42 @@ export function csvTitle(name: string): string {
   return name.charAt(0).toUpperCase() + name.slice(1);
 }
 
+/** One CSV column: its header and its cells, top to bottom. */
+export interface CsvColumn {
+  header: string;
+  cells: (string | number | null)[];
+}
+
 /** Wide CSV: columns side by side, rows padded with empty cells where a column is shorter. */
-export function toCsv(columns: { header: string; cells: (string | number | null)[] }[]): string {
+export function toCsv(columns: CsvColumn[]): string {
   const rows = Math.max(0, ...columns.map((c) => c.cells.length));
   const lines = [columns.map((c) => csvCell(c.header)).join(',')];
   for (let r = 0; r < rows; r++) lines.push(columns.map((c) => csvCell(c.cells[r])).join(','));
   return `${lines.join('\n')}\n`;
+}
+
+/** What an endpoint answers: a JSON `result`, or CSV text. */
+export type Output = { result: Record<string, unknown> } | { csv: string };
+
+/**
+ * A NetFlows answer in the request's format: JSON holds `meta` and then each series' answer under
+ * its name; CSV (Radar's wide layout) each series' columns side by side, headed by its title.
+ * @example
+ * outputOf(q, meta, (i) => ({ timestamps: stamps[i], values: values[i] }), (i, title) => [
+ *   { header: `${title} timestamps`, cells: stamps[i]! },
+ *   { header: `${title} values`, cells: values[i]! },
+ * ])
+ */
+export function outputOf(
+  q: Pick<ParsedQuery, 'series' | 'format'>,
+  meta: Meta,
+  json: (i: number) => unknown,
+  csv: (i: number, title: string) => CsvColumn[],
+): Output {
+  if (q.format === 'CSV') return { csv: toCsv(q.series.flatMap((s, i) => csv(i, csvTitle(s.name)))) };
+  const result: Record<string, unknown> = { meta };
+  q.series.forEach((s, i) => {
+    result[s.name] = json(i);
+  });
+  return { result };
 }

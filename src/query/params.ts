@@ -308,10 +308,27 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
   };
 }
 
+/**
+ * The bucket starts series `i` reports, Unix ms: `bucketCount` of them from its first.
+ * @example seriesBuckets(q, 0).map(isoSeconds) // ['2026-11-23T09:00:00Z', '2026-11-23T10:00:00Z', …]
+ */
+export function seriesBuckets(q: ParsedQuery, i: number): number[] {
+  const first = q.bucketStarts[i]!;
+  return Array.from({ length: q.bucketCount }, (_, k) => first + k * q.interval.ms);
+}
+
+/**
+ * The position of the bucket starting at `bucketMs` among series `i`'s buckets; undefined when it
+ * is not one of them.
+ * @example bucketPosition(q, 0, q.bucketStarts[0]! + q.interval.ms) // 1
+ */
+export function bucketPosition(q: ParsedQuery, i: number, bucketMs: number): number | undefined {
+  const k = Math.round((bucketMs - q.bucketStarts[i]!) / q.interval.ms);
+  return k >= 0 && k < q.bucketCount ? k : undefined;
+}
+
 /** Validates `normalization` against what an endpoint supports; returns the canonical name. */
 export function normalizationOf<T extends string>(q: ParsedQuery, allowed: readonly T[], fallback: T): T {
   if (q.normalization === undefined) return fallback;
   return enumValue('normalization', q.normalization, allowed);
 }
-
-export { ApiError, ErrorCode };

@@ -1,80 +1,86 @@
+/**
+ * The query planner: pieces of SQL that read a parsed request's series from the tables the rollup
+ * catalogue (src/db/rollups.ts) describes. They stay in src/query, apart from src/db's data
+ * access, because they are not statements of their own: each endpoint (timeseries.ts, groups.ts,
+ * top.ts) composes its statement from them, and what they encode is the API's meaning of a series
+ * (its window, filters, continents, exclusions, tiling), not the storage.
+ */
 import { type SQL, sql } from 'drizzle-orm';
+import { type Sources, VIEWS } from '../db/rollup-sources.js';
+import { type KeyColumn, TRAFFIC_MINUTES, TRAFFIC_WIDTHS, trafficRelation } from '../db/rollups.js';
 import { continentsCovering } from './geo.js';
 import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
-import { type Sources, VIEWS } from './sources.js';
-import { DAY, HOUR, ORIGIN_MS } from './time.js';
+import { ORIGIN_MS } from './time.js';
 
 /**
- * The periods, coarsest first: the width of their rows, and `full`, the table keeping every key
- * (15-minute rollups exist only without some dimensions, so a series filtered by AS and location
- * at once reads the minutes there).
+ * How coarse the rows a request reads are: the width of a rollup's buckets (a day, an hour, 15
+ * minutes) or of the minute table's rows. Chosen once per request ({@link granularityFor}); each
+ * series then reads the smallest table of that width that answers it ({@link seriesRowsAt}).
  */
-const TABLES = [
-  { name: 'traffic_1d', width: DAY, full: 'traffic_1d' },
-  { name: 'traffic_1h', width: HOUR, full: 'traffic_1h' },
-  { name: 'traffic_15m', width: 15 * 60_000, full: 'traffic' },
-  { name: 'traffic', width: 60_000, full: 'traffic' },
-] as const;
+export interface Granularity {
+  widthMs: number;
+}
+
+/** Coarsest first, from the rollup catalogue; the minutes last, which every other width divides. */
+const GRANULARITIES: readonly Granularity[] = TRAFFIC_WIDTHS.map((widthMs) => ({ widthMs }));
+const MINUTES = GRANULARITIES.at(-1)!;
 
 /**
- * The coarsest table whose rows divide the interval and whose row boundaries match every
+ * The coarsest granularity whose rows divide the interval and whose row boundaries match every
  * window: then the rollup answers exactly what the raw table would, reading far fewer rows.
+ * @example granularityFor(q.series, q.interval.ms).widthMs // 3_600_000 for a 7d@1h request
  */
-export function periodFor(series: SeriesSpec[], intervalMs: number | undefined): Period {
+export function granularityFor(series: SeriesSpec[], intervalMs: number | undefined): Granularity {
   return (
-    TABLES.find(
-      (t) =>
-        (intervalMs === undefined || intervalMs % t.width === 0) &&
-        series.every((s) => (s.start - ORIGIN_MS) % t.width === 0 && (s.end - ORIGIN_MS) % t.width === 0),
-    ) ?? TABLES[3]
+    GRANULARITIES.find(
+      (g) =>
+        (intervalMs === undefined || intervalMs % g.widthMs === 0) &&
+        series.every((s) => (s.start - ORIGIN_MS) % g.widthMs === 0 && (s.end - ORIGIN_MS) % g.widthMs === 0),
+    ) ?? MINUTES
   );
 }
 
-/** A period: `traffic_1d`, `traffic_1h`, `traffic_15m` (variants only) or the minutes. Chosen once per request. */
-export type Period = (typeof TABLES)[number];
-
 /**
- * Of the request's period ({@link periodFor}), the smallest table answering one series exactly, and
- * the series' conditions on it, as `table WHERE …`: the rollup keeping only the columns the series
- * filters or groups on (migrations 0004, 0005, 0007): no AS or location → `traffic_total_*`, AS
- * only → `traffic_asn_*`, locations that are whole continents → `traffic_cont_*`, other locations →
- * `traffic_loc_*`, both → the period's `full` table. Product and direction are in all. Conditions can be
- * appended with `AND`.
+ * One series' rows at a granularity, as `table WHERE …`: the smallest table of that width keeping
+ * the columns the series filters or groups on (src/db/rollups.ts; product and direction are in
+ * all), and the series' conditions on it. A location filter that is whole continents reads the
+ * continent rollup when one answers. Conditions can be appended with `AND`.
  * @example
- * const period = periodFor(q.series, q.interval.ms);
- * sql`SELECT asn, ${metricSum(q)} AS v FROM ${rowsOf(period, s, q, 'asn')} GROUP BY 1` // traffic_asn_1h WHERE …
+ * const g = granularityFor(q.series, q.interval.ms);
+ * sql`SELECT asn, ${metricSum(q)} AS v FROM ${seriesRowsAt(g, s, q, 'asn')} GROUP BY 1` // traffic_asn_1h WHERE …
  */
-export function rowsOf(
-  period: Period,
+export function seriesRowsAt(
+  g: Granularity,
   s: SeriesSpec,
   q: Pick<ParsedQuery, 'direction'>,
   groupBy?: GroupColumn,
   src: Sources = VIEWS,
 ): SQL {
-  const v = variantOf(period, s, groupBy);
+  const v = tableFor(g, s, groupBy);
   return sql`${sql.raw(src.table(v.table, s.end))} WHERE ${whereOf(s, q, v.continents)}`;
 }
 
 export type GroupColumn = 'asn' | 'location' | 'product';
 
 /**
- * Of one period's tables, the smallest keeping the columns a series filters or groups on; for the
- * continent rollups, the series' location filter as continents.
+ * Of one granularity's tables, the smallest keeping the columns a series filters or groups on (the
+ * minutes when none of that width does); for a continent rollup, the series' locations as continents.
  */
-function variantOf(
-  period: Period,
+function tableFor(
+  g: Granularity,
   s: SeriesSpec,
   groupBy?: GroupColumn,
 ): { table: string; continents?: Filter<string> } {
-  if (period.name === 'traffic') return { table: period.full };
-  const suffix = period.name.slice('traffic'.length);
   const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
   const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
-  if (asn && location) return { table: period.full };
-  if (asn) return { table: `traffic_asn${suffix}` };
-  if (!location) return { table: `traffic_total${suffix}` };
-  const continents = groupBy === 'location' ? undefined : asContinents(s.location);
-  return continents ? { table: `traffic_cont${suffix}`, continents } : { table: `traffic_loc${suffix}` };
+  const keys: KeyColumn[] = asn ? ['asn'] : [];
+  const continents = location && groupBy !== 'location' ? asContinents(s.location) : undefined;
+  if (continents) {
+    const byContinent = trafficRelation(g.widthMs, [...keys, 'continent']);
+    if (byContinent) return { table: byContinent.name, continents };
+  }
+  if (location) keys.push('location');
+  return { table: (trafficRelation(g.widthMs, keys) ?? TRAFFIC_MINUTES).name };
 }
 
 /** A location filter as continents, when each of its lists is empty or whole continents. */
@@ -91,15 +97,14 @@ function asContinents(f: Filter<string>): Filter<string> | undefined {
  * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
  * cost follows the points. Sums stay exact: integers below 2^53.
  * @example
- * sql`SELECT ${bucketTime(ms)} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, period)} GROUP BY 1`
+ * sql`SELECT ${bucketTime(ms)} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, g)} GROUP BY 1`
  */
 export function seriesFrom(
   s: SeriesSpec,
   q: Pick<ParsedQuery, 'direction' | 'metric'>,
-  of: Period,
+  g: Granularity,
   src: Sources = VIEWS,
 ): SQL {
-  const period = of.name;
   const onlyAsnExcluded =
     s.asn.include.length === 0 &&
     s.asn.exclude.length > 0 &&
@@ -111,26 +116,26 @@ export function seriesFrom(
     !s.asn.include.length &&
     !s.asn.exclude.length;
   const m = sql.raw(q.metric);
-  if (period === 'traffic' || !(onlyAsnExcluded || onlyLocationExcluded))
-    return sql`(SELECT time, ${m} FROM ${rowsOf(of, s, q, undefined, src)}) w`;
+  if (g === MINUTES || !(onlyAsnExcluded || onlyLocationExcluded))
+    return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, s, q, undefined, src)}) w`;
   const none = { include: [], exclude: [] };
   const everything: SeriesSpec = { ...s, asn: none, location: none };
   const excluded: SeriesSpec = onlyAsnExcluded
     ? { ...everything, asn: { include: s.asn.exclude, exclude: [] } }
     : { ...everything, location: { include: s.location.exclude, exclude: [] } };
-  return sql`(SELECT time, ${m} FROM ${rowsOf(of, everything, q, undefined, src)}
+  return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, everything, q, undefined, src)}
     UNION ALL
-    SELECT time, -${m} AS ${m} FROM ${rowsOf(of, excluded, q, undefined, src)}) w`;
+    SELECT time, -${m} AS ${m} FROM ${seriesRowsAt(g, excluded, q, undefined, src)}) w`;
 }
 
-/** [period, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
-function tile(start: number, end: number, level = 0): [Period, number, number][] {
-  const t = TABLES[level]!;
-  if (level === TABLES.length - 1) return start < end ? [[t, start, end]] : [];
-  const a = Math.ceil(start / t.width) * t.width;
-  const b = Math.floor(end / t.width) * t.width;
+/** [granularity, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
+function tile(start: number, end: number, level = 0): [Granularity, number, number][] {
+  const g = GRANULARITIES[level]!;
+  if (g === MINUTES) return start < end ? [[g, start, end]] : [];
+  const a = Math.ceil(start / g.widthMs) * g.widthMs;
+  const b = Math.floor(end / g.widthMs) * g.widthMs;
   if (a >= b) return tile(start, end, level + 1);
-  return [...tile(start, a, level + 1), [t, a, b], ...tile(b, end, level + 1)];
+  return [...tile(start, a, level + 1), [g, a, b], ...tile(b, end, level + 1)];
 }
 
 /**
@@ -150,8 +155,7 @@ export function windowRows(
 ): SQL {
   const cols = sql.raw(groupBy ? `${groupBy}, ${q.metric}` : q.metric);
   const parts = tile(s.start, s.end).map(
-    ([period, a, b]) =>
-      sql`SELECT ${cols} FROM ${rowsOf(period, { ...s, start: a, end: b }, q, groupBy, src)}`,
+    ([g, a, b]) => sql`SELECT ${cols} FROM ${seriesRowsAt(g, { ...s, start: a, end: b }, q, groupBy, src)}`,
   );
   if (parts.length === 0) return sql`(SELECT ${cols} FROM traffic WHERE false) w`;
   return sql`(${unionAll(parts)}) w`;
@@ -228,3 +232,9 @@ export const DIMENSION_COLUMN = {
   PRODUCT: sql.raw('product'),
 } as const;
 export type Dimension = keyof typeof DIMENSION_COLUMN;
+
+/** The table column each dimension groups on, to pick a rollup that keeps it. */
+export const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as const satisfies Record<
+  Dimension,
+  GroupColumn
+>;

@@ -1,9 +1,11 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { createToken, isCidr, listTokens, revokeToken, SCOPES } from '../auth/tokens.js';
+import { SCOPES } from '../auth/scopes.js';
+import { createToken, isCidr, listTokens, revokeToken } from '../auth/tokens.js';
 import { parseDuration } from '../config.js';
 import type { AppEnv } from '../deps.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';
-import { bearer, errorResponses } from './schemas.js';
+import { success } from './respond.js';
+import { bearer, errorResponses, jsonBody, successResponse } from './schemas.js';
 
 const TokenInfo = z
   .object({
@@ -18,14 +20,6 @@ const TokenInfo = z
   })
   .openapi('TokenInfo');
 
-const ok = <T extends z.ZodTypeAny>(result: T) =>
-  z.object({
-    success: z.literal(true),
-    errors: z.array(z.unknown()),
-    messages: z.array(z.unknown()),
-    result,
-  });
-
 const createTokenRoute = createRoute({
   method: 'post',
   path: '/admin/tokens',
@@ -34,47 +28,39 @@ const createTokenRoute = createRoute({
   tags: ['Admin'],
   security: bearer,
   request: {
-    body: {
-      content: {
-        'application/json': {
-          schema: z
-            .object({
-              name: z.string().min(1).max(100).openapi({ example: 'grafana' }),
-              scopes: z
-                .array(z.enum(SCOPES))
-                .min(1)
-                .openapi({ example: ['read'] }),
-              expires: z
-                .string()
-                .optional()
-                .openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
-              notBefore: z.string().datetime({ offset: true }).optional().openapi({
-                description: 'The token is refused before this time.',
-                example: '2026-12-01T00:00:00Z',
-              }),
-              allowedCidrs: z
-                .array(z.string())
-                .max(100)
-                .optional()
-                .openapi({
-                  description: 'Client networks the token may be used from.',
-                  example: ['192.0.2.0/24'],
-                }),
-            })
-            .openapi('CreateTokenRequest'),
-        },
-      },
-    },
+    body: jsonBody(
+      z
+        .object({
+          name: z.string().min(1).max(100).openapi({ example: 'grafana' }),
+          scopes: z
+            .array(z.enum(SCOPES))
+            .min(1)
+            .openapi({ example: ['read'] }),
+          expires: z
+            .string()
+            .optional()
+            .openapi({ description: 'Lifetime such as 30d or 12h.', example: '30d' }),
+          notBefore: z.string().datetime({ offset: true }).optional().openapi({
+            description: 'The token is refused before this time.',
+            example: '2026-12-01T00:00:00Z',
+          }),
+          allowedCidrs: z
+            .array(z.string())
+            .max(100)
+            .optional()
+            .openapi({
+              description: 'Client networks the token may be used from.',
+              example: ['192.0.2.0/24'],
+            }),
+        })
+        .openapi('CreateTokenRequest'),
+    ),
   },
   responses: {
-    201: {
-      description: 'The token; store it now, it is not shown again.',
-      content: {
-        'application/json': {
-          schema: ok(TokenInfo.extend({ token: z.string().openapi({ example: 'frt_…' }) })),
-        },
-      },
-    },
+    201: successResponse(
+      'The token; store it now, it is not shown again.',
+      TokenInfo.extend({ token: z.string().openapi({ example: 'frt_…' }) }),
+    ),
     ...errorResponses,
   },
 });
@@ -87,10 +73,7 @@ const listTokensRoute = createRoute({
   tags: ['Admin'],
   security: bearer,
   responses: {
-    200: {
-      description: 'Tokens, newest first.',
-      content: { 'application/json': { schema: ok(z.array(TokenInfo)) } },
-    },
+    200: successResponse('Tokens, newest first.', z.array(TokenInfo)),
     ...errorResponses,
   },
 });
@@ -112,10 +95,7 @@ const revokeTokenRoute = createRoute({
     }),
   },
   responses: {
-    200: {
-      description: 'How many tokens were revoked.',
-      content: { 'application/json': { schema: ok(z.object({ revoked: z.number().int() })) } },
-    },
+    200: successResponse('How many tokens were revoked.', z.object({ revoked: z.number().int() })),
     ...errorResponses,
   },
 });
@@ -140,19 +120,14 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       notBefore: body.notBefore ? new Date(body.notBefore) : null,
       allowedCidrs: body.allowedCidrs ?? null,
     });
-    return c.json({ success: true as const, errors: [], messages: [], result: { ...info, token } }, 201);
+    return c.json(success({ ...info, token }), 201);
   });
-  app.openapi(listTokensRoute, async (c) =>
-    c.json(
-      { success: true as const, errors: [], messages: [], result: await listTokens(c.var.deps.db) },
-      200,
-    ),
-  );
+  app.openapi(listTokensRoute, async (c) => c.json(success(await listTokens(c.var.deps.db)), 200));
   app.openapi(revokeTokenRoute, async (c) => {
     const revoked = await revokeToken(c.var.deps.db, c.req.valid('param').id);
     // This instance refuses the token at once; others within tokenCacheTtl.
     c.var.deps.tokenCache?.clear();
     if (revoked === 0) throw new ApiError(404, ErrorCode.NOT_FOUND, 'no active token with that id or name');
-    return c.json({ success: true as const, errors: [], messages: [], result: { revoked } }, 200);
+    return c.json(success({ revoked }), 200);
   });
 }

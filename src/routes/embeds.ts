@@ -5,12 +5,12 @@ import { createEmbed, embedKeyOf, embedRefusal, verifyEmbed } from '../embed.js'
 import { badParam } from '../errors.js';
 import { tooMany, WindowCounter } from '../middleware/rate-limit.js';
 import { embedCsp, svgCsp } from '../middleware/security-headers.js';
-import { getTimeseries } from '../query/netflows.js';
 import { type ParsedQuery, parseQuery } from '../query/params.js';
+import { getTimeseries } from '../query/timeseries.js';
 import { renderTimeseriesSvg } from '../svg.js';
 import { HTML, publicFile, readAsset } from './explorer.js';
-import { respond } from './respond.js';
-import { bearer, errorResponses } from './schemas.js';
+import { respond, success } from './respond.js';
+import { bearer, errorResponses, jsonBody, successResponse } from './schemas.js';
 
 /**
  * POST /embeds (scope admin) signs a timeseries query; the signed links are answered without a
@@ -49,43 +49,27 @@ export const route = createRoute({
   tags: ['Embeds'],
   security: bearer,
   request: {
-    body: {
-      content: {
-        'application/json': {
-          schema: z
-            .object({
-              query: z.string().max(4000).openapi({
-                description: 'A timeseries query string (a leading ? or a whole URL is accepted).',
-                example: 'name=pt&location=PT&dateRange=7d&name=de&location=DE&dateRange=7d&aggInterval=1h',
-              }),
-              ttl: z
-                .string()
-                .default('30d')
-                .openapi({ description: 'Lifetime such as 30d, 12h or 8w; at most 366d.', example: '30d' }),
-              baseUrl: z.string().url().optional().openapi({
-                description: 'Origin the links start with, e.g. behind a proxy; default the request’s.',
-                example: 'https://flowradar.example.net',
-              }),
-            })
-            .openapi('CreateEmbedRequest'),
-        },
-      },
-    },
+    body: jsonBody(
+      z
+        .object({
+          query: z.string().max(4000).openapi({
+            description: 'A timeseries query string (a leading ? or a whole URL is accepted).',
+            example: 'name=pt&location=PT&dateRange=7d&name=de&location=DE&dateRange=7d&aggInterval=1h',
+          }),
+          ttl: z
+            .string()
+            .default('30d')
+            .openapi({ description: 'Lifetime such as 30d, 12h or 8w; at most 366d.', example: '30d' }),
+          baseUrl: z.string().url().optional().openapi({
+            description: 'Origin the links start with, e.g. behind a proxy; default the request’s.',
+            example: 'https://flowradar.example.net',
+          }),
+        })
+        .openapi('CreateEmbedRequest'),
+    ),
   },
   responses: {
-    200: {
-      description: 'The signed links.',
-      content: {
-        'application/json': {
-          schema: z.object({
-            success: z.literal(true),
-            errors: z.array(z.unknown()),
-            messages: z.array(z.unknown()),
-            result: EmbedLinks,
-          }),
-        },
-      },
-    },
+    200: successResponse('The signed links.', EmbedLinks),
     ...errorResponses,
   },
 });
@@ -105,7 +89,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       nowMs: now(),
       baseUrl: body.baseUrl ?? new URL(c.req.url).origin,
     });
-    return c.json({ success: true as const, errors: [], messages: [], result: links }, 200);
+    return c.json(success(links), 200);
   });
 
   // Per link, like the per-token limit of the API: links are public, their cost should not be.

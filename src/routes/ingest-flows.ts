@@ -3,7 +3,8 @@ import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../deps.js';
 import { ApiError, badParam, ErrorCode } from '../errors.js';
 import { ingestGoflowRecords, parseNdjson } from '../ingest/ndjson.js';
-import { bearer, errorResponses } from './schemas.js';
+import { success } from './respond.js';
+import { bearer, errorResponses, successResponse } from './schemas.js';
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const MAX_KEY_LENGTH = 200;
@@ -37,29 +38,20 @@ export const route = createRoute({
     },
   },
   responses: {
-    200: {
-      description: 'Written (or already written under this Idempotency-Key).',
-      content: {
-        'application/json': {
-          schema: z.object({
-            success: z.literal(true),
-            errors: z.array(z.unknown()),
-            messages: z.array(z.unknown()),
-            result: z.object({
-              records: z.number().int().openapi({ example: 1 }),
-              duplicate: z.boolean().openapi({
-                description: 'true when this Idempotency-Key was already ingested.',
-                example: false,
-              }),
-              unsampled: z.number().int().openapi({
-                description: 'Records without sampling_rate, scaled by the default.',
-                example: 0,
-              }),
-            }),
-          }),
-        },
-      },
-    },
+    200: successResponse(
+      'Written (or already written under this Idempotency-Key).',
+      z.object({
+        records: z.number().int().openapi({ example: 1 }),
+        duplicate: z.boolean().openapi({
+          description: 'true when this Idempotency-Key was already ingested.',
+          example: false,
+        }),
+        unsampled: z.number().int().openapi({
+          description: 'Records without sampling_rate, scaled by the default.',
+          example: 0,
+        }),
+      }),
+    ),
     413: { description: 'Body over 16 MiB.' },
     ...errorResponses,
   },
@@ -94,16 +86,11 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       idempotencyKey: key,
     });
     return c.json(
-      {
-        success: true as const,
-        errors: [],
-        messages: [],
-        result: {
-          records: result.records,
-          duplicate: result.outcome === 'duplicate',
-          unsampled: result.unsampled,
-        },
-      },
+      success({
+        records: result.records,
+        duplicate: result.outcome === 'duplicate',
+        unsampled: result.unsampled,
+      }),
       200,
     );
   });

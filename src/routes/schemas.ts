@@ -59,23 +59,20 @@ export const TimeseriesQuery = SeriesQuery.extend({
   ),
 }).openapi('TimeseriesQuery');
 
+const limitPerGroup = scalarParam(
+  'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
+  '10',
+);
+
 export const GroupsQuery = TimeseriesQuery.extend({
   normalization: scalarParam(
     'PERCENTAGE (default: shares per bucket summing to 100) or MIN0_MAX.',
     'PERCENTAGE',
   ),
-  limitPerGroup: scalarParam(
-    'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
-    '10',
-  ),
+  limitPerGroup,
 }).openapi('GroupsQuery');
 
-export const SummaryQuery = SeriesQuery.extend({
-  limitPerGroup: scalarParam(
-    'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
-    '10',
-  ),
-}).openapi('SummaryQuery');
+export const SummaryQuery = SeriesQuery.extend({ limitPerGroup }).openapi('SummaryQuery');
 
 export const TopQuery = SeriesQuery.extend({
   limit: scalarParam('How many entries per series, 1–100, default 5.', '5'),
@@ -136,6 +133,7 @@ export const Meta = z
   })
   .openapi('Meta');
 
+/** Radar's envelope of a NetFlows answer, registered as a named component with examples. */
 const Envelope = <T extends z.ZodTypeAny>(result: T, name: string) =>
   z
     .object({
@@ -248,3 +246,33 @@ export const jsonOrCsv = <T extends z.ZodTypeAny>(schema: T, description: string
 });
 
 export const bearer = [{ bearerAuth: [] }];
+
+/**
+ * A request body of JSON.
+ * @example request: { body: jsonBody(CreateTokenRequest) }
+ */
+export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
+  content: { 'application/json': { schema } },
+});
+
+/**
+ * The envelope of the admin, ingest and embed answers: Radar's shape, inline rather than a named
+ * component (the NetFlows answers use {@link Envelope}).
+ * @example successOf(z.object({ revoked: z.number().int() }))
+ */
+export const successOf = <T extends z.ZodTypeAny>(result: T) =>
+  z.object({
+    success: z.literal(true),
+    errors: z.array(z.unknown()),
+    messages: z.array(z.unknown()),
+    result,
+  });
+
+/**
+ * A successful JSON answer of {@link successOf}'s shape.
+ * @example responses: { 200: successResponse('The signed links.', EmbedLinks), ...errorResponses }
+ */
+export const successResponse = <T extends z.ZodTypeAny>(description: string, result: T) => ({
+  description,
+  ...jsonBody(successOf(result)),
+});

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { createApp } from '../../src/app.js';
-import { createToken, type Scope } from '../../src/auth/tokens.js';
+import type { Scope } from '../../src/auth/scopes.js';
+import { createToken } from '../../src/auth/tokens.js';
 import type { ResponseCache } from '../../src/cache.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { getSummaryLegacy } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { getSummaryLegacy } from '../../query/summary.js';
+import { answerNetflows } from '../respond.js';
 import { bearer, errorResponses, jsonOrCsv, SeriesQuery, SummaryResponse } from '../schemas.js';
 
 export const route = createRoute({
@@ -17,8 +17,5 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
-    const out = await getSummaryLegacy(readDatabase(c.var.deps), queryOf(c, 'summary'));
-    return respond(c, out) as never;
-  });
+  app.openapi(route, (c) => answerNetflows(c, 'summary', getSummaryLegacy) as never);
 }

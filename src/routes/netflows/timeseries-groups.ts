@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { dimensionOf, getTimeseriesGroups } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { getTimeseriesGroups } from '../../query/timeseries-groups.js';
+import { answerByDimension } from '../respond.js';
 import {
   bearer,
   DimensionParam,
@@ -26,9 +26,5 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
-    const dim = dimensionOf(c.req.param('dimension'));
-    const out = await getTimeseriesGroups(readDatabase(c.var.deps), queryOf(c, 'groups'), dim, c.var.caller);
-    return respond(c, out) as never;
-  });
+  app.openapi(route, (c) => answerByDimension(c, 'groups', getTimeseriesGroups) as never);
 }

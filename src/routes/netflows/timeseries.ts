@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { getTimeseries } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { getTimeseries } from '../../query/timeseries.js';
+import { answerNetflows } from '../respond.js';
 import { bearer, errorResponses, jsonOrCsv, TimeseriesQuery, TimeseriesResponse } from '../schemas.js';
 
 export const route = createRoute({
@@ -22,8 +22,8 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
-    const out = await getTimeseries(readDatabase(c.var.deps), queryOf(c, 'timeseries'), c.var.caller);
-    return respond(c, out) as never;
-  });
+  app.openapi(
+    route,
+    (c) => answerNetflows(c, 'timeseries', (db, q) => getTimeseries(db, q, c.var.caller)) as never,
+  );
 }

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
-import { type AppEnv, readDatabase } from '../../deps.js';
-import { getTop } from '../../query/netflows.js';
-import { queryOf, respond } from '../respond.js';
+import type { AppEnv } from '../../deps.js';
+import { getTop } from '../../query/top.js';
+import { answerNetflows } from '../respond.js';
 import {
   bearer,
   errorResponses,
@@ -40,12 +40,6 @@ export const locationsRoute = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
-    asesRoute,
-    async (c) => respond(c, await getTop(readDatabase(c.var.deps), queryOf(c, 'top'), 'AS')) as never,
-  );
-  app.openapi(
-    locationsRoute,
-    async (c) => respond(c, await getTop(readDatabase(c.var.deps), queryOf(c, 'top'), 'LOCATION')) as never,
-  );
+  app.openapi(asesRoute, (c) => answerNetflows(c, 'top', (db, q) => getTop(db, q, 'AS')) as never);
+  app.openapi(locationsRoute, (c) => answerNetflows(c, 'top', (db, q) => getTop(db, q, 'LOCATION')) as never);
 }

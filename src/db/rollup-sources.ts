@@ -3,10 +3,9 @@
  * its materialized hypertable below the watermark, UNION ALL the aggregate computed live from its
  * source above it; a hierarchical one (`traffic_cont_1d` → `traffic_cont_1h` → `traffic_loc_1h` →
  * `traffic_1h` → `traffic`) nests that at every level, and on the embedded database planning the
- * nest cost more than running the query (4 series × 7 days on the benchmark's dataset M: 13.8 ms
- * of planning, 2.6 ms against the hypertables). A window that ends at or before a view's watermark
- * is answered by the materialized hypertable alone, row for row what the view gives, so it is read
- * there; any other window reads the view.
+ * nest cost more than running the query (BENCHMARKS.md, "Materialized reads"). A window that ends
+ * at or before a view's watermark is answered by the materialized hypertable alone, row for row
+ * what the view gives, so it is read there; any other window reads the view.
  *
  * Watermarks only move forward (a refresh raises them, retention does not lower them), so one read
  * a little old is safe: it can only send a window to the view, never to a hypertable that lacks
@@ -19,8 +18,8 @@
  * src.table('traffic_asn_1h', Date.parse('2026-12-01T15:00:00Z')) // '_timescaledb_internal._materialized_hypertable_6'
  */
 import { sql } from 'drizzle-orm';
-import type { Queryable } from '../db/client.js';
 import { refreshedEvery } from '../refreshed.js';
+import type { Queryable } from './client.js';
 
 export interface Sources {
   /** The relation to read `view`'s rows before `endMs` from. */
