@@ -11,6 +11,7 @@
  * app.use('/radar/netflows/*', responseCache({ cache, watermark: dataWatermark(readDatabase(deps)) }));
  */
 import type { MiddlewareHandler } from 'hono';
+import { LRUCache } from 'lru-cache';
 import type { Queryable } from './db/client.js';
 import { getDataWatermark } from './db/watermarks.js';
 import type { AppEnv } from './deps.js';
@@ -43,10 +44,12 @@ export interface ResponseCacheOptions {
   now?: () => number;
 }
 
-/** LRU of rendered answers, each valid under one watermark. */
+/**
+ * LRU of rendered answers, each valid under one watermark. Eviction by count and by bytes is
+ * lru-cache's; the age limit is checked here against `now` so that tests can move the clock.
+ */
 export class ResponseCache {
-  private readonly entries = new Map<string, Entry>();
-  private bytes = 0;
+  private readonly entries: LRUCache<string, Entry>;
   readonly maxEntries: number;
   readonly maxBytes: number;
   readonly maxAgeMs: number;
@@ -59,6 +62,11 @@ export class ResponseCache {
     this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.maxAgeMs = opts.maxAgeMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.entries = new LRUCache<string, Entry>({
+      max: this.maxEntries,
+      maxSize: this.maxBytes,
+      sizeCalculation: (e) => Math.max(1, e.body.length * 2),
+    });
   }
 
   get size(): number {
@@ -69,38 +77,21 @@ export class ResponseCache {
   get(key: string, watermark: string): CachedResponse | undefined {
     const e = this.entries.get(key);
     if (e === undefined || e.watermark !== watermark || this.now() - e.storedMs > this.maxAgeMs) {
-      if (e !== undefined) this.delete(key, e);
+      if (e !== undefined) this.entries.delete(key);
       this.misses++;
       return undefined;
     }
-    // Most recently used last.
-    this.entries.delete(key);
-    this.entries.set(key, e);
     this.hits++;
     return e;
   }
 
   set(key: string, watermark: string, value: CachedResponse): void {
-    const size = value.body.length * 2;
-    if (size > this.maxBytes) return;
-    const old = this.entries.get(key);
-    if (old !== undefined) this.delete(key, old);
+    // lru-cache refuses (and drops the old value of) an entry larger than maxSize.
     this.entries.set(key, { ...value, watermark, storedMs: this.now() });
-    this.bytes += size;
-    for (const [k, e] of this.entries) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.delete(k, e);
-    }
   }
 
   clear(): void {
     this.entries.clear();
-    this.bytes = 0;
-  }
-
-  private delete(key: string, e: Entry): void {
-    this.entries.delete(key);
-    this.bytes -= e.body.length * 2;
   }
 }
 

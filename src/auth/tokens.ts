@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import { LRUCache } from 'lru-cache';
 import {
   type ApiTokenCheck,
   type ApiTokenRow,
@@ -121,18 +122,20 @@ function allowedFrom(cidrs: string[], clientIp: string | undefined): boolean {
  * every request from the kept row. `ttlMs` 0 turns it off.
  */
 export class TokenCache {
-  private readonly rows = new Map<string, { row: ApiTokenCheck; atMs: number }>();
+  private readonly rows: LRUCache<string, { row: ApiTokenCheck; atMs: number }>;
   constructor(
     readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+    maxEntries = 10_000,
+  ) {
+    // Least recently used tokens go first when many distinct tokens are presented.
+    this.rows = new LRUCache({ max: maxEntries });
+  }
 
   async lookup(db: Database, hash: string, nowMs: number): Promise<ApiTokenCheck | undefined> {
     const hit = this.rows.get(hash);
     if (hit && nowMs - hit.atMs < this.ttlMs && nowMs >= hit.atMs) return hit.row;
     const row = await getApiTokenByHash(db, hash);
     if (row && this.ttlMs > 0) {
-      if (this.rows.size >= this.maxEntries) this.rows.clear();
       this.rows.set(hash, { row, atMs: nowMs });
     } else this.rows.delete(hash);
     return row;
