@@ -10,7 +10,7 @@
  *    the process dies, and where something catches it (a test runner) the query never settles and
  *    the connection hangs for good. The guard does what the synchronous path already does
  *    (execute's catch → error()): it rejects the pending queries with CONNECTION_CLOSED, so the
- *    transaction fails, the writer retries, and postgres.js reconnects. test/collector.test.ts
+ *    transaction fails, the writer retries, and postgres.js reconnects. test/ingest/collector.test.ts
  *    ("a write cut halfway by the stop") stops a real server while a write waits at a statement
  *    its connection has prepared, the case that reaches this ROLLBACK, and fails without it.
  * 2. A query failed by a lost connection stays attached to it (porsager/postgres#1097, #1130): the

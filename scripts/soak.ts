@@ -336,10 +336,10 @@ async function parent(): Promise<number> {
   }
 
   if (outageS > 0 && failures.length === 0) {
-    console.log(`\ndatabase outage of ${outageS} s (test/outage-spool.test.ts)…`);
+    console.log(`\ndatabase outage of ${outageS} s (test/ingest/outage-spool.test.ts)…`);
     const t = Date.now();
     try {
-      execFileSync('npx', ['vitest', 'run', 'test/outage-spool.test.ts'], {
+      execFileSync('npx', ['vitest', 'run', 'test/ingest/outage-spool.test.ts'], {
         stdio: 'inherit',
         env: { ...process.env, OUTAGE_SECONDS: String(outageS) },
       });

@@ -41,8 +41,8 @@ const NOW = Date.now();
 
 /**
  * Each capture with its references: `netflow` names a `<ref>.sampling.json` (tshark's decode with
- * announced rates, written by test/sampled.test.ts), `sflow` a `<ref>.tshark.json` of sFlow
- * datagrams (test/sflow-fixtures.test.ts's extraction).
+ * announced rates, written by test/ingest/sampled.test.ts), `sflow` a `<ref>.tshark.json` of sFlow
+ * datagrams (test/ingest/sflow-fixtures.test.ts's extraction).
  */
 const CAPTURES: { file: string; netflow?: string; sflow?: string }[] = [
   { file: 'fprobe-v5', netflow: 'fprobe-v5' },

@@ -1,7 +1,7 @@
 /**
  * Encoders for the traffic simulator: pure functions that turn flows into real export datagrams
  * (NetFlow v5, NetFlow v9, IPFIX, sFlow v5) as an exporter would send them, so the collector is
- * exercised through its real decoders. Output is checked against Wireshark in test/encode.test.ts.
+ * exercised through its real decoders. Output is checked against Wireshark in test/sim/encode.test.ts.
  *
  * Invalid input (unparsable address, value too wide for its field) throws a RangeError: the
  * simulator is trusted code and a silent clamp would hide its bugs.

@@ -1,0 +1,85 @@
+/**
+ * Datagrams are read by a thread of their own (src/ingest/collector.ts), so a main thread held by
+ * the embedded database (a flush can take a second) loses nothing to a full kernel buffer. Here the
+ * main thread is held in a busy loop while another thread sends over 10× what the socket buffer holds.
+ */
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/client.js';
+import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
+import { testCollector, trafficTotal } from '../helpers/collector.js';
+import { testDatabase } from '../helpers/db.js';
+
+const SENDER = `
+const { workerData } = require('node:worker_threads');
+const { createSocket } = require('node:dgram');
+const { datagrams, port, done } = workerData;
+const flag = new Int32Array(done);
+const socket = createSocket('udp4');
+let i = 0;
+function next() {
+  // Two datagrams a millisecond or so: a steady exporter, not a burst no buffer could take.
+  for (let k = 0; k < 2 && i < datagrams.length; k++, i++) socket.send(datagrams[i], port, '127.0.0.1');
+  if (i < datagrams.length) setTimeout(next, 1);
+  else setTimeout(() => { Atomics.store(flag, 0, 1); socket.close(); }, 50);
+}
+next();
+`;
+
+describe('UDP receiving thread', () => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await testDatabase('embedded');
+  });
+  afterAll(() => db?.close());
+
+  it('keeps every datagram while the main thread is blocked for their whole arrival', async () => {
+    const now = Date.now();
+    const flows: SimFlow[] = Array.from({ length: 40_000 }, (_, i) => ({
+      src: `198.51.100.${i % 250}`,
+      dst: `10.20.${(i >> 8) % 250}.${i % 250}`,
+      srcPort: 443,
+      dstPort: 1024 + (i % 50_000),
+      proto: 6,
+      bytes: 1000 + i,
+      packets: 1 + (i % 7),
+      startMs: now - 30_000,
+      endMs: now - 10_000,
+      srcAs: 64500,
+      dstAs: 64501,
+      inIf: 1,
+      outIf: 2,
+    }));
+    const out = encodeIpfix(flows, { exportMs: now, domain: 1 });
+    const bytes = out.datagrams.reduce((a, d) => a + d.length, 0);
+    // A small kernel buffer (the kernel doubles it): far less than what is sent while blocked.
+    const c = await testCollector(db, { localNetworks: ['10.20.0.0/16'], recvBufferSize: 64 * 1024 });
+    let handled = 0;
+    const original = c.pipeline.handleDatagram.bind(c.pipeline);
+    c.pipeline.handleDatagram = (buf, address, kind) => {
+      original(buf, address, kind);
+      handled++;
+    };
+    try {
+      expect(bytes).toBeGreaterThan(10 * 2 * 64 * 1024);
+      const done = new SharedArrayBuffer(4);
+      const sender = new Worker(SENDER, {
+        eval: true,
+        workerData: { datagrams: out.datagrams, port: c.udp.netflowPort, done },
+      });
+      // Hold the main thread, as a long database statement would, until everything is sent.
+      const flag = new Int32Array(done);
+      const t0 = Date.now();
+      while (Atomics.load(flag, 0) === 0 && Date.now() - t0 < 20_000) {}
+      expect(Atomics.load(flag, 0)).toBe(1);
+      await sender.terminate();
+      const deadline = Date.now() + 10_000;
+      while (handled < out.datagrams.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(handled).toBe(out.datagrams.length);
+    } finally {
+      await c.stop();
+    }
+    expect(await trafficTotal(db)).toBe(flows.reduce((a, f) => a + f.bytes, 0));
+  });
+});

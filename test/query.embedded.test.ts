@@ -1,3 +1,0 @@
-import { querySuite } from './query/suite.js';
-
-querySuite('embedded');

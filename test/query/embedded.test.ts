@@ -1,0 +1,3 @@
+import { querySuite } from './suite.js';
+
+querySuite('embedded');
