@@ -26,7 +26,7 @@ const createTokenRoute = createRoute({
   operationId: 'admin-create-token',
   summary: 'Create an API token (shown once)',
   tags: ['Admin'],
-  security: bearer,
+  security: bearer('admin'),
   request: {
     body: jsonBody(
       z
@@ -71,7 +71,7 @@ const listTokensRoute = createRoute({
   operationId: 'admin-list-tokens',
   summary: 'List API tokens (never the tokens themselves)',
   tags: ['Admin'],
-  security: bearer,
+  security: bearer('admin'),
   responses: {
     200: successResponse('Tokens, newest first.', z.array(TokenInfo)),
     ...errorResponses,
@@ -84,7 +84,7 @@ const revokeTokenRoute = createRoute({
   operationId: 'admin-revoke-token',
   summary: 'Revoke a token by id or name',
   tags: ['Admin'],
-  security: bearer,
+  security: bearer('admin'),
   request: {
     params: z.object({
       id: z.string().openapi({

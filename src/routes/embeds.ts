@@ -47,7 +47,7 @@ export const route = createRoute({
     'The query is a /radar/netflows/timeseries query string; the links answer exactly that query, without a token, until they expire. ' +
     'Rotating the embed key (embedKey) revokes every link.',
   tags: ['Embeds'],
-  security: bearer,
+  security: bearer('admin'),
   request: {
     body: jsonBody(
       z

@@ -18,7 +18,7 @@ export const route = createRoute({
     'One JSON record per line (goflow2 / Vector). The request is taken whole or not at all: a bad line gives 400 with the line numbers. ' +
     'An Idempotency-Key header makes a retried request count once. Body at most 16 MiB, 100,000 lines.',
   tags: ['Ingest'],
-  security: bearer,
+  security: bearer('ingest'),
   request: {
     headers: z.object({
       'idempotency-key': z.string().max(MAX_KEY_LENGTH).optional().openapi({

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import type { Scope } from '../auth/scopes.js';
 import { ErrorCode } from '../errors.js';
 
 /** Public contract schemas, written by hand: the database shape never leaks into them. */
@@ -245,7 +246,13 @@ export const jsonOrCsv = <T extends z.ZodTypeAny>(schema: T, description: string
   },
 });
 
-export const bearer = [{ bearerAuth: [] }];
+/**
+ * The security requirement of an operation: a bearer token that grants `scope` (OpenAPI 3.1 lets a
+ * non-OAuth scheme list the roles it needs). The middleware in app.ts enforces it per path prefix;
+ * test/security.test.ts checks the two agree for every operation.
+ * @example security: bearer('read')
+ */
+export const bearer = (scope: Scope) => [{ bearerAuth: [scope] }];
 
 /**
  * A request body of JSON.

@@ -11,7 +11,7 @@ export const route = createRoute({
   summary: 'HTTP versus other traffic (deprecated; use /summary/PRODUCT)',
   deprecated: true,
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { query: SeriesQuery },
   responses: { 200: jsonOrCsv(SummaryResponse, '{HTTP, OTHER} in percent per series.'), ...errorResponses },
 });

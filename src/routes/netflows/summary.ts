@@ -18,7 +18,7 @@ export const route = createRoute({
   operationId: 'radar-get-netflows-summary-by-dimension',
   summary: 'Share of traffic by AS, location or product over the window',
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { params: DimensionParam, query: SummaryQuery },
   responses: { 200: jsonOrCsv(SummaryResponse, 'Shares in percent per series.'), ...errorResponses },
 });

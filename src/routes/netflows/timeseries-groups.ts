@@ -20,7 +20,7 @@ export const route = createRoute({
     'Per bucket, each group’s share of the series (PERCENTAGE, default) or its size scaled by the largest value (MIN0_MAX). ' +
     'AS and LOCATION keep the top limitPerGroup groups and fold the rest into `other`.',
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { params: DimensionParam, query: GroupsQuery },
   responses: { 200: jsonOrCsv(GroupsResponse, 'Groups per series.'), ...errorResponses },
 });

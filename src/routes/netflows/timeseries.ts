@@ -13,7 +13,7 @@ export const route = createRoute({
     'Each repeated key (name, dateRange, asn, location, continent, product, …) defines series by position. ' +
     'All series share one normalization, so their values compare directly.',
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { query: TimeseriesQuery },
   responses: {
     200: jsonOrCsv(TimeseriesResponse, 'Series with identical bucket counts.'),

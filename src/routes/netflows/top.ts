@@ -17,7 +17,7 @@ export const asesRoute = createRoute({
   operationId: 'radar-get-netflows-top-ases',
   summary: 'The remote ASes with the most traffic',
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { query: TopQuery },
   responses: {
     200: jsonOrCsv(TopAsesResponse, 'Top ASes per series, value = share in percent.'),
@@ -31,7 +31,7 @@ export const locationsRoute = createRoute({
   operationId: 'radar-get-netflows-top-locations',
   summary: 'The remote locations with the most traffic',
   tags: ['NetFlows'],
-  security: bearer,
+  security: bearer('read'),
   request: { query: TopQuery },
   responses: {
     200: jsonOrCsv(TopLocationsResponse, 'Top locations per series, value = share in percent.'),
