@@ -20,7 +20,7 @@ describe('openapi/openapi.json', () => {
       ids.add(op.operationId);
       expect(op.summary).toBeTruthy();
       expect(op.tags?.length).toBeGreaterThan(0);
-      expect(op.security).toEqual([{ bearerAuth: [] }]);
+      expect(op.security).toEqual([{ bearerAuth: [expect.stringMatching(/^(read|ingest|admin)$/)] }]);
       for (const code of ['400', '401', '403', '404', '500'])
         expect(op.responses[code], `${op.operationId} ${code}`).toBeTruthy();
       for (const p of op.parameters ?? []) {
