@@ -184,6 +184,7 @@ export function decodeDataSet(
   while (end - off >= minLength) {
     if (hasRare) resetScratch();
     // Only what a template may leave unset; addresses and times are settled after the field loop.
+    // Deliberately not resetFlowRecord(): a subset, inline, on the per-record hot path.
     rec.bytes = 0;
     rec.packets = 0;
     rec.proto = 0;
