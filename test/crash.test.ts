@@ -8,8 +8,7 @@ import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
 import { trafficTotal } from './helpers/collector.js';
 import { MODES, serverDatabaseUrl } from './helpers/db.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from './helpers/time.js';
 
 describe.each(MODES)('a collector (%s database) killed mid-stream and restarted', (mode) => {
   // Both modes keep their lock and spool here; the embedded one its database too.

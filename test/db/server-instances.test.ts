@@ -12,10 +12,9 @@ import { openDatabase } from '../../src/db/client.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js';
 import { type Cluster, sessionErrors, startCluster } from '../helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from '../helpers/process.js';
+import { sleep } from '../helpers/time.js';
 
 const MIGRATIONS = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('instances sharing one server', () => {
   let pg: Cluster;
   const dir = mkdtempSync(join(tmpdir(), 'flowradar-instances-'));

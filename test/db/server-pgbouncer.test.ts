@@ -20,8 +20,7 @@ import {
   startPgbouncer,
 } from '../helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from '../helpers/process.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/time.js';
 
 describe('through pgbouncer in transaction mode', () => {
   let pg: Cluster;

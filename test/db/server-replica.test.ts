@@ -21,6 +21,7 @@ import { createEmbed, embedKeyOf } from '../../src/embed.js';
 import { newExporterDelta, writeBatches } from '../../src/ingest/writer.js';
 import { startService } from '../../src/service.js';
 import { type Cluster, startCluster, startReplica } from '../helpers/pg-server.js';
+import { sleep } from '../helpers/time.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -31,8 +32,6 @@ const NOW = Date.now();
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 /** The dataWatermark default: how long the cache may trust a watermark it read. */
 const WATERMARK_TTL_MS = 1000;
-const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
 describe('databaseReadUrl in the configuration', () => {
   it('is refused without databaseUrl, and must be a URL', () => {
     expect(() => loadConfig({ env: { DATABASE_READ_URL: 'postgres://replica/flowradar' } })).toThrow(

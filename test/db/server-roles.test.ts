@@ -15,9 +15,9 @@ import { openDatabase } from '../../src/db/client.js';
 import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
 import { type Cluster, sessionErrors, startCluster } from '../helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from '../helpers/process.js';
+import { sleep } from '../helpers/time.js';
 import { ROOT } from '../helpers/worker.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOUR = 3_600_000;
 
 describe('the owner and collector roles of deploy/roles.sql', () => {

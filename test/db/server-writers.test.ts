@@ -19,6 +19,7 @@ import { writeBatches } from '../../src/ingest/writer.js';
 import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
 import { type Cluster, sessionErrors, startMigratedCluster } from '../helpers/pg-server.js';
 import { type FlowradarProcess, startFlowradar } from '../helpers/process.js';
+import { sleep } from '../helpers/time.js';
 
 const SECONDS = Number(process.env.WRITERS_SECONDS ?? 60);
 const COLLECTORS = 4;
@@ -36,8 +37,6 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
   }
   return out;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe(`${COLLECTORS} collectors and a service writing the same keys for ${SECONDS} s`, () => {
   let pg: Cluster;

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { refreshRollups } from '../../src/db/maintenance.js';
+import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
 
 export type Mode = 'embedded' | 'server';
 /** Both modes, for suites that run the same checks on each (`describe.each(MODES)`). */
@@ -58,7 +58,9 @@ export function sharedServer(): { url: string; template: string } {
   return s;
 }
 
+/** One `traffic` row as the tests write it; {@link trafficDelta} fills in the defaults. */
 export interface TrafficRow {
+  /** ISO 8601 with a zone, normally a minute start ('2026-11-20T09:10:00Z'); stored as given. */
   time: string;
   asn: number;
   location: string;
@@ -86,15 +88,27 @@ export function rowsEvery(
   return out;
 }
 
-/** Inserts rows straight into `traffic` and refreshes the rollups, as the service would. */
+/** A test row as the delta the writers add: product HTTP, direction in, 1 packet and 1 flow unless given. */
+function trafficDelta(r: TrafficRow): TrafficDelta {
+  const minuteMs = Date.parse(r.time);
+  if (Number.isNaN(minuteMs)) throw new Error(`TrafficRow.time is not a date: ${r.time}`);
+  return {
+    minuteMs,
+    asn: r.asn,
+    location: r.location,
+    product: r.product ?? 'HTTP',
+    direction: r.direction ?? 'in',
+    bytes: r.bytes,
+    packets: r.packets ?? 1,
+    flows: r.flows ?? 1,
+  };
+}
+
+/**
+ * Adds rows to `traffic` with the writers' additive upsert ({@link addTraffic}: rows of one key
+ * sum) and refreshes the rollups, as the service would.
+ */
 export async function insertTraffic(db: Database, rows: TrafficRow[]): Promise<void> {
-  for (const r of rows) {
-    await db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
-      VALUES (${r.time}::timestamptz, ${r.asn}, ${r.location}, ${r.product ?? 'HTTP'}, ${r.direction ?? 'in'},
-              ${r.bytes}, ${r.packets ?? 1}, ${r.flows ?? 1})
-      ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET
-        bytes = traffic.bytes + excluded.bytes, packets = traffic.packets + excluded.packets,
-        flows = traffic.flows + excluded.flows`);
-  }
+  await addTraffic(db, rows.map(trafficDelta));
   await refreshRollups(db);
 }

@@ -176,3 +176,14 @@ export function formatIPv6(dv: DataView, off: number): string {
   if (bestStart < 0) return hex(words);
   return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`;
 }
+
+/** A decoded record's address as text: dotted quad, RFC 5952 IPv6, or '' when it has none (ipVersion 0). */
+export function addrText(
+  rec: { ipVersion: number; srcAddr: Uint8Array; dstAddr: Uint8Array },
+  which: 'srcAddr' | 'dstAddr',
+): string {
+  const a = rec[which];
+  if (rec.ipVersion === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
+  if (rec.ipVersion === 6) return formatIPv6(new DataView(a.buffer, a.byteOffset, 16), 0);
+  return '';
+}

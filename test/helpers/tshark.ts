@@ -2,6 +2,32 @@
  * Reading Wireshark's decode (`tshark -T json`) of NetFlow/IPFIX captures: the command line and
  * the small parsers the conformance tests share.
  */
+import { execFileSync } from 'node:child_process';
+import type { FlowRecord } from '../../src/ingest/types.js';
+import { addrText } from './pcap.js';
+
+let onPath: boolean | undefined;
+/** Whether `tshark` runs here (asked once per test file); tests that re-derive references skip without it. */
+export function tsharkOnPath(): boolean {
+  if (onPath === undefined) {
+    try {
+      execFileSync('tshark', ['--version'], { stdio: 'ignore' });
+      onPath = true;
+    } catch {
+      onPath = false;
+    }
+  }
+  return onPath;
+}
+
+let version: string | undefined;
+/** The first line of `tshark --version`, as the references record it. */
+export function tsharkVersion(): string {
+  version ??= execFileSync('tshark', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .split('\n')[0]!;
+  return version;
+}
 
 /** tshark arguments decoding UDP 2055 as cflow, one JSON object per packet. */
 export const tsharkArgs = (pcap: string) => [
@@ -39,6 +65,120 @@ export function dateToMs(text: string): number {
 export const str = (o: Json, key: string): string | undefined =>
   typeof o[key] === 'string' ? (o[key] as string) : undefined;
 export const num = (o: Json, key: string): number => Number(str(o, key) ?? 0);
+
+/** The command line a reference records: {@link tsharkArgs} on test/fixtures/<name>.pcap, quoted for a shell. */
+export const tsharkCommand = (name: string): string =>
+  `tshark ${tsharkArgs(`test/fixtures/${name}.pcap`)
+    .map((a) => (a.includes(' ') ? `'${a}'` : a))
+    .join(' ')}`;
+
+/** One flow of a NetFlow/IPFIX reference: the fields our decoder must give as tshark does. */
+export interface RefFlow {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  proto: number;
+  bytes: number;
+  packets: number;
+  srcAs: number;
+  dstAs: number;
+  startMs: number;
+  endMs: number;
+}
+
+/** What a datagram header says about time: uptime-relative flow times are relative to it. */
+export interface CflowClock {
+  version: number;
+  exportMs: number;
+  /** v5/v9 sysUptime; IPFIX has none: -1. */
+  uptimeMs: number;
+}
+
+/** The clock of a datagram's header (`layers.cflow`). */
+export function cflowClock(cflow: Json): CflowClock {
+  const ts = (cflow['cflow.timestamp_tree'] ?? {}) as Json;
+  const version = num(cflow, 'cflow.version');
+  if (version === 10) return { version, exportMs: num(ts, 'cflow.exporttime') * 1000, uptimeMs: -1 };
+  return {
+    version,
+    exportMs: num(ts, 'cflow.unix_secs') * 1000 + Math.floor(num(ts, 'cflow.unix_nsecs') / 1e6),
+    uptimeMs: secondsToMs(str(cflow, 'cflow.sysuptime') ?? '0'),
+  };
+}
+
+/** The observation domain of a datagram: v5 engine type and id, v9 source id, IPFIX domain id. */
+export function cflowDomain(cflow: Json): number {
+  const version = num(cflow, 'cflow.version');
+  return version === 5
+    ? (num(cflow, 'cflow.engine_type') << 8) | num(cflow, 'cflow.engine_id')
+    : num(cflow, version === 9 ? 'cflow.source_id' : 'cflow.od_id');
+}
+
+/**
+ * A flow start or end in Unix ms. tshark prints uptime-relative times as seconds (v5/v9: since
+ * boot; IPFIX: since `sysInitMs`, the exporter's systemInitTime as the source last announced it)
+ * and absolute ones as dates; a relative 0 comes out as the date 1970-01-01 (a tshark quirk),
+ * hence the "before 1970-01-12 means relative" rule.
+ */
+export function flowTime(
+  tree: Json,
+  rel: string,
+  abs: string,
+  clock: CflowClock,
+  sysInitMs: number,
+): number | undefined {
+  let relMs: number;
+  const absText = str(tree, abs);
+  if (absText !== undefined) {
+    const ms = dateToMs(absText);
+    if (ms >= 1e9) return ms;
+    relMs = ms;
+  } else {
+    const relText = str(tree, rel);
+    if (relText === undefined) return undefined;
+    relMs = secondsToMs(relText);
+  }
+  if (clock.version === 10) return sysInitMs + relMs;
+  return clock.exportMs - ((clock.uptimeMs - relMs) | 0);
+}
+
+/** A data record (one with cflow.octets) as tshark decoded it; a missing start or end is the other, else the export time. */
+export function refFlow(f: Json, clock: CflowClock, sysInitMs: number): RefFlow {
+  const tree = (f['cflow.timedelta_tree'] ?? {}) as Json;
+  const start = flowTime(tree, 'cflow.timestart', 'cflow.abstimestart', clock, sysInitMs);
+  const end = flowTime(tree, 'cflow.timeend', 'cflow.abstimeend', clock, sysInitMs);
+  return {
+    src: str(f, 'cflow.srcaddr') ?? str(f, 'cflow.srcaddrv6') ?? '',
+    dst: str(f, 'cflow.dstaddr') ?? str(f, 'cflow.dstaddrv6') ?? '',
+    srcPort: num(f, 'cflow.srcport'),
+    dstPort: num(f, 'cflow.dstport'),
+    proto: num(f, 'cflow.protocol'),
+    bytes: num(f, 'cflow.octets'),
+    packets: num(f, 'cflow.packets'),
+    srcAs: num(f, 'cflow.srcas'),
+    dstAs: num(f, 'cflow.dstas'),
+    startMs: start ?? end ?? clock.exportMs,
+    endMs: end ?? start ?? clock.exportMs,
+  };
+}
+
+/** A flow our decoder gave, shaped like {@link RefFlow}. */
+export function decodedFlow(rec: FlowRecord): RefFlow {
+  return {
+    src: addrText(rec, 'srcAddr'),
+    dst: addrText(rec, 'dstAddr'),
+    srcPort: rec.srcPort,
+    dstPort: rec.dstPort,
+    proto: rec.proto,
+    bytes: rec.bytes,
+    packets: rec.packets,
+    srcAs: rec.srcAs,
+    dstAs: rec.dstAs,
+    startMs: rec.startMs,
+    endMs: rec.endMs,
+  };
+}
 
 /** Depth-first, in document order: every record object ("Flow n" of a set, "pdu n/m" of v5). */
 export function collectRecords(node: Json, out: Json[]): void {

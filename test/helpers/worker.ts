@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { freePort } from './net.js';
+import { sleep } from './time.js';
 
 /** The project root, where wrangler.toml lives. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -183,5 +184,3 @@ export async function buildWorker(): Promise<WorkerBuild> {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

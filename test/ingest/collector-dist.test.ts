@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
 import { buildDist, type FlowradarProcess, startFlowradar } from '../helpers/process.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/time.js';
 
 describe('flowradar collect from dist/', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flowradar-dist-'));

@@ -9,6 +9,7 @@ import type { Batch } from '../../src/ingest/writer.js';
 import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
 import { testCollector, trafficTotal } from '../helpers/collector.js';
 import { type Cluster, holdLock, startMigratedCluster } from '../helpers/pg-server.js';
+import { sleep } from '../helpers/time.js';
 
 /**
  * Server mode, on a real TimescaleDB server of this file's own with the production pool: the
@@ -21,8 +22,6 @@ const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 60) * 1000;
 const RATE = Number(process.env.OUTAGE_RATE ?? 500);
 const FLUSH_MS = 1000;
 const SPOOL_AFTER_ROWS = 2000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('collector in server mode: an outage longer than memory goes to the spool', () => {
   let pg: Cluster;

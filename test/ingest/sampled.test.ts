@@ -23,23 +23,30 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.js';
 import { decodeNetflow, TemplateRegistry } from '../../src/ingest/netflow/index.js';
-import { decodeSflow, formatIpv6 } from '../../src/ingest/sflow.js';
-import { type FlowRecord, newFlowRecord } from '../../src/ingest/types.js';
+import { decodeSflow } from '../../src/ingest/sflow.js';
+import { newFlowRecord } from '../../src/ingest/types.js';
 import { testCollector } from '../helpers/collector.js';
 import { testDatabase } from '../helpers/db.js';
-import { formatIPv6, readPcap, readPcapFile } from '../helpers/pcap.js';
+import { addrText, readPcap, readPcapFile } from '../helpers/pcap.js';
 import {
+  cflowClock,
+  cflowDomain,
   collectRecords,
   dateToMs,
+  decodedFlow,
   extractSflowReference,
   type Json,
   num,
+  type RefFlow,
   type RefSample,
+  refFlow,
   type SflowRefDatagram,
-  secondsToMs,
   sflowTsharkArgs,
   str,
   tsharkArgs,
+  tsharkCommand,
+  tsharkOnPath,
+  tsharkVersion,
 } from '../helpers/tshark.js';
 
 const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -73,20 +80,6 @@ const samplingPath = (f: NetflowFixture) => fixture(`${refName(f)}.sampling.json
 const SFLOW_SAMPLED = 'pmacct-sflow-sampled';
 
 // ---- NetFlow/IPFIX sampling reference ------------------------------------------------------------
-
-interface RefFlow {
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  proto: number;
-  bytes: number;
-  packets: number;
-  srcAs: number;
-  dstAs: number;
-  startMs: number;
-  endMs: number;
-}
 
 /** A flow with the sampler id it names (-1: none) and the rate that applies to it (0: unknown). */
 interface SampledFlow extends RefFlow {
@@ -141,29 +134,6 @@ interface SourceFacts {
   sysInitMs: number;
 }
 
-interface Clock {
-  version: number;
-  exportMs: number;
-  uptimeMs: number;
-}
-
-/** tshark prints uptime-relative times as seconds and absolute ones as dates (0 as 1970-01-01). */
-function flowTime(tree: Json, rel: string, abs: string, clock: Clock, src: SourceFacts): number | undefined {
-  let relMs: number;
-  const absText = str(tree, abs);
-  if (absText !== undefined) {
-    const ms = dateToMs(absText);
-    if (ms >= 1e9) return ms;
-    relMs = ms;
-  } else {
-    const relText = str(tree, rel);
-    if (relText === undefined) return undefined;
-    relMs = secondsToMs(relText);
-  }
-  if (clock.version === 10) return src.sysInitMs + relMs;
-  return clock.exportMs - ((clock.uptimeMs - relMs) | 0);
-}
-
 /** Rate described by a record's own sampling fields, 0 if none. */
 function ownRate(f: Json): number {
   const interval = num(f, 'cflow.sampling_interval') || num(f, 'cflow.sampler_random_interval');
@@ -181,18 +151,9 @@ function samplerIdOf(f: Json): number {
 function samplingDatagram(packet: Json, sources: Map<string, SourceFacts>): SamplingDatagram {
   const layers = (packet._source as Json).layers as Json;
   const cflow = layers.cflow as Json;
-  const ts = (cflow['cflow.timestamp_tree'] ?? {}) as Json;
-  const version = num(cflow, 'cflow.version');
-  const clock: Clock = { version, exportMs: 0, uptimeMs: -1 };
-  if (version === 10) clock.exportMs = num(ts, 'cflow.exporttime') * 1000;
-  else {
-    clock.exportMs = num(ts, 'cflow.unix_secs') * 1000 + Math.floor(num(ts, 'cflow.unix_nsecs') / 1e6);
-    clock.uptimeMs = secondsToMs(str(cflow, 'cflow.sysuptime') ?? '0');
-  }
-  const domain =
-    version === 5
-      ? (num(cflow, 'cflow.engine_type') << 8) | num(cflow, 'cflow.engine_id')
-      : num(cflow, version === 9 ? 'cflow.source_id' : 'cflow.od_id');
+  const clock = cflowClock(cflow);
+  const { version } = clock;
+  const domain = cflowDomain(cflow);
   const key = `${version}|${domain}`;
   let src = sources.get(key);
   if (src === undefined) {
@@ -223,24 +184,7 @@ function samplingDatagram(packet: Json, sources: Map<string, SourceFacts>): Samp
       continue;
     }
     const rate = own || (samplerId >= 0 ? (src.samplers.get(samplerId) ?? 0) : 0) || src.defaultRate;
-    const tree = (f['cflow.timedelta_tree'] ?? {}) as Json;
-    const start = flowTime(tree, 'cflow.timestart', 'cflow.abstimestart', clock, src);
-    const end = flowTime(tree, 'cflow.timeend', 'cflow.abstimeend', clock, src);
-    flows.push({
-      src: str(f, 'cflow.srcaddr') ?? str(f, 'cflow.srcaddrv6') ?? '',
-      dst: str(f, 'cflow.dstaddr') ?? str(f, 'cflow.dstaddrv6') ?? '',
-      srcPort: num(f, 'cflow.srcport'),
-      dstPort: num(f, 'cflow.dstport'),
-      proto: num(f, 'cflow.protocol'),
-      bytes: num(f, 'cflow.octets'),
-      packets: num(f, 'cflow.packets'),
-      srcAs: num(f, 'cflow.srcas'),
-      dstAs: num(f, 'cflow.dstas'),
-      startMs: start ?? end ?? clock.exportMs,
-      endMs: end ?? start ?? clock.exportMs,
-      samplerId,
-      rate,
-    });
+    flows.push({ ...refFlow(f, clock, src.sysInitMs), samplerId, rate });
   }
   return {
     frame: num(layers.frame as Json, 'frame.number'),
@@ -267,14 +211,6 @@ function countPatchedCopy(pcap: string, dir: string): string {
   return out;
 }
 
-let version: string | undefined;
-function tsharkVersion(): string {
-  version ??= execFileSync('tshark', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] })
-    .toString()
-    .split('\n')[0]!;
-  return version;
-}
-
 async function samplingReference(f: NetflowFixture): Promise<SamplingReference> {
   const dir = mkdtempSync(join(tmpdir(), 'flowradar-sampled-'));
   try {
@@ -299,9 +235,7 @@ async function samplingReference(f: NetflowFixture): Promise<SamplingReference> 
     for (const fl of all) rates[String(fl.rate)] = (rates[String(fl.rate)] ?? 0) + 1;
     return {
       capture: `${f.name}.pcap`,
-      command: `tshark ${tsharkArgs(`test/fixtures/${f.name}.pcap`)
-        .map((a) => (a.includes(' ') ? `'${a}'` : a))
-        .join(' ')}`,
+      command: tsharkCommand(f.name),
       tsharkVersion: tsharkVersion(),
       note: NOTE,
       datagrams,
@@ -332,13 +266,6 @@ const loadSflowRef = () => JSON.parse(readFileSync(sflowRefPath, 'utf8')) as Sfl
 
 // ---- our side ----------------------------------------------------------------------------------------
 
-function addrText(rec: FlowRecord, which: 'srcAddr' | 'dstAddr'): string {
-  const a = rec[which];
-  if (rec.ipVersion === 6) return formatIPv6(new DataView(a.buffer, a.byteOffset, 16), 0);
-  if (rec.ipVersion === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-  return '';
-}
-
 const payloads = (name: string, port: number) =>
   readPcapFile(fixture(`${name}.pcap`))
     .filter((p) => p.dstPort === port)
@@ -351,33 +278,13 @@ function decodeLikeRef(name: string) {
   return payloads(name, 2055).map(({ payload, tsMs }) => {
     const flows: Omit<SampledFlow, 'samplerId'>[] = [];
     const result = decodeNetflow(payload, { exporter: '127.0.0.1', registry, nowMs: tsMs, record }, (r) =>
-      flows.push({
-        src: addrText(r, 'srcAddr'),
-        dst: addrText(r, 'dstAddr'),
-        srcPort: r.srcPort,
-        dstPort: r.dstPort,
-        proto: r.proto,
-        bytes: r.bytes,
-        packets: r.packets,
-        srcAs: r.srcAs,
-        dstAs: r.dstAs,
-        startMs: r.startMs,
-        endMs: r.endMs,
-        rate: r.samplingRate,
-      }),
+      flows.push({ ...decodedFlow(r), rate: r.samplingRate }),
     );
     return { result, flows };
   });
 }
 
-const hasTshark = (() => {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTshark = tsharkOnPath();
 const update = process.env.UPDATE_SAMPLED_REF === '1';
 const skipNote = hasTshark ? '' : ' [skipped: tshark not on PATH]';
 
@@ -486,8 +393,8 @@ describe(`${SFLOW_SAMPLED}: sFlow decoder vs tshark`, () => {
           inIf: r.inIf,
           outIf: r.outIf,
           frameLength: r.bytes,
-          src: r.ipVersion === 6 ? formatIpv6(r.srcAddr) : addrText(r, 'srcAddr'),
-          dst: r.ipVersion === 6 ? formatIpv6(r.dstAddr) : addrText(r, 'dstAddr'),
+          src: addrText(r, 'srcAddr'),
+          dst: addrText(r, 'dstAddr'),
           srcPort: r.srcPort,
           dstPort: r.dstPort,
           proto: r.proto,

@@ -8,25 +8,20 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decodeSflow, formatIpv6 } from '../../src/ingest/sflow.js';
-import { type FlowRecord, newFlowRecord } from '../../src/ingest/types.js';
-import { readPcapFile } from '../helpers/pcap.js';
+import { decodeSflow } from '../../src/ingest/sflow.js';
+import { newFlowRecord } from '../../src/ingest/types.js';
+import { addrText, readPcapFile } from '../helpers/pcap.js';
 import {
   extractSflowReference,
   type RefSample,
   type SflowRefDatagram,
   sflowTsharkArgs,
+  tsharkOnPath,
 } from '../helpers/tshark.js';
 
 const PCAP = fileURLToPath(new URL('../fixtures/pmacct.pcap', import.meta.url));
 const REF = fileURLToPath(new URL('../fixtures/pmacct-sflow.tshark.json', import.meta.url));
 const TSHARK_ARGS = sflowTsharkArgs(PCAP);
-
-function addrText(r: FlowRecord, which: 'srcAddr' | 'dstAddr'): string {
-  const a = r[which];
-  if (r.ipVersion === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-  return r.ipVersion === 6 ? formatIpv6(a) : '';
-}
 
 /** Our decode, shaped like the reference (interfaces use the decoder's "0 = unknown" rule). */
 function decodeLikeRef(frame: number, payload: Uint8Array, nowMs: number) {
@@ -53,15 +48,6 @@ function decodeLikeRef(frame: number, payload: Uint8Array, nowMs: number) {
 }
 
 const unknownIf = (v: number): number => (v === 0x3fffffff ? 0 : v);
-
-function tsharkOnPath(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('sFlow v5 decoder vs tshark on pmacct.pcap', () => {
   const datagrams = readPcapFile(PCAP)

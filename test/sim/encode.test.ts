@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeSflow, formatIpv6 } from '../../src/ingest/sflow.js';
+import { decodeSflow } from '../../src/ingest/sflow.js';
 import { type FlowRecord, newFlowRecord } from '../../src/ingest/types.js';
 import {
   type EncodeOptions,
@@ -19,8 +19,9 @@ import {
   encodeV9,
   type SimFlow,
 } from '../../src/sim/encode.js';
-import { readPcap } from '../helpers/pcap.js';
+import { addrText, readPcap } from '../helpers/pcap.js';
 import { writePcap } from '../helpers/pcap-write.js';
+import { type Json, tsharkOnPath } from '../helpers/tshark.js';
 
 const NOW = Date.UTC(2025, 10, 23, 12, 0, 0, 250);
 const BOOT = NOW - 3 * 86_400_000 - 1234;
@@ -63,11 +64,6 @@ const FLOWS = makeFlows(150);
 const BASE: EncodeOptions = { exportMs: NOW, bootMs: BOOT, sequence: 41, domain: 7, samplingRate: 512 };
 
 const ipText = (s: string): string => ipaddr.parse(s).toString();
-
-function addrText(r: FlowRecord, which: 'srcAddr' | 'dstAddr'): string {
-  const a = r[which];
-  return r.ipVersion === 4 ? `${a[0]}.${a[1]}.${a[2]}.${a[3]}` : formatIpv6(a);
-}
 
 /** Ports as a flow decoder reports them: only TCP/UDP carry ports. */
 const l4Port = (f: SimFlow, port: number): number => (f.proto === 6 || f.proto === 17 ? port : 0);
@@ -256,16 +252,6 @@ describe('writePcap', () => {
 // ---------------------------------------------------------------------------------------------
 // tshark as the reference decoder
 
-type Json = Record<string, unknown>;
-
-function tsharkOnPath(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE_TSHARK = tsharkOnPath();
 const NO_TSHARK = 'tshark not on PATH: Wireshark cross-check skipped (CI installs tshark)';
 const dir = mkdtempSync(join(tmpdir(), 'flowradar-encode-'));

@@ -10,9 +10,24 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodeNetflow, TemplateRegistry } from '../../../src/ingest/netflow/index.js';
-import { type FlowRecord, newFlowRecord } from '../../../src/ingest/types.js';
-import { formatIPv6, readPcapFile } from '../../helpers/pcap.js';
-import { collectRecords, dateToMs, type Json, num, secondsToMs, str, tsharkArgs } from '../../helpers/tshark.js';
+import { newFlowRecord } from '../../../src/ingest/types.js';
+import { readPcapFile } from '../../helpers/pcap.js';
+import {
+  cflowClock,
+  cflowDomain,
+  collectRecords,
+  dateToMs,
+  decodedFlow,
+  type Json,
+  num,
+  type RefFlow,
+  refFlow,
+  str,
+  tsharkArgs,
+  tsharkCommand,
+  tsharkOnPath,
+  tsharkVersion,
+} from '../../helpers/tshark.js';
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 
@@ -31,20 +46,6 @@ const FIXTURES = [
   { name: 'pmacct-v9-sampled', protocol: 'v9', flows: 25, bytes: 195_600 },
   { name: 'pmacct-ipfix-sampled', protocol: 'ipfix', flows: 25, bytes: 124_162 },
 ] as const;
-
-interface RefFlow {
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  proto: number;
-  bytes: number;
-  packets: number;
-  srcAs: number;
-  dstAs: number;
-  startMs: number;
-  endMs: number;
-}
 
 interface RefDatagram {
   frame: number;
@@ -66,85 +67,23 @@ interface Reference {
 
 // ---- turning tshark's JSON into the reference -------------------------------------------------
 
-interface Clock {
-  version: number;
-  exportMs: number;
-  uptimeMs: number;
-  sysInitMs: number;
-}
-
-/**
- * tshark prints uptime-relative start/end as seconds (v5/v9: since boot; IPFIX: since
- * systemInitTime) and absolute ones as dates; a relative 0 comes out as the date 1970-01-01
- * (a tshark quirk), hence the "before 1970-01-12 means relative" rule.
- */
-function flowTime(tree: Json, rel: string, abs: string, clock: Clock): number | undefined {
-  let relMs: number;
-  const absText = str(tree, abs);
-  if (absText !== undefined) {
-    const ms = dateToMs(absText);
-    if (ms >= 1e9) return ms;
-    relMs = ms;
-  } else {
-    const relText = str(tree, rel);
-    if (relText === undefined) return undefined;
-    relMs = secondsToMs(relText);
-  }
-  if (clock.version === 10) return clock.sysInitMs + relMs;
-  return clock.exportMs - ((clock.uptimeMs - relMs) | 0);
-}
-
-function refFlow(f: Json, clock: Clock): RefFlow | undefined {
-  if (f['cflow.octets'] === undefined) return undefined; // options data
-  const tree = (f['cflow.timedelta_tree'] ?? {}) as Json;
-  const start = flowTime(tree, 'cflow.timestart', 'cflow.abstimestart', clock);
-  const end = flowTime(tree, 'cflow.timeend', 'cflow.abstimeend', clock);
-  return {
-    src: str(f, 'cflow.srcaddr') ?? str(f, 'cflow.srcaddrv6') ?? '',
-    dst: str(f, 'cflow.dstaddr') ?? str(f, 'cflow.dstaddrv6') ?? '',
-    srcPort: num(f, 'cflow.srcport'),
-    dstPort: num(f, 'cflow.dstport'),
-    proto: num(f, 'cflow.protocol'),
-    bytes: num(f, 'cflow.octets'),
-    packets: num(f, 'cflow.packets'),
-    srcAs: num(f, 'cflow.srcas'),
-    dstAs: num(f, 'cflow.dstas'),
-    startMs: start ?? end ?? clock.exportMs,
-    endMs: end ?? start ?? clock.exportMs,
-  };
-}
-
-function refDatagram(packet: Json, clock: Clock): RefDatagram {
+function refDatagram(packet: Json, source: { sysInitMs: number }): RefDatagram {
   const layers = (packet._source as Json).layers as Json;
   const cflow = layers.cflow as Json;
-  const ts = (cflow['cflow.timestamp_tree'] ?? {}) as Json;
-  const version = num(cflow, 'cflow.version');
-  clock.version = version;
-  if (version === 10) {
-    clock.exportMs = num(ts, 'cflow.exporttime') * 1000;
-    clock.uptimeMs = -1;
-  } else {
-    clock.exportMs = num(ts, 'cflow.unix_secs') * 1000 + Math.floor(num(ts, 'cflow.unix_nsecs') / 1e6);
-    clock.uptimeMs = secondsToMs(str(cflow, 'cflow.sysuptime') ?? '0');
-  }
-  const domain =
-    version === 5
-      ? (num(cflow, 'cflow.engine_type') << 8) | num(cflow, 'cflow.engine_id')
-      : num(cflow, version === 9 ? 'cflow.source_id' : 'cflow.od_id');
+  const clock = cflowClock(cflow);
   const flows: RefFlow[] = [];
   const objects: Json[] = [];
   collectRecords(cflow, objects);
   for (const f of objects) {
     const init = str(f, 'cflow.sys_init_time');
-    if (init !== undefined) clock.sysInitMs = dateToMs(init);
-    const flow = refFlow(f, clock);
-    if (flow !== undefined) flows.push(flow);
+    if (init !== undefined) source.sysInitMs = dateToMs(init);
+    if (f['cflow.octets'] !== undefined) flows.push(refFlow(f, clock, source.sysInitMs)); // else options data
   }
   return {
     frame: num(layers.frame as Json, 'frame.number'),
-    version,
+    version: clock.version,
     sequence: num(cflow, 'cflow.sequence'),
-    domain,
+    domain: cflowDomain(cflow),
     exportMs: clock.exportMs,
     uptimeMs: clock.uptimeMs,
     flows,
@@ -158,18 +97,14 @@ function tsharkReference(name: string): Reference {
     maxBuffer: 256 << 20,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  const version = execFileSync('tshark', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] })
-    .toString()
-    .split('\n')[0]!;
-  const clock: Clock = { version: 0, exportMs: 0, uptimeMs: -1, sysInitMs: -1 };
-  const datagrams = (JSON.parse(out.toString()) as Json[]).map((p) => refDatagram(p, clock));
+  // One IPFIX systemInitTime for the whole capture: the last one announced.
+  const source = { sysInitMs: -1 };
+  const datagrams = (JSON.parse(out.toString()) as Json[]).map((p) => refDatagram(p, source));
   const all = datagrams.flatMap((d) => d.flows);
   return {
     capture: `${name}.pcap`,
-    command: `tshark ${tsharkArgs(`test/fixtures/${name}.pcap`)
-      .map((a) => (a.includes(' ') ? `'${a}'` : a))
-      .join(' ')}`,
-    tsharkVersion: version,
+    command: tsharkCommand(name),
+    tsharkVersion: tsharkVersion(),
     datagrams,
     totals: {
       flows: all.length,
@@ -181,28 +116,6 @@ function tsharkReference(name: string): Reference {
 
 // ---- our side ------------------------------------------------------------------------------------
 
-function addrText(rec: FlowRecord, which: 'srcAddr' | 'dstAddr'): string {
-  const a = rec[which];
-  if (rec.ipVersion === 6) return formatIPv6(new DataView(a.buffer, a.byteOffset, 16), 0);
-  return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-}
-
-function toRef(rec: FlowRecord): RefFlow {
-  return {
-    src: addrText(rec, 'srcAddr'),
-    dst: addrText(rec, 'dstAddr'),
-    srcPort: rec.srcPort,
-    dstPort: rec.dstPort,
-    proto: rec.proto,
-    bytes: rec.bytes,
-    packets: rec.packets,
-    srcAs: rec.srcAs,
-    dstAs: rec.dstAs,
-    startMs: rec.startMs,
-    endMs: rec.endMs,
-  };
-}
-
 /** Decode every NetFlow/IPFIX datagram of a fixture (udp/2055) with one registry. */
 function decodeFixture(name: string) {
   const registry = new TemplateRegistry();
@@ -212,7 +125,7 @@ function decodeFixture(name: string) {
     const flows: RefFlow[] = [];
     const rates: number[] = [];
     const result = decodeNetflow(p.payload, { exporter: p.srcAddr, registry, nowMs: p.tsMs, record }, (r) => {
-      flows.push(toRef(r));
+      flows.push(decodedFlow(r));
       rates.push(r.samplingRate);
     });
     return { result, flows, rates };
@@ -269,14 +182,7 @@ describe('sampling rates of the fixtures', () => {
   });
 });
 
-const hasTshark = (() => {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTshark = tsharkOnPath();
 const update = process.env.UPDATE_TSHARK_REF === '1';
 
 describe.each(FIXTURES)('$name reference', (fixture) => {

@@ -7,7 +7,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IE } from '../../../src/ingest/netflow/elements.js';
-import { decodeNetflow, type SerializedTemplate, TemplateRegistry } from '../../../src/ingest/netflow/index.js';
+import {
+  decodeNetflow,
+  type SerializedTemplate,
+  TemplateRegistry,
+} from '../../../src/ingest/netflow/index.js';
 import { DECODE_DROP_REASONS, type FlowRecord, newFlowRecord } from '../../../src/ingest/types.js';
 import {
   concat,
