@@ -14,9 +14,9 @@ describe('the official cloudflare SDK against flowradar', () => {
   const seen: string[] = [];
   const W_DAY = { dateStart: ['2026-11-20T09:00:00Z'], dateEnd: ['2026-11-20T12:14:00Z'] };
 
-  const clientWith = (apiToken: string) =>
+  const clientWith = (apiToken: string, legacy = false) =>
     new Cloudflare({
-      apiToken,
+      ...(legacy ? { apiKey: apiToken, apiEmail: 'noc@example.net' } : { apiToken }),
       baseURL: 'http://flowradar.test/client/v4',
       maxRetries: 0,
       fetch: async (input, init) => {
@@ -117,6 +117,17 @@ describe('the official cloudflare SDK against flowradar', () => {
     const anon = clientWith('frt_unknown').radar.netFlows.timeseries();
     await expect(anon).rejects.toBeInstanceOf(Cloudflare.AuthenticationError);
     await expect(anon).rejects.toMatchObject({
+      status: 401,
+      errors: [expect.objectContaining({ code: 10000 })],
+    });
+  });
+
+  it('an SDK configured with apiKey + apiEmail (X-Auth-Key, X-Auth-Email) works as with apiToken', async () => {
+    const legacy = clientWith(await t.token(['read']), true);
+    const res = await legacy.radar.netFlows.top.ases({ dateRange: ['1d'], limit: 2 });
+    expect(res.top_0).toHaveLength(2);
+    const wrong = clientWith('frt_unknown', true).radar.netFlows.top.ases();
+    await expect(wrong).rejects.toMatchObject({
       status: 401,
       errors: [expect.objectContaining({ code: 10000 })],
     });

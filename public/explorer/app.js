@@ -268,7 +268,7 @@ function renderMeta(meta) {
   const info = meta.confidenceInfo ?? { level: 5, annotations: [] };
   $('#confidence').textContent =
     `Confidence ${info.level}/5 · interval ${meta.aggInterval ?? ''} · ${meta.normalization}` +
-    (meta.lastUpdated ? ` · data up to ${meta.lastUpdated}` : '');
+    (meta.lastUpdated && !meta.lastUpdated.startsWith('1970-') ? ` · data up to ${meta.lastUpdated}` : '');
   $('#annotations').replaceChildren(
     ...info.annotations.map((a) =>
       el('li', {}, el('strong', {}, `${a.eventType} `), `${a.startDate} – ${a.endDate}: ${a.description}`),

@@ -36,9 +36,8 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
       failures?.hit(ip, nowMs);
       return err;
     };
-    const header = c.req.header('authorization');
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match)
+    const presented = presentedToken(c.req.header('authorization'), c.req.header('x-auth-key'));
+    if (presented === undefined)
       throw fail(
         new ApiError(
           401,
@@ -47,7 +46,7 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
           challenge,
         ),
       );
-    const verdict = await verifyToken(deps.db, match[1]!, nowMs, ip, options.tokens);
+    const verdict = await verifyToken(deps.db, presented, nowMs, ip, options.tokens);
     if (!verdict.ok)
       throw fail(
         new ApiError(
@@ -64,4 +63,17 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
     c.set('caller', { tokenId: verdict.id, scopes: verdict.scopes });
     await next();
   };
+}
+
+/**
+ * The token a request presents: `Authorization: Bearer <token>`, or Cloudflare's legacy
+ * `X-Auth-Key: <token>` (sent with `X-Auth-Email` by SDKs configured with `apiKey`; the email is
+ * not needed to find a flowradar token and is not checked). Bearer wins when both are sent.
+ * @example presentedToken(undefined, 'frt_abc') // 'frt_abc'
+ */
+export function presentedToken(authorization?: string, authKey?: string): string | undefined {
+  const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (bearer) return bearer[1];
+  const key = authKey?.trim();
+  return key && !/\s/.test(key) ? key : undefined;
 }

@@ -18,7 +18,8 @@ export interface Annotation {
 export interface Meta {
   aggInterval?: string;
   dateRange: { startTime: string; endTime: string }[];
-  lastUpdated: string | null;
+  /** Newest minute with traffic; {@link NEVER_UPDATED} before the first. */
+  lastUpdated: string;
   normalization: string;
   units: { name: string; value: string }[];
   confidenceInfo: { level: number; annotations: Annotation[] };
@@ -97,6 +98,13 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
 }
 
 /**
+ * `meta.lastUpdated` of a database that holds no traffic yet. Radar's clients type the field as a
+ * date-time string, never null, so "never" is the epoch: it parses everywhere and cannot be
+ * mistaken for a recent update.
+ */
+export const NEVER_UPDATED = '1970-01-01T00:00:00Z';
+
+/**
  * Runs `answer` and builds the `meta` of its NetFlows response. lastUpdated is read before the
  * answer starts: on one server a later snapshot holds all an earlier one did, so every minute
  * lastUpdated names is in the answer (a minute landing in between shows in the answer and in the
@@ -120,7 +128,7 @@ export async function withMeta<T>(
     {
       ...(opts.withInterval ? { aggInterval: q.interval.long } : {}),
       dateRange: q.series.map((s) => ({ startTime: isoSeconds(s.start), endTime: isoSeconds(s.end) })),
-      lastUpdated: last === null ? null : isoSeconds(last),
+      lastUpdated: last === null ? NEVER_UPDATED : isoSeconds(last),
       normalization: opts.normalization,
       units: [{ name: '*', value: opts.unit ?? q.metric }],
       confidenceInfo,

@@ -114,10 +114,10 @@ export const Meta = z
       description: 'Window of each series: start inclusive, end exclusive.',
       example: [{ startTime: '2026-11-22T11:00:00Z', endTime: '2026-11-23T11:00:00Z' }],
     }),
-    lastUpdated: z
-      .string()
-      .nullable()
-      .openapi({ description: 'Newest minute with traffic.', example: '2026-11-23T10:41:00Z' }),
+    lastUpdated: z.string().openapi({
+      description: 'Newest minute with traffic; 1970-01-01T00:00:00Z before any traffic arrived.',
+      example: '2026-11-23T10:41:00Z',
+    }),
     normalization: z.string().openapi({ example: 'MIN0_MAX' }),
     units: z
       .array(z.object({ name: z.string(), value: z.string() }))

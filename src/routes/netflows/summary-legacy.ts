@@ -7,7 +7,7 @@ import { bearer, errorResponses, jsonOrCsv, SeriesQuery, SummaryResponse } from 
 export const route = createRoute({
   method: 'get',
   path: '/summary',
-  operationId: 'radar-get-netflows-summary',
+  operationId: 'radar-get-netflows-summary-deprecated',
   summary: 'HTTP versus other traffic (deprecated; use /summary/PRODUCT)',
   deprecated: true,
   tags: ['NetFlows'],

@@ -15,7 +15,7 @@ import {
 export const route = createRoute({
   method: 'get',
   path: '/summary/{dimension}',
-  operationId: 'radar-get-netflows-summary-by-dimension',
+  operationId: 'radar-get-netflows-summary',
   summary: 'Share of traffic by AS, location or product over the window',
   tags: ['NetFlows'],
   security: bearer('read'),

@@ -14,7 +14,7 @@ import {
 export const route = createRoute({
   method: 'get',
   path: '/timeseries_groups/{dimension}',
-  operationId: 'radar-get-netflows-timeseries-groups',
+  operationId: 'radar-get-netflows-timeseries-group',
   summary: 'Traffic over time split by AS, location or product',
   description:
     'Per bucket, each group’s share of the series (PERCENTAGE, default) or its size scaled by the largest value (MIN0_MAX). ' +
