@@ -54,6 +54,25 @@ function isUnavailable(err: unknown): boolean {
 }
 
 /**
+ * What the official cloudflare SDK sends besides Authorization: the legacy key pair, its API
+ * version and its telemetry headers. A browser refuses the SDK's call unless the preflight allows
+ * them all.
+ */
+const SDK_HEADERS = [
+  'X-Auth-Email',
+  'X-Auth-Key',
+  'api-version',
+  'X-Stainless-Arch',
+  'X-Stainless-Lang',
+  'X-Stainless-OS',
+  'X-Stainless-Package-Version',
+  'X-Stainless-Retry-Count',
+  'X-Stainless-Runtime',
+  'X-Stainless-Runtime-Version',
+  'X-Stainless-Timeout',
+];
+
+/**
  * Builds the one flowradar app, runtime-agnostic: Node, Workers and tests all call this.
  * @example
  * const app = createApp({ db, config, logger, now: Date.now });
@@ -94,7 +113,7 @@ export function createApp(deps: Deps) {
       cors({
         // '*' is any origin, never with credentials (tokens travel in Authorization, not cookies).
         origin: deps.config.corsOrigins.includes('*') ? '*' : deps.config.corsOrigins,
-        allowHeaders: ['Authorization', 'Content-Type', 'If-None-Match'],
+        allowHeaders: ['Authorization', 'Content-Type', 'If-None-Match', ...SDK_HEADERS],
         exposeHeaders: ['ETag', 'RateLimit', 'RateLimit-Policy', 'Retry-After'],
         maxAge: 600,
       }),

@@ -12,6 +12,9 @@ describe('the official cloudflare SDK against flowradar', () => {
   let t: TestApp;
   let client: Cloudflare;
   const seen: string[] = [];
+  /** Names of every header the SDK sent (lowercase, as Headers gives them). */
+  const sentHeaders = new Set<string>();
+  const BROWSER_ORIGIN = 'https://dash.example.com';
   const W_DAY = { dateStart: ['2026-11-20T09:00:00Z'], dateEnd: ['2026-11-20T12:14:00Z'] };
 
   const clientWith = (apiToken: string, legacy = false) =>
@@ -22,12 +25,13 @@ describe('the official cloudflare SDK against flowradar', () => {
       fetch: async (input, init) => {
         const req = new Request(input, init);
         seen.push(req.url);
+        for (const name of req.headers.keys()) sentHeaders.add(name);
         return t.app.fetch(req);
       },
     });
 
   beforeAll(async () => {
-    t = await testApp({ now: NOW });
+    t = await testApp({ now: NOW, config: { corsOrigins: [BROWSER_ORIGIN] } });
     await insertTraffic(t.db, DAY_ROWS);
     await insertAsnNames(t.db);
     client = clientWith(await t.token(['read']));
@@ -131,5 +135,30 @@ describe('the official cloudflare SDK against flowradar', () => {
       status: 401,
       errors: [expect.objectContaining({ code: 10000 })],
     });
+  });
+
+  it('a browser preflight allows every header the SDK sends, so the SDK also works from a page', async () => {
+    await clientWith(await t.token(['read']), true).radar.netFlows.top.ases({ dateRange: ['1d'], limit: 1 });
+    await client.radar.netFlows.top.ases({ dateRange: ['1d'], limit: 1 });
+    // Headers a browser sets itself, or that never need a preflight (CORS-safelisted).
+    const SAFELISTED = new Set(['accept', 'accept-language', 'content-language', 'user-agent']);
+    const custom = [...sentHeaders].filter((h) => !SAFELISTED.has(h)).sort();
+    expect(custom).toEqual(
+      expect.arrayContaining(['authorization', 'api-version', 'x-auth-key', 'x-stainless-lang']),
+    );
+    const res = await t.app.request('/client/v4/radar/netflows/top/ases', {
+      method: 'OPTIONS',
+      headers: {
+        origin: BROWSER_ORIGIN,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': custom.join(','),
+      },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(BROWSER_ORIGIN);
+    const allowed = (res.headers.get('access-control-allow-headers') ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase());
+    expect(custom.filter((h) => !allowed.includes(h))).toEqual([]);
   });
 });
