@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
-import { encodeIpfix, type SimFlow } from '../src/sim/encode.js';
-import { trafficTotal } from './helpers/collector.js';
+import { encodeIpfix } from '../src/sim/encode.js';
+import { inboundFlows, trafficTotal } from './helpers/collector.js';
 import { MODES, serverDatabaseUrl } from './helpers/db.js';
 import { type FlowradarProcess, startFlowradar } from './helpers/process.js';
 import { sleep } from './helpers/time.js';
@@ -34,21 +34,7 @@ describe.each(MODES)('a collector (%s database) killed mid-stream and restarted'
     let datagramIndex = 0;
     const round = async (collector: FlowradarProcess, i: number) => {
       const now = Date.now();
-      const fs: SimFlow[] = Array.from({ length: 40 }, (_, k) => ({
-        startMs: now - 5000,
-        endMs: now - 1000,
-        src: `85.240.${i % 250}.${k + 1}`,
-        dst: '10.20.0.1',
-        srcPort: 443,
-        dstPort: 40000 + k,
-        proto: 6,
-        bytes: 1000 + k,
-        packets: 1,
-        srcAs: 3243,
-        dstAs: 0,
-        inIf: 1,
-        outIf: 2,
-      }));
+      const fs = inboundFlows(40, now, (k) => ({ src: `85.240.${i % 250}.${k + 1}` }));
       // Templates in every datagram: the restarted collector must not depend on what it had.
       const out = encodeIpfix(fs, { exportMs: now, domain: 1, sequence, datagramIndex, templateEvery: 1 });
       sequence = out.nextSequence;

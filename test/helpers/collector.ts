@@ -6,6 +6,7 @@ import { startUdp, type UdpListeners } from '../../src/ingest/collector.js';
 import { createEnricher, type EnrichOptions } from '../../src/ingest/enrich.js';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { Pipeline, type PipelineOptions } from '../../src/ingest/pipeline.js';
+import type { SimFlow } from '../../src/sim/encode.js';
 
 export interface TestCollector {
   pipeline: Pipeline;
@@ -112,4 +113,28 @@ export async function trafficTotal(
     sql.raw(`SELECT sum(${column})::float8 AS v FROM traffic`),
   );
   return row?.v ?? 0;
+}
+
+/**
+ * `n` flows into the local network 10.20.0.0/24 from AS3243 (one per destination port), ended a
+ * second before `nowMs`; `vary` overrides fields per flow.
+ * @example inboundFlows(2, now, (k) => ({ srcAs: 64512 + k })) // two flows from two ASes
+ */
+export function inboundFlows(n: number, nowMs: number, vary?: (k: number) => Partial<SimFlow>): SimFlow[] {
+  return Array.from({ length: n }, (_, k) => ({
+    startMs: nowMs - 5000,
+    endMs: nowMs - 1000,
+    src: `85.240.1.${(k % 250) + 1}`,
+    dst: '10.20.0.1',
+    srcPort: 443,
+    dstPort: 40000 + k,
+    proto: 6,
+    bytes: 1000 + k,
+    packets: 1,
+    srcAs: 3243,
+    dstAs: 0,
+    inIf: 1,
+    outIf: 2,
+    ...vary?.(k),
+  }));
 }

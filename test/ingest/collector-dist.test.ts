@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
+import { encodeIpfix } from '../../src/sim/encode.js';
+import { inboundFlows } from '../helpers/collector.js';
 import { buildDist, type FlowradarProcess, startFlowradar } from '../helpers/process.js';
 import { sleep } from '../helpers/time.js';
 
@@ -28,21 +29,7 @@ describe('flowradar collect from dist/', () => {
       { from: 'dist' },
     );
     const now = Date.now();
-    const flows: SimFlow[] = Array.from({ length: 30 }, (_, k) => ({
-      startMs: now - 5000,
-      endMs: now - 1000,
-      src: `85.240.1.${k + 1}`,
-      dst: '10.20.0.1',
-      srcPort: 443,
-      dstPort: 40000 + k,
-      proto: 6,
-      bytes: 1000 + k,
-      packets: 1,
-      srcAs: 3243,
-      dstAs: 0,
-      inIf: 1,
-      outIf: 2,
-    }));
+    const flows = inboundFlows(30, now);
     const { datagrams } = encodeIpfix(flows, { exportMs: now, domain: 1, templateEvery: 1 });
     const client = createSocket('udp4');
     for (const d of datagrams)

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { Spool } from '../../src/ingest/spool.js';
 import type { Batch } from '../../src/ingest/writer.js';
-import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
-import { testCollector, trafficTotal } from '../helpers/collector.js';
+import { encodeIpfix } from '../../src/sim/encode.js';
+import { inboundFlows, testCollector, trafficTotal } from '../helpers/collector.js';
 import { type Cluster, holdLock, startMigratedCluster } from '../helpers/pg-server.js';
 import { sleep } from '../helpers/time.js';
 
@@ -75,20 +75,15 @@ describe('collector in server mode: an outage longer than memory goes to the spo
       let sending = true;
       const sendRound = async () => {
         const now = Date.now();
-        const fs: SimFlow[] = Array.from({ length: RATE }, (_, k) => ({
+        const fs = inboundFlows(RATE, now, (k) => ({
           startMs: now - 60_000 + k * 10,
           endMs: now - 30_000 + k * 10,
           src: `85.${(round >> 8) & 255}.${round & 255}.${(k % 250) + 1}`,
           dst: `10.20.0.${(k % 250) + 1}`,
-          srcPort: 443,
-          dstPort: 40000 + k,
           proto: k % 3 ? 6 : 17,
           bytes: 1000 + k + round,
           packets: 2,
           srcAs: 64512 + (k % 400),
-          dstAs: 0,
-          inIf: 1,
-          outIf: 2,
         }));
         const out = encodeIpfix(fs, { exportMs: now, domain: 1, sequence, datagramIndex });
         sequence = out.nextSequence;
@@ -200,20 +195,12 @@ describe('collector in server mode: an outage longer than memory goes to the spo
     let datagramIndex = 0;
     const sendRound = async (round: number) => {
       const now = Date.now();
-      const fs: SimFlow[] = Array.from({ length: 200 }, (_, k) => ({
+      const fs = inboundFlows(200, now, (k) => ({
         startMs: now - 50_000,
         endMs: now - 45_000,
         src: `85.1.${round & 255}.${(k % 250) + 1}`,
-        dst: '10.20.0.1',
-        srcPort: 443,
-        dstPort: 40000 + k,
-        proto: 6,
-        bytes: 1000 + k,
         packets: 2,
         srcAs: 64512 + (k % 150),
-        dstAs: 0,
-        inIf: 1,
-        outIf: 2,
       }));
       const out = encodeIpfix(fs, { exportMs: now, domain: 2, sequence, datagramIndex });
       sequence = out.nextSequence;
