@@ -100,11 +100,7 @@ export function createApp(deps: Deps) {
   app.use('*', httpCache());
   app.use('*', async function limitUrl(c, next) {
     if (c.req.url.length > MAX_URL_BYTES)
-      throw new ApiError(
-        414,
-        ErrorCode.INPUT,
-        `url: at most ${MAX_URL_BYTES} bytes; use fewer series or filters`,
-      );
+      throw new ApiError('URL_TOO_LONG', `url: at most ${MAX_URL_BYTES} bytes; use fewer series or filters`);
     await next();
   });
   if (deps.config.corsOrigins.length > 0)
@@ -193,7 +189,7 @@ export function createApp(deps: Deps) {
   app.mount('/client/v4', (req) => app.fetch(req));
 
   app.notFound(() => {
-    throw new ApiError(404, ErrorCode.NOT_FOUND, 'no such route');
+    throw new ApiError('NOT_FOUND', 'no such route');
   });
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status, err.headers);

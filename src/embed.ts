@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Config, parseDuration } from './config.js';
 import type { Database } from './db/client.js';
 import { getOrCreateSetting } from './db/settings.js';
-import { ApiError, badParam, ErrorCode } from './errors.js';
+import { ApiError, badParam } from './errors.js';
 import { parseQuery } from './query/params.js';
 import { DAY } from './query/time.js';
 import { timeseriesNormalization } from './query/timeseries.js';
@@ -65,7 +65,7 @@ export function embedRefusal(reason: 'unsigned' | 'signature' | 'expired'): ApiE
     signature: 'this embed link was changed or is not signed with this server’s key',
     expired: 'this embed link has expired; create a new one (flowradar embed create)',
   }[reason];
-  return new ApiError(403, ErrorCode.AUTH, message);
+  return new ApiError('FORBIDDEN', message);
 }
 
 export interface EmbedLinks {

@@ -1,4 +1,4 @@
-import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { ApiError, badParam } from '../errors.js';
 import { countriesOf, isCountryCode } from './geo.js';
 import { bucketsBetween, floorTo, INTERVALS, type Interval, MINUTE, WEEK } from './time.js';
 
@@ -263,8 +263,7 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
 
   if (count * bucketCount > MAX_POINTS)
     throw new ApiError(
-      422,
-      ErrorCode.COST,
+      'COST',
       `${count} series × ${bucketCount} buckets = ${count * bucketCount} points; at most ${MAX_POINTS} per request: use fewer series, a coarser aggInterval or a shorter range`,
     );
 

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { type Caller, grants } from '../auth/scopes.js';
 import type { Database } from '../db/client.js';
 import { sourcesOf } from '../db/rollup-sources.js';
-import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { ApiError, badParam } from '../errors.js';
 import { type Output, outputOf } from './format.js';
 import { withMeta } from './meta.js';
 import { normalizeSeries } from './normalize.js';
@@ -60,7 +60,7 @@ export async function getTimeseries(
 ): Promise<Output> {
   const normalization = timeseriesNormalization(q);
   if (normalization === 'RAW_VALUES' && !grants(caller.scopes, 'read:raw'))
-    throw new ApiError(403, ErrorCode.AUTH, 'normalization=RAW_VALUES needs a token with scope read:raw');
+    throw new ApiError('FORBIDDEN', 'normalization=RAW_VALUES needs a token with scope read:raw');
   const [values, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
     seriesValues(db, q),
   );

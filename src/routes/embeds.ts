@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { type AppEnv, readDatabase } from '../deps.js';
 import { createEmbed, embedKeyOf, embedRefusal, verifyEmbed } from '../embed.js';
+import { envelope } from '../envelope.js';
 import { badParam } from '../errors.js';
 import { tooMany, WindowCounter } from '../middleware/rate-limit.js';
 import { embedCsp, svgCsp } from '../middleware/security-headers.js';
@@ -9,7 +10,7 @@ import { type ParsedQuery, parseQuery } from '../query/params.js';
 import { getTimeseries } from '../query/timeseries.js';
 import { renderTimeseriesSvg } from '../svg.js';
 import { HTML, publicFile, readAsset } from './explorer.js';
-import { respond, success } from './respond.js';
+import { respond } from './respond.js';
 import { bearer, errorResponses, jsonBody, successResponse } from './schemas.js';
 
 /**
@@ -89,7 +90,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       nowMs: now(),
       baseUrl: body.baseUrl ?? new URL(c.req.url).origin,
     });
-    return c.json(success(links), 200);
+    return c.json(envelope(links), 200);
   });
 
   // Per link, like the per-token limit of the API: links are public, their cost should not be.

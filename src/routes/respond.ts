@@ -1,18 +1,11 @@
 import type { Context } from 'hono';
 import type { Database } from '../db/client.js';
 import { type AppEnv, readDatabase } from '../deps.js';
+import { envelope } from '../envelope.js';
 import type { Output } from '../query/format.js';
 import { dimensionOf } from '../query/groups.js';
 import { type Kind, type ParsedQuery, parseQuery } from '../query/params.js';
 import type { Dimension } from '../query/sql.js';
-
-/**
- * Radar's envelope around a successful result.
- * @example c.json(success({ revoked: 1 }), 200) // { success: true, errors: [], messages: [], result: { revoked: 1 } }
- */
-export function success<T>(result: T) {
-  return { success: true as const, errors: [], messages: [], result };
-}
 
 /** The parsed series of the request, by the one parser every endpoint shares. */
 export function queryOf(c: Context<AppEnv>, kind: Kind): ParsedQuery {
@@ -22,7 +15,7 @@ export function queryOf(c: Context<AppEnv>, kind: Kind): ParsedQuery {
 /** Renders a query result: the Radar envelope, or CSV with format=CSV. */
 export function respond(c: Context<AppEnv>, out: Output): Response {
   if ('csv' in out) return c.body(out.csv, 200, { 'content-type': 'text/csv; charset=utf-8' });
-  return c.json(success(out.result), 200);
+  return c.json(envelope(out.result), 200);
 }
 
 /**
