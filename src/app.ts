@@ -8,7 +8,7 @@ import { dataWatermark, responseCache } from './cache.js';
 import { dbErrorCode, isConnectionError, isTransientError } from './db/errors.js';
 import { ping, replayLagBytes } from './db/status.js';
 import { type AppEnv, type Deps, readDatabase } from './deps.js';
-import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
+import { ApiError, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
 import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
@@ -22,24 +22,20 @@ import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as timeseries from './routes/netflows/timeseries.js';
 import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
+import { validationError } from './routes/schemas.js';
 
 export const API_VERSION = '0.1.0';
 /** Longest URL accepted (414 beyond). */
 export const MAX_URL_BYTES = 8192;
 
-/** Zod shape errors (a scalar given twice, a bad JSON body) become 400 code 2001 naming the field. */
+/**
+ * A request that fails its route's schema (a bad enum or number, a scalar given twice, a bad JSON
+ * body) is a 400 code 2001 naming the field, and its position for a series parameter.
+ */
 function newApp() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const issue = result.error.issues[0];
-        const path = issue?.path.join('.') || result.target;
-        const message =
-          issue?.code === 'invalid_type' && result.target === 'query'
-            ? 'given more than once; it applies to the whole request'
-            : (issue?.message ?? 'invalid');
-        throw badParam(path, message);
-      }
+      if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
 }
