@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Scope } from '../auth/scopes.js';
 import { type ApiError, badParam, ErrorCode } from '../errors.js';
-import { type Kind, type ParsedQuery, parseQuery } from '../query/params.js';
+import { type Kind, MAX_TOP_ENTRIES, type ParsedQuery, parseQuery } from '../query/params.js';
 
 /** Public contract schemas, written by hand: the database shape never leaks into them. */
 
@@ -159,9 +159,6 @@ export const SummaryQuery = SeriesQuery.extend({
   normalization: scalarEnum(['PERCENTAGE'], 'PERCENTAGE, the only one (the default).', 'PERCENTAGE'),
   limitPerGroup,
 }).openapi('SummaryQuery');
-
-/** Entries one request may list across its series (series × limit): the cost rule of /top. */
-export const MAX_TOP_ENTRIES = 10_000;
 
 export const TopQuery = SeriesQuery.extend({
   limit: scalarInt(
