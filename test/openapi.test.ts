@@ -51,7 +51,8 @@ describe('openapi/openapi.json', () => {
     expect(top.limit).toMatchObject({ type: 'integer', minimum: 1 });
     expect(top.limit.maximum).toBeGreaterThan(100);
     const meta = doc.components.schemas.TimeseriesMeta;
-    expect(JSON.stringify(meta)).toContain('"required":["aggInterval"]');
+    expect(meta.required).toContain('aggInterval');
+    expect(meta.properties.aggInterval.enum).toEqual(['FIFTEEN_MINUTES', 'ONE_HOUR', 'ONE_DAY', 'ONE_WEEK']);
     const serie = doc.components.schemas.Serie;
     expect(serie.properties.values.items).toEqual({ type: 'string' });
   });

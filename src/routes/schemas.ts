@@ -248,41 +248,44 @@ export const NORMALIZATIONS = [
   'PERCENTAGE_CHANGE',
 ] as const;
 
-export const Meta = z
-  .object({
-    dateRange: z.array(z.object({ startTime: z.string(), endTime: z.string() })).openapi({
-      description: 'Window of each series: start inclusive, end exclusive.',
-      example: [{ startTime: '2026-11-22T11:00:00Z', endTime: '2026-11-23T11:00:00Z' }],
+const metaShape = {
+  dateRange: z.array(z.object({ startTime: z.string(), endTime: z.string() })).openapi({
+    description: 'Window of each series: start inclusive, end exclusive.',
+    example: [{ startTime: '2026-11-22T11:00:00Z', endTime: '2026-11-23T11:00:00Z' }],
+  }),
+  lastUpdated: z.string().openapi({
+    description: 'Newest minute with traffic; 1970-01-01T00:00:00Z before any traffic arrived.',
+    example: '2026-11-23T10:41:00Z',
+  }),
+  normalization: z.enum(NORMALIZATIONS).openapi({ example: 'MIN0_MAX' }),
+  units: z
+    .array(z.object({ name: z.string(), value: z.string() }))
+    .openapi({ example: [{ name: '*', value: 'bytes' }] }),
+  confidenceInfo: z
+    .object({
+      level: z.number().int().openapi({ description: '1–5; 5 = no known issue in the window.', example: 5 }),
+      annotations: z.array(Annotation),
+    })
+    .openapi({
+      description:
+        'Data quality of the windows: operator annotations and collector loss; also what the answer did where a value had no meaning (a zero baseline).',
     }),
-    lastUpdated: z.string().openapi({
-      description: 'Newest minute with traffic; 1970-01-01T00:00:00Z before any traffic arrived.',
-      example: '2026-11-23T10:41:00Z',
-    }),
-    normalization: z.enum(NORMALIZATIONS).openapi({ example: 'MIN0_MAX' }),
-    units: z
-      .array(z.object({ name: z.string(), value: z.string() }))
-      .openapi({ example: [{ name: '*', value: 'bytes' }] }),
-    confidenceInfo: z
-      .object({
-        level: z
-          .number()
-          .int()
-          .openapi({ description: '1–5; 5 = no known issue in the window.', example: 5 }),
-        annotations: z.array(Annotation),
-      })
-      .openapi({
-        description:
-          'Data quality of the windows: operator annotations and collector loss; also what the answer did where a value had no meaning (a zero baseline).',
-      }),
-  })
-  .openapi('Meta');
+};
 
-/** The meta of a time series answer: with the bucket width, always. */
-export const TimeseriesMeta = Meta.extend({
-  aggInterval: z
-    .enum(['FIFTEEN_MINUTES', 'ONE_HOUR', 'ONE_DAY', 'ONE_WEEK'])
-    .openapi({ description: 'Bucket width.', example: 'ONE_HOUR' }),
-}).openapi('TimeseriesMeta');
+export const Meta = z.object(metaShape).openapi('Meta');
+
+/**
+ * The meta of a time series answer: with the bucket width, always. A whole object rather than an
+ * allOf over Meta, as Cloudflare's schema has it, so generated clients get one plain type.
+ */
+export const TimeseriesMeta = z
+  .object({
+    aggInterval: z
+      .enum(['FIFTEEN_MINUTES', 'ONE_HOUR', 'ONE_DAY', 'ONE_WEEK'])
+      .openapi({ description: 'Bucket width.', example: 'ONE_HOUR' }),
+    ...metaShape,
+  })
+  .openapi('TimeseriesMeta');
 
 /** Radar's envelope of a NetFlows answer, registered as a named component with examples. */
 const Envelope = <T extends z.ZodTypeAny>(result: T, name: string) =>
