@@ -20,7 +20,8 @@ export type SeriesParam = (typeof SERIES_PARAMS)[number];
  * A NetFlows query as the route validated it (src/routes/schemas.ts): series parameters as arrays
  * by position, the others as enums and integers. Every endpoint's query schema is assignable to it.
  */
-export type QueryInput = { [P in SeriesParam]?: readonly string[] } & {
+export type QueryInput = { [P in Exclude<SeriesParam, 'product'>]?: readonly string[] } & {
+  product?: readonly SeriesSpec['product'][];
   aggInterval?: '15m' | '1h' | '1d' | '1w';
   normalization?: string;
   format?: 'JSON' | 'CSV';
@@ -287,7 +288,7 @@ export function parseQuery(input: QueryInput, kind: Kind, nowMs: number): Parsed
       end: w.end,
       asn: parseAsnList(at('asn', i), i),
       location: parseLocations(at('location', i), at('continent', i), i),
-      product: input.product?.[i] === 'HTTP' ? 'HTTP' : 'ALL',
+      product: input.product?.[i] ?? 'ALL',
     };
   });
 
