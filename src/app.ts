@@ -188,29 +188,28 @@ export function createApp(deps: Deps) {
     throw new ApiError('NOT_FOUND', 'no such route');
   });
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
+    /** An ApiError in the envelope, with the status its kind implies. */
+    const fail = (e: ApiError) => c.json(errorBody(e.code, e.message), e.status, e.headers);
+    if (err instanceof ApiError) return fail(err);
     if (err instanceof HTTPException && err.status < 500)
       return c.json(
         errorBody(ErrorCode.INPUT, err.message || 'bad request'),
         err.status as ContentfulStatusCode,
       );
+    const retry = { 'Retry-After': '5' };
     if (isUnavailable(err)) {
       deps.logger.warn({ err }, 'database unavailable');
-      return c.json(errorBody(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly'), 503, {
-        'Retry-After': '5',
-      });
+      return fail(new ApiError('UNAVAILABLE', 'the database is unavailable; retry shortly', retry));
     }
     // Not a fault of ours: the database was too busy (or a lock too long held) to answer in time.
     if (dbErrorCode(err) === '57014') {
       deps.logger.warn({ err, path: c.req.path }, 'query stopped by the database');
-      return c.json(
-        errorBody(ErrorCode.UNAVAILABLE, 'the query took longer than the database allows; retry shortly'),
-        503,
-        { 'Retry-After': '5' },
+      return fail(
+        new ApiError('UNAVAILABLE', 'the query took longer than the database allows; retry shortly', retry),
       );
     }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
-    return c.json(errorBody(ErrorCode.INTERNAL, 'internal error'), 500);
+    return fail(new ApiError('INTERNAL', 'internal error'));
   });
   return app;
 }
