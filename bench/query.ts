@@ -14,8 +14,8 @@ import { createApp } from '../src/app.js';
 import { createToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/client.js';
-import { parseQuery } from '../src/query/params.js';
 import { bucketExpr, metricSum, unionAll, whereOf } from '../src/query/sql.js';
+import { parseSearchQuery } from '../src/routes/schemas.js';
 import { type DatasetName, datasetKeys, openDataset } from './dataset.js';
 import { emit, mib, ms, num, parseArgs, percentile, table } from './lib.js';
 
@@ -122,15 +122,15 @@ function naiveSql(q: BenchQuery, DATASET_END: number): ReturnType<typeof sql> | 
   const url = new URL(`http://x${q.path}`);
   if (!url.pathname.endsWith('/timeseries')) {
     if (url.pathname.includes('/top/ases')) {
-      const pq = parseQuery(url.searchParams, 'top', DATASET_END);
+      const pq = parseSearchQuery(url.searchParams, 'top', DATASET_END);
       const s = pq.series[0]!;
       return sql`SELECT asn, ${metricSum(pq)} AS v FROM traffic WHERE ${whereOf(s, pq)} GROUP BY asn ORDER BY v DESC LIMIT 10`;
     }
-    const pq = parseQuery(url.searchParams, 'groups', DATASET_END);
+    const pq = parseSearchQuery(url.searchParams, 'groups', DATASET_END);
     const s = pq.series[0]!;
     return sql`SELECT ${bucketExpr(pq.interval.ms)} AS b, asn, ${metricSum(pq)} AS v FROM traffic WHERE ${whereOf(s, pq)} GROUP BY 1, 2`;
   }
-  const pq = parseQuery(url.searchParams, 'timeseries', DATASET_END);
+  const pq = parseSearchQuery(url.searchParams, 'timeseries', DATASET_END);
   return unionAll(
     pq.series.map(
       (s, i) =>
@@ -155,7 +155,7 @@ interface Result {
 
 /** Distinct ASes in a query's window, from the hourly per-AS rollup. */
 async function keysOf(db: Database, q: BenchQuery, endMs: number): Promise<number> {
-  const pq = parseQuery(new URL(`http://x${q.path}`).searchParams, 'timeseries', endMs);
+  const pq = parseSearchQuery(new URL(`http://x${q.path}`).searchParams, 'timeseries', endMs);
   const s = pq.series[0]!;
   const [r] = await db.query<{ n: number }>(
     sql`SELECT count(DISTINCT asn)::int AS n FROM traffic_asn_1h

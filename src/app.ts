@@ -8,7 +8,7 @@ import { dataWatermark, responseCache } from './cache.js';
 import { dbErrorCode, isConnectionError, isTransientError } from './db/errors.js';
 import { ping, replayLagBytes } from './db/status.js';
 import { type AppEnv, type Deps, readDatabase } from './deps.js';
-import { ApiError, badParam, ErrorCode, errorBody } from './errors.js';
+import { ApiError, ErrorCode, errorBody } from './errors.js';
 import { bearerAuth } from './middleware/auth.js';
 import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
@@ -22,24 +22,20 @@ import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as timeseries from './routes/netflows/timeseries.js';
 import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
+import { validationError } from './routes/schemas.js';
 
 export const API_VERSION = '0.1.0';
 /** Longest URL accepted (414 beyond). */
 export const MAX_URL_BYTES = 8192;
 
-/** Zod shape errors (a scalar given twice, a bad JSON body) become 400 code 2001 naming the field. */
+/**
+ * A request that fails its route's schema (a bad enum or number, a scalar given twice, a bad JSON
+ * body) is a 400 code 2001 naming the field, and its position for a series parameter.
+ */
 function newApp() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const issue = result.error.issues[0];
-        const path = issue?.path.join('.') || result.target;
-        const message =
-          issue?.code === 'invalid_type' && result.target === 'query'
-            ? 'given more than once; it applies to the whole request'
-            : (issue?.message ?? 'invalid');
-        throw badParam(path, message);
-      }
+      if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
 }
@@ -100,11 +96,7 @@ export function createApp(deps: Deps) {
   app.use('*', httpCache());
   app.use('*', async function limitUrl(c, next) {
     if (c.req.url.length > MAX_URL_BYTES)
-      throw new ApiError(
-        414,
-        ErrorCode.INPUT,
-        `url: at most ${MAX_URL_BYTES} bytes; use fewer series or filters`,
-      );
+      throw new ApiError('URL_TOO_LONG', `url: at most ${MAX_URL_BYTES} bytes; use fewer series or filters`);
     await next();
   });
   if (deps.config.corsOrigins.length > 0)
@@ -193,32 +185,31 @@ export function createApp(deps: Deps) {
   app.mount('/client/v4', (req) => app.fetch(req));
 
   app.notFound(() => {
-    throw new ApiError(404, ErrorCode.NOT_FOUND, 'no such route');
+    throw new ApiError('NOT_FOUND', 'no such route');
   });
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status, err.headers);
+    /** An ApiError in the envelope, with the status its kind implies. */
+    const fail = (e: ApiError) => c.json(errorBody(e.code, e.message), e.status, e.headers);
+    if (err instanceof ApiError) return fail(err);
     if (err instanceof HTTPException && err.status < 500)
       return c.json(
         errorBody(ErrorCode.INPUT, err.message || 'bad request'),
         err.status as ContentfulStatusCode,
       );
+    const retry = { 'Retry-After': '5' };
     if (isUnavailable(err)) {
       deps.logger.warn({ err }, 'database unavailable');
-      return c.json(errorBody(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly'), 503, {
-        'Retry-After': '5',
-      });
+      return fail(new ApiError('UNAVAILABLE', 'the database is unavailable; retry shortly', retry));
     }
     // Not a fault of ours: the database was too busy (or a lock too long held) to answer in time.
     if (dbErrorCode(err) === '57014') {
       deps.logger.warn({ err, path: c.req.path }, 'query stopped by the database');
-      return c.json(
-        errorBody(ErrorCode.UNAVAILABLE, 'the query took longer than the database allows; retry shortly'),
-        503,
-        { 'Retry-After': '5' },
+      return fail(
+        new ApiError('UNAVAILABLE', 'the query took longer than the database allows; retry shortly', retry),
       );
     }
     deps.logger.error({ err, path: c.req.path }, 'unhandled error');
-    return c.json(errorBody(ErrorCode.INTERNAL, 'internal error'), 500);
+    return fail(new ApiError('INTERNAL', 'internal error'));
   });
   return app;
 }

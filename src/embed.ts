@@ -2,10 +2,10 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Config, parseDuration } from './config.js';
 import type { Database } from './db/client.js';
 import { getOrCreateSetting } from './db/settings.js';
-import { ApiError, badParam, ErrorCode } from './errors.js';
-import { parseQuery } from './query/params.js';
+import { ApiError, badParam } from './errors.js';
 import { DAY } from './query/time.js';
 import { timeseriesNormalization } from './query/timeseries.js';
+import { parseSearchQuery } from './routes/schemas.js';
 
 /**
  * Signed, read-only embed links. A link carries the exact (canonical) query string of one
@@ -65,7 +65,7 @@ export function embedRefusal(reason: 'unsigned' | 'signature' | 'expired'): ApiE
     signature: 'this embed link was changed or is not signed with this server’s key',
     expired: 'this embed link has expired; create a new one (flowradar embed create)',
   }[reason];
-  return new ApiError(403, ErrorCode.AUTH, message);
+  return new ApiError('FORBIDDEN', message);
 }
 
 export interface EmbedLinks {
@@ -109,7 +109,7 @@ export function createEmbed(opts: {
   for (const k of RESERVED)
     if (params.has(k)) throw badParam('query', `"${k}" is added by the signature; leave it out`);
   // The same checks the timeseries endpoint makes, so a link never signs a request that fails.
-  timeseriesNormalization(parseQuery(params, 'timeseries', opts.nowMs));
+  timeseriesNormalization(parseSearchQuery(params, 'timeseries', opts.nowMs));
   const query = canonicalQuery(params);
   const exp = Math.floor((opts.nowMs + ttlMs) / 1000);
   const signed = `${query ? `${query}&` : ''}exp=${exp}&sig=${signEmbed(opts.key, query, exp)}`;

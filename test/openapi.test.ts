@@ -28,4 +28,32 @@ describe('openapi/openapi.json', () => {
       }
     }
   });
+
+  it('carries the typed contract: enums, integers and positional arrays, as Cloudflare’s schema does', () => {
+    const doc = JSON.parse(generated);
+    const params = (path: string) =>
+      Object.fromEntries(
+        (doc.paths[path].get.parameters as { name: string; schema: any }[]).map((p) => [p.name, p.schema]),
+      );
+    const ts = params('/radar/netflows/timeseries');
+    // The values the official SDK (cloudflare 7.3.0) sends.
+    expect(ts.aggInterval.enum).toEqual(['15m', '1h', '1d', '1w']);
+    expect(ts.format.enum).toEqual(['JSON', 'CSV']);
+    expect(ts.normalization.enum).toEqual(expect.arrayContaining(['MIN0_MAX', 'PERCENTAGE_CHANGE']));
+    expect(ts.product).toMatchObject({ type: 'array', items: { enum: ['HTTP', 'ALL'] } });
+    for (const p of ['name', 'dateRange', 'dateStart', 'dateEnd', 'asn', 'location', 'continent', 'geoId'])
+      expect(ts[p], p).toMatchObject({ type: 'array', items: { type: 'string' } });
+    const groups = params('/radar/netflows/timeseries_groups/{dimension}');
+    expect(groups.dimension.enum).toEqual(['ADM1', 'AS', 'LOCATION', 'PRODUCT']);
+    expect(groups.normalization.enum).toEqual(['PERCENTAGE', 'MIN0_MAX', 'PERCENTAGE_CHANGE']);
+    expect(groups.limitPerGroup).toMatchObject({ type: 'integer', minimum: 2 });
+    const top = params('/radar/netflows/top/ases');
+    expect(top.limit).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(top.limit.maximum).toBeGreaterThan(100);
+    const meta = doc.components.schemas.TimeseriesMeta;
+    expect(meta.required).toContain('aggInterval');
+    expect(meta.properties.aggInterval.enum).toEqual(['FIFTEEN_MINUTES', 'ONE_HOUR', 'ONE_DAY', 'ONE_WEEK']);
+    const serie = doc.components.schemas.Serie;
+    expect(serie.properties.values.items).toEqual({ type: 'string' });
+  });
 });

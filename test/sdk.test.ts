@@ -91,6 +91,37 @@ describe('the official cloudflare SDK against flowradar', () => {
     expect(res.serie_0.OTHER).toEqual(zerosWith(24, { 20: '75', 21: '66.666667' }));
   });
 
+  it('radar.netFlows.timeseriesGroups with PERCENTAGE_CHANGE: strings only, zero baselines annotated', async () => {
+    const res = await client.radar.netFlows.timeseriesGroups('AS', {
+      name: ['cur', 'base'],
+      dateStart: ['2026-11-20T10:00:00Z', '2026-11-20T09:00:00Z'],
+      dateEnd: ['2026-11-20T11:59:00Z', '2026-11-20T10:59:00Z'],
+      aggInterval: '1h',
+      normalization: 'PERCENTAGE_CHANGE',
+    });
+    expect(res.meta.normalization).toBe('PERCENTAGE_CHANGE');
+    const cur = (res as unknown as Record<string, Record<string, string[]>>).cur!;
+    expect(cur.AS174).toEqual(['0', '-100']);
+    for (const values of Object.values(cur)) for (const v of values) expect(v).toBeTypeOf('string');
+    expect(res.meta.confidenceInfo.annotations).toHaveLength(1);
+  });
+
+  it('radar.netFlows.timeseries with one dateRange for two series: both over it', async () => {
+    const res = await client.radar.netFlows.timeseries({
+      name: ['a', 'b'],
+      asn: ['3243', '174'],
+      dateRange: ['1d'],
+      aggInterval: '1h',
+    });
+    const day = { startTime: '2026-11-19T13:00:00Z', endTime: '2026-11-20T13:00:00Z' };
+    expect(res.meta.dateRange).toEqual([day, day]);
+  });
+
+  it('radar.netFlows.top.ases with a limit above 100 (no fixed maximum, as at Radar)', async () => {
+    const res = await client.radar.netFlows.top.ases({ ...W_DAY, limit: 500 });
+    expect(res.top_0).toHaveLength(5);
+  });
+
   it('radar.netFlows.top.ases', async () => {
     const res = await client.radar.netFlows.top.ases({ ...W_DAY, limit: 3 });
     expect(res.top_0).toEqual([

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { grants } from '../auth/scopes.js';
 import { type TokenCache, verifyToken } from '../auth/tokens.js';
 import type { AppEnv } from '../deps.js';
-import { ApiError, ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { tooMany, type WindowCounter } from './rate-limit.js';
 
 export interface BearerAuthOptions {
@@ -39,27 +39,17 @@ export function bearerAuth(options: BearerAuthOptions): MiddlewareHandler<AppEnv
     const presented = presentedToken(c.req.header('authorization'), c.req.header('x-auth-key'));
     if (presented === undefined)
       throw fail(
-        new ApiError(
-          401,
-          ErrorCode.AUTH_MISSING,
-          'missing credentials: send Authorization: Bearer <token>',
-          challenge,
-        ),
+        new ApiError('AUTH_MISSING', 'missing credentials: send Authorization: Bearer <token>', challenge),
       );
     const verdict = await verifyToken(deps.db, presented, nowMs, ip, options.tokens);
     if (!verdict.ok)
       throw fail(
-        new ApiError(
-          401,
-          ErrorCode.AUTH,
-          `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`,
-          {
-            'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
-          },
-        ),
+        new ApiError('AUTH', `the token is ${verdict.reason === 'unknown' ? 'not valid' : verdict.reason}`, {
+          'WWW-Authenticate': 'Bearer realm="flowradar", error="invalid_token"',
+        }),
       );
     if (!grants(verdict.scopes, options.scope))
-      throw new ApiError(403, ErrorCode.AUTH, `the token lacks the scope ${options.scope}`);
+      throw new ApiError('FORBIDDEN', `the token lacks the scope ${options.scope}`);
     c.set('caller', { tokenId: verdict.id, scopes: verdict.scopes });
     await next();
   };

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../deps.js';
-import { ApiError, ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
 
 /**
  * Fixed-window counters in process memory. On several instances each enforces its own share;
@@ -54,15 +54,10 @@ export function rateLimitHeaders(
 }
 
 export function tooMany(counter: WindowCounter, resetMs: number, what: string): ApiError {
-  return new ApiError(
-    429,
-    ErrorCode.RATE_LIMITED,
-    `rate limited: ${what}; retry after the Retry-After header`,
-    {
-      'Retry-After': String(Math.max(1, Math.ceil(resetMs / 1000))),
-      ...rateLimitHeaders(counter, 0, resetMs),
-    },
-  );
+  return new ApiError('RATE_LIMITED', `rate limited: ${what}; retry after the Retry-After header`, {
+    'Retry-After': String(Math.max(1, Math.ceil(resetMs / 1000))),
+    ...rateLimitHeaders(counter, 0, resetMs),
+  });
 }
 
 /**

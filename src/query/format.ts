@@ -1,4 +1,3 @@
-import type { Meta } from './meta.js';
 import type { ParsedQuery } from './params.js';
 
 /**
@@ -45,25 +44,26 @@ export function toCsv(columns: CsvColumn[]): string {
 }
 
 /** What an endpoint answers: a JSON `result`, or CSV text. */
-export type Output = { result: Record<string, unknown> } | { csv: string };
+export type Output<T = Record<string, unknown>> = { result: T } | { csv: string };
 
 /**
  * A NetFlows answer in the request's format: JSON holds `meta` and then each series' answer under
  * its name; CSV (Radar's wide layout) each series' columns side by side, headed by its title.
+ * Typed by its parts, so the caller's declared answer type (from the response schema) checks them.
  * @example
  * outputOf(q, meta, (i) => ({ timestamps: stamps[i], values: values[i] }), (i, title) => [
  *   { header: `${title} timestamps`, cells: stamps[i]! },
  *   { header: `${title} values`, cells: values[i]! },
  * ])
  */
-export function outputOf(
+export function outputOf<M, S>(
   q: Pick<ParsedQuery, 'series' | 'format'>,
-  meta: Meta,
-  json: (i: number) => unknown,
+  meta: M,
+  json: (i: number) => S,
   csv: (i: number, title: string) => CsvColumn[],
-): Output {
+): Output<{ meta: M } & Record<string, S>> {
   if (q.format === 'CSV') return { csv: toCsv(q.series.flatMap((s, i) => csv(i, csvTitle(s.name)))) };
-  const result: Record<string, unknown> = { meta };
+  const result = { meta } as { meta: M } & Record<string, S>;
   q.series.forEach((s, i) => {
     result[s.name] = json(i);
   });

@@ -2,28 +2,15 @@ import type { Database } from '../db/client.js';
 import { getAnnotations, getExporterQuality, getSplitMinutes } from '../db/confidence.js';
 import { sourcesOf } from '../db/rollup-sources.js';
 import { getNewestMinute } from '../db/watermarks.js';
-import type { ParsedQuery } from './params.js';
+import type { AnswerAnnotation, AnswerMeta, AnswerTimeseriesMeta, Normalization } from '../routes/schemas.js';
+import { ZERO_BASELINE_VALUE, type ZeroBaselines } from './normalize.js';
+import { type ParsedQuery, seriesBuckets } from './params.js';
 import { isoSeconds } from './time.js';
 
-export interface Annotation {
-  dataSource: string;
-  description: string;
-  startDate: string;
-  endDate: string;
-  eventType: string;
-  isInstantaneous: boolean;
-  linkedUrl: string;
-}
-
-export interface Meta {
-  aggInterval?: string;
-  dateRange: { startTime: string; endTime: string }[];
-  /** Newest minute with traffic; {@link NEVER_UPDATED} before the first. */
-  lastUpdated: string;
-  normalization: string;
-  units: { name: string; value: string }[];
-  confidenceInfo: { level: number; annotations: Annotation[] };
-}
+export type Annotation = AnswerAnnotation;
+/** The meta of every NetFlows answer; {@link TimeseriesMeta} adds the bucket width. */
+export type Meta = AnswerMeta;
+export type TimeseriesMeta = AnswerTimeseriesMeta;
 
 /** Estimated loss above this share of records lowers the confidence level. */
 export const LOSS_THRESHOLD = 0.01;
@@ -116,9 +103,21 @@ export const NEVER_UPDATED = '1970-01-01T00:00:00Z';
 export async function withMeta<T>(
   db: Database,
   q: ParsedQuery,
-  opts: { normalization: string; withInterval: boolean; unit?: string },
+  opts: { normalization: Normalization; withInterval: true; unit?: string },
   answer: () => Promise<T>,
-): Promise<[T, Meta]> {
+): Promise<[T, TimeseriesMeta]>;
+export async function withMeta<T>(
+  db: Database,
+  q: ParsedQuery,
+  opts: { normalization: Normalization; withInterval: false; unit?: string },
+  answer: () => Promise<T>,
+): Promise<[T, Meta]>;
+export async function withMeta<T>(
+  db: Database,
+  q: ParsedQuery,
+  opts: { normalization: Normalization; withInterval: boolean; unit?: string },
+  answer: () => Promise<T>,
+): Promise<[T, Meta | TimeseriesMeta]> {
   const [[value, last], confidenceInfo] = await Promise.all([
     getNewestMinute(db).then(async (last) => [await answer(), last] as const),
     confidenceOf(db, q),
@@ -134,4 +133,32 @@ export async function withMeta<T>(
       confidenceInfo,
     },
   ];
+}
+
+/**
+ * The notes a PERCENTAGE_CHANGE answer adds to `meta.confidenceInfo.annotations`: per series, the
+ * buckets where it had traffic but the baseline (the second series) had none, so its change,
+ * which has no percentage, is shown as {@link ZERO_BASELINE_VALUE}. The data is not in doubt, so
+ * the confidence level stays.
+ * @example meta.confidenceInfo.annotations.push(...zeroBaselineNotes(q, normalized.zeroBaselines))
+ */
+export function zeroBaselineNotes(q: ParsedQuery, zeroBaselines: ZeroBaselines): Annotation[] {
+  const baseline = q.series[1]?.name ?? '';
+  return zeroBaselines.map(({ series, positions, groups }) => {
+    const buckets = seriesBuckets(q, series);
+    const n = positions.length;
+    const named =
+      groups === undefined
+        ? ''
+        : ` (group${groups.length === 1 ? '' : 's'} ${groups.slice(0, 5).join(', ')}${groups.length > 5 ? ` and ${groups.length - 5} more` : ''})`;
+    return {
+      dataSource: 'NET',
+      eventType: 'GENERAL',
+      description: `PERCENTAGE_CHANGE: ${q.series[series]!.name} has traffic where the baseline ${baseline} has none${named}, in ${n} bucket${n === 1 ? '' : 's'}; a change from zero has no percentage, so those values are ${ZERO_BASELINE_VALUE}`,
+      startDate: isoSeconds(buckets[positions[0]!]!),
+      endDate: isoSeconds(buckets[positions[n - 1]!]! + q.interval.ms),
+      isInstantaneous: false,
+      linkedUrl: '',
+    };
+  });
 }

@@ -1,4 +1,4 @@
-import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { ApiError, badParam } from '../errors.js';
 import { countriesOf, isCountryCode } from './geo.js';
 import { bucketsBetween, floorTo, INTERVALS, type Interval, MINUTE, WEEK } from './time.js';
 
@@ -12,23 +12,32 @@ export const SERIES_PARAMS = [
   'location',
   'continent',
   'product',
+  'geoId',
 ] as const;
-/** Parameters that apply to the whole request; given twice they are an error. */
-export const SCALAR_PARAMS = [
-  'aggInterval',
-  'normalization',
-  'format',
-  'limit',
-  'limitPerGroup',
-  'metric',
-  'direction',
-] as const;
+export type SeriesParam = (typeof SERIES_PARAMS)[number];
+
+/**
+ * A NetFlows query as the route validated it (src/routes/schemas.ts): series parameters as arrays
+ * by position, the others as enums and integers. Every endpoint's query schema is assignable to it.
+ */
+export type QueryInput = { [P in Exclude<SeriesParam, 'product'>]?: readonly string[] } & {
+  product?: readonly SeriesSpec['product'][];
+  aggInterval?: '15m' | '1h' | '1d' | '1w';
+  normalization?: string;
+  format?: 'JSON' | 'CSV';
+  limit?: number;
+  limitPerGroup?: number;
+  metric?: Metric;
+  direction?: 'in' | 'out';
+};
 
 export const MAX_SERIES = 20;
 export const MAX_LIST_ITEMS = 100;
 export const MAX_BUCKETS = 4000;
 /** Points (series × buckets) one response may hold; more is refused as too expensive. */
 export const MAX_POINTS = 10_000;
+/** Entries (series × limit) one /top request may list: as many as the points of a series request. */
+export const MAX_TOP_ENTRIES = MAX_POINTS;
 
 export interface Filter<T> {
   include: T[];
@@ -170,58 +179,51 @@ function defaultInterval(span: number): Interval {
   return INTERVALS['1w'];
 }
 
-function scalar(query: Record<string, string[]>, key: string): string | undefined {
-  const values = query[key];
-  if (!values || values.length === 0) return undefined;
-  if (values.length > 1) throw badParam(key, 'given more than once; it applies to the whole request');
-  return values[0];
-}
-
-function intParam(
-  query: Record<string, string[]>,
-  key: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const raw = scalar(query, key);
-  if (raw === undefined || raw.trim() === '') return undefined;
-  if (!/^\d+$/.test(raw.trim())) throw badParam(key, `"${raw}" is not a whole number`);
-  const n = Number(raw);
-  if (n < min || n > max) throw badParam(key, `must be between ${min} and ${max}`);
-  return n;
+/**
+ * The window parameters of series `i`: its own, or those given once for every series. A date
+ * parameter given once with several series (`name=a&name=b&dateRange=1d`) means every series,
+ * unless series `i` names its own window the other way.
+ */
+function windowParams(
+  at: (p: SeriesParam, i: number) => string | undefined,
+  input: QueryInput,
+  i: number,
+): { range?: string; ds?: string; de?: string } {
+  const once = (p: 'dateRange' | 'dateStart' | 'dateEnd') =>
+    input[p]?.length === 1 && i > 0 ? at(p, 0) : at(p, i);
+  const own = { range: at('dateRange', i), ds: at('dateStart', i), de: at('dateEnd', i) };
+  if (own.range !== undefined || own.ds !== undefined || own.de !== undefined) return own;
+  const shared = { range: once('dateRange'), ds: once('dateStart'), de: once('dateEnd') };
+  // A shared explicit window needs both ends; a shared range alone is fine.
+  return shared.ds !== undefined && shared.de !== undefined
+    ? { ds: shared.ds, de: shared.de }
+    : { range: shared.range };
 }
 
 /**
- * Turns the query string of any NetFlows endpoint into series windows, filters and scalars.
- * Every rule that can reject a request lives here, so every endpoint rejects alike.
+ * Turns the validated query of any NetFlows endpoint into series windows, filters and scalars.
+ * Every rule that can reject a request beyond its shape lives here, so every endpoint rejects alike.
+ * To add a series filter: a key in SERIES_PARAMS, a field in SeriesSpec, its parse in `series`.
  * @example
- * parseQuery(new URL(req.url).searchParams, 'timeseries', Date.now())
+ * parseQuery(c.req.valid('query'), 'timeseries', Date.now())
  */
-export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): ParsedQuery {
-  const query: Record<string, string[]> = {};
-  for (const [k, v] of params) {
-    query[k] ??= [];
-    query[k].push(v);
-  }
-  if (query.geoId) throw badParam('geoId', 'not supported: flowradar locates traffic by country only');
+export function parseQuery(input: QueryInput, kind: Kind, nowMs: number): ParsedQuery {
+  if (input.geoId?.length)
+    throw badParam('geoId', 'not supported: flowradar locates traffic by country only');
 
-  const count = Math.max(1, ...SERIES_PARAMS.map((p) => query[p]?.length ?? 0));
+  const count = Math.max(1, ...SERIES_PARAMS.map((p) => input[p]?.length ?? 0));
   if (count > MAX_SERIES) throw badParam('name', `at most ${MAX_SERIES} series per request, got ${count}`);
-  const at = (p: (typeof SERIES_PARAMS)[number], i: number) => {
-    const v = query[p]?.[i];
+  const at = (p: SeriesParam, i: number) => {
+    const v = input[p]?.[i];
     return v === undefined || v.trim() === '' ? undefined : v;
   };
 
-  const aggRaw = scalar(query, 'aggInterval');
-  const requested =
-    aggRaw === undefined ? undefined : INTERVALS[enumValue('aggInterval', aggRaw, ['15m', '1h', '1d', '1w'])];
+  const requested = input.aggInterval === undefined ? undefined : INTERVALS[input.aggInterval];
 
   // Windows first: the default interval depends on their span.
   const windows: { start: number; end: number; shift: number; relative: boolean }[] = [];
   for (let i = 0; i < count; i++) {
-    const range = at('dateRange', i);
-    const ds = at('dateStart', i);
-    const de = at('dateEnd', i);
+    const { range, ds, de } = windowParams(at, input, i);
     if (range !== undefined && (ds !== undefined || de !== undefined))
       throw badParam('dateRange', 'give either dateRange or dateStart with dateEnd, not both', i);
     if ((ds === undefined) !== (de === undefined))
@@ -263,9 +265,14 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
 
   if (count * bucketCount > MAX_POINTS)
     throw new ApiError(
-      422,
-      ErrorCode.COST,
+      'COST',
       `${count} series × ${bucketCount} buckets = ${count * bucketCount} points; at most ${MAX_POINTS} per request: use fewer series, a coarser aggInterval or a shorter range`,
+    );
+
+  if (kind === 'top' && input.limit !== undefined && count * input.limit > MAX_TOP_ENTRIES)
+    throw new ApiError(
+      'COST',
+      `${count} series × limit ${input.limit} = ${count * input.limit} entries; at most ${MAX_TOP_ENTRIES} per request: use fewer series or a smaller limit`,
     );
 
   const names = new Set<string>();
@@ -275,36 +282,27 @@ export function parseQuery(params: URLSearchParams, kind: Kind, nowMs: number): 
     if (name === 'meta') throw badParam('name', '"meta" is reserved for the metadata of the response', i);
     if (names.has(name)) throw badParam('name', `"${name}" is used twice; series names must be unique`, i);
     names.add(name);
-    const productRaw = at('product', i);
     return {
       name,
       start: w.start,
       end: w.end,
       asn: parseAsnList(at('asn', i), i),
       location: parseLocations(at('location', i), at('continent', i), i),
-      product:
-        productRaw === undefined ? 'ALL' : enumValue(`product[${i}]`, productRaw, ['ALL', 'HTTP'] as const),
+      product: input.product?.[i] ?? 'ALL',
     };
   });
 
-  const formatRaw = scalar(query, 'format');
-  const metricRaw = scalar(query, 'metric');
-  const directionRaw = scalar(query, 'direction');
   return {
     series,
     interval,
     bucketStarts: series.map((s) => floorTo(s.start, interval.ms)),
     bucketCount,
-    normalization: scalar(query, 'normalization'),
-    format: formatRaw === undefined ? 'JSON' : enumValue('format', formatRaw, ['JSON', 'CSV'] as const),
-    limit: intParam(query, 'limit', 1, 100),
-    limitPerGroup: intParam(query, 'limitPerGroup', 2, 100),
-    metric:
-      metricRaw === undefined
-        ? 'bytes'
-        : enumValue('metric', metricRaw, ['bytes', 'packets', 'flows'] as const),
-    direction:
-      directionRaw === undefined ? undefined : enumValue('direction', directionRaw, ['in', 'out'] as const),
+    normalization: input.normalization,
+    format: input.format ?? 'JSON',
+    limit: input.limit,
+    limitPerGroup: input.limitPerGroup,
+    metric: input.metric ?? 'bytes',
+    direction: input.direction,
   };
 }
 

@@ -1,5 +1,6 @@
 /** GET /summary/{dimension} and the deprecated GET /summary: shares of the window's traffic. */
 import type { Database } from '../db/client.js';
+import type { SummaryAnswer } from '../routes/schemas.js';
 import { formatValue, type Output, outputOf } from './format.js';
 import { type GroupRow, groupedRows, groupLimit, orderedGroups } from './groups.js';
 import { type Meta, withMeta } from './meta.js';
@@ -15,7 +16,7 @@ function shares(rows: { g: string; v: number }[]): [string, string][] {
   });
 }
 
-function summaryOutput(q: ParsedQuery, meta: Meta, entries: [string, string][][]): Output {
+function summaryOutput(q: ParsedQuery, meta: Meta, entries: [string, string][][]): Output<SummaryAnswer> {
   return outputOf(
     q,
     meta,
@@ -34,7 +35,11 @@ const seriesRows = (rows: GroupRow[], i: number) => rows.filter((r) => r.s === i
  * @example
  * await getSummary(readDatabase(deps), parseQuery(params, 'summary', now), dimensionOf('PRODUCT'))
  */
-export async function getSummary(db: Database, q: ParsedQuery, dim: Dimension): Promise<Output> {
+export async function getSummary(
+  db: Database,
+  q: ParsedQuery,
+  dim: Dimension,
+): Promise<Output<SummaryAnswer>> {
   const normalization = normalizationOf(q, ['PERCENTAGE'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
   const [rows, meta] = await withMeta(db, q, { normalization, withInterval: false }, () =>
@@ -51,7 +56,7 @@ export async function getSummary(db: Database, q: ParsedQuery, dim: Dimension): 
  * GET /summary (deprecated by Radar): HTTP versus everything else, in percent.
  * @example await getSummaryLegacy(readDatabase(deps), parseQuery(params, 'summary', now))
  */
-export async function getSummaryLegacy(db: Database, q: ParsedQuery): Promise<Output> {
+export async function getSummaryLegacy(db: Database, q: ParsedQuery): Promise<Output<SummaryAnswer>> {
   const [rows, meta] = await withMeta(db, q, { normalization: 'PERCENTAGE', withInterval: false }, () =>
     groupedRows(db, q, 'PRODUCT', undefined, undefined),
   );

@@ -1,9 +1,10 @@
 /** GET /timeseries_groups/{dimension}: per bucket, the share (or scaled size) of each group. */
 import type { Database } from '../db/client.js';
+import type { GroupsAnswer } from '../routes/schemas.js';
 import { type Output, outputOf } from './format.js';
 import { groupedRows, groupLimit, orderedGroups } from './groups.js';
-import { withMeta } from './meta.js';
-import { normalizeGroups } from './normalize.js';
+import { withMeta, zeroBaselineNotes } from './meta.js';
+import { checkPercentageChange, normalizeGroups } from './normalize.js';
 import { bucketPosition, normalizationOf, type ParsedQuery, seriesBuckets } from './params.js';
 import { bucketTime, type Dimension } from './sql.js';
 import { isoSeconds } from './time.js';
@@ -14,8 +15,17 @@ import { isoSeconds } from './time.js';
  * @example
  * await getTimeseriesGroups(readDatabase(deps), parseQuery(params, 'groups', now), dimensionOf('AS'))
  */
-export async function getTimeseriesGroups(db: Database, q: ParsedQuery, dim: Dimension): Promise<Output> {
-  const normalization = normalizationOf(q, ['PERCENTAGE', 'MIN0_MAX'] as const, 'PERCENTAGE');
+export async function getTimeseriesGroups(
+  db: Database,
+  q: ParsedQuery,
+  dim: Dimension,
+): Promise<Output<GroupsAnswer>> {
+  const normalization = normalizationOf(
+    q,
+    ['PERCENTAGE', 'MIN0_MAX', 'PERCENTAGE_CHANGE'] as const,
+    'PERCENTAGE',
+  );
+  if (normalization === 'PERCENTAGE_CHANGE') checkPercentageChange(q.series.length);
   const limit = groupLimit(q, dim);
   const [rows, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
     groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
@@ -34,13 +44,14 @@ export async function getTimeseriesGroups(db: Database, q: ParsedQuery, dim: Dim
     perSeries.map((p) => p.grid),
     normalization,
   );
+  meta.confidenceInfo.annotations.push(...zeroBaselineNotes(q, normalized.zeroBaselines));
   return outputOf(
     q,
     meta,
-    (i) => ({ timestamps: perSeries[i]!.timestamps, ...normalized[i] }),
+    (i) => ({ timestamps: perSeries[i]!.timestamps, ...normalized.values[i]! }),
     (i, title) => [
       { header: `${title} timestamps`, cells: perSeries[i]!.timestamps },
-      ...perSeries[i]!.groups.map((g) => ({ header: `${title} ${g}`, cells: normalized[i]![g]! })),
+      ...perSeries[i]!.groups.map((g) => ({ header: `${title} ${g}`, cells: normalized.values[i]![g]! })),
     ],
   );
 }

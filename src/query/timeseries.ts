@@ -3,10 +3,11 @@ import { sql } from 'drizzle-orm';
 import { type Caller, grants } from '../auth/scopes.js';
 import type { Database } from '../db/client.js';
 import { sourcesOf } from '../db/rollup-sources.js';
-import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
+import type { TimeseriesAnswer } from '../routes/schemas.js';
 import { type Output, outputOf } from './format.js';
-import { withMeta } from './meta.js';
-import { normalizeSeries } from './normalize.js';
+import { withMeta, zeroBaselineNotes } from './meta.js';
+import { checkPercentageChange, normalizeSeries } from './normalize.js';
 import { bucketPosition, normalizationOf, type ParsedQuery, seriesBuckets } from './params.js';
 import { bucketTime, epochMs, granularityFor, metricSum, seriesFrom, unionAll } from './sql.js';
 import { isoSeconds } from './time.js';
@@ -21,11 +22,7 @@ export type TimeseriesNormalization = (typeof TIMESERIES_NORMALIZATIONS)[number]
  */
 export function timeseriesNormalization(q: ParsedQuery): TimeseriesNormalization {
   const normalization = normalizationOf(q, TIMESERIES_NORMALIZATIONS, 'MIN0_MAX');
-  if (normalization === 'PERCENTAGE_CHANGE' && q.series.length !== 2)
-    throw badParam(
-      'normalization',
-      `PERCENTAGE_CHANGE needs exactly two series (the second is the baseline), got ${q.series.length}`,
-    );
+  if (normalization === 'PERCENTAGE_CHANGE') checkPercentageChange(q.series.length);
   return normalization;
 }
 
@@ -57,22 +54,23 @@ export async function getTimeseries(
   db: Database,
   q: ParsedQuery,
   caller: Pick<Caller, 'scopes'>,
-): Promise<Output> {
+): Promise<Output<TimeseriesAnswer>> {
   const normalization = timeseriesNormalization(q);
   if (normalization === 'RAW_VALUES' && !grants(caller.scopes, 'read:raw'))
-    throw new ApiError(403, ErrorCode.AUTH, 'normalization=RAW_VALUES needs a token with scope read:raw');
+    throw new ApiError('FORBIDDEN', 'normalization=RAW_VALUES needs a token with scope read:raw');
   const [values, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
     seriesValues(db, q),
   );
   const normalized = normalizeSeries(values, normalization);
+  meta.confidenceInfo.annotations.push(...zeroBaselineNotes(q, normalized.zeroBaselines));
   const stamps = q.series.map((_, i) => seriesBuckets(q, i).map(isoSeconds));
   return outputOf(
     q,
     meta,
-    (i) => ({ timestamps: stamps[i], values: normalized[i] }),
+    (i) => ({ timestamps: stamps[i]!, values: normalized.values[i]! }),
     (i, title) => [
       { header: `${title} timestamps`, cells: stamps[i]! },
-      { header: `${title} values`, cells: normalized[i]! },
+      { header: `${title} values`, cells: normalized.values[i]! },
     ],
   );
 }

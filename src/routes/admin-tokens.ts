@@ -3,8 +3,8 @@ import { SCOPES } from '../auth/scopes.js';
 import { createToken, isCidr, listTokens, revokeToken } from '../auth/tokens.js';
 import { parseDuration } from '../config.js';
 import type { AppEnv } from '../deps.js';
-import { ApiError, badParam, ErrorCode } from '../errors.js';
-import { success } from './respond.js';
+import { envelope } from '../envelope.js';
+import { ApiError, badParam } from '../errors.js';
 import { bearer, errorResponses, jsonBody, successResponse } from './schemas.js';
 
 const TokenInfo = z
@@ -120,14 +120,14 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       notBefore: body.notBefore ? new Date(body.notBefore) : null,
       allowedCidrs: body.allowedCidrs ?? null,
     });
-    return c.json(success({ ...info, token }), 201);
+    return c.json(envelope({ ...info, token }), 201);
   });
-  app.openapi(listTokensRoute, async (c) => c.json(success(await listTokens(c.var.deps.db)), 200));
+  app.openapi(listTokensRoute, async (c) => c.json(envelope(await listTokens(c.var.deps.db)), 200));
   app.openapi(revokeTokenRoute, async (c) => {
     const revoked = await revokeToken(c.var.deps.db, c.req.valid('param').id);
     // This instance refuses the token at once; others within tokenCacheTtl.
     c.var.deps.tokenCache?.clear();
-    if (revoked === 0) throw new ApiError(404, ErrorCode.NOT_FOUND, 'no active token with that id or name');
-    return c.json(success({ revoked }), 200);
+    if (revoked === 0) throw new ApiError('NOT_FOUND', 'no active token with that id or name');
+    return c.json(envelope({ revoked }), 200);
   });
 }

@@ -2,15 +2,16 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { type AppEnv, readDatabase } from '../deps.js';
 import { createEmbed, embedKeyOf, embedRefusal, verifyEmbed } from '../embed.js';
+import { envelope } from '../envelope.js';
 import { badParam } from '../errors.js';
 import { tooMany, WindowCounter } from '../middleware/rate-limit.js';
 import { embedCsp, svgCsp } from '../middleware/security-headers.js';
-import { type ParsedQuery, parseQuery } from '../query/params.js';
+import type { ParsedQuery } from '../query/params.js';
 import { getTimeseries } from '../query/timeseries.js';
 import { renderTimeseriesSvg } from '../svg.js';
 import { HTML, publicFile, readAsset } from './explorer.js';
-import { respond, success } from './respond.js';
-import { bearer, errorResponses, jsonBody, successResponse } from './schemas.js';
+import { respond } from './respond.js';
+import { bearer, errorResponses, jsonBody, parseSearchQuery, successResponse } from './schemas.js';
 
 /**
  * POST /embeds (scope admin) signs a timeseries query; the signed links are answered without a
@@ -89,7 +90,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       nowMs: now(),
       baseUrl: body.baseUrl ?? new URL(c.req.url).origin,
     });
-    return c.json(success(links), 200);
+    return c.json(envelope(links), 200);
   });
 
   // Per link, like the per-token limit of the API: links are public, their cost should not be.
@@ -106,7 +107,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       throw tooMany(perLink, state.resetMs, `more than ${perLink.limit} requests per embed link`);
     const left = Math.floor((verdict.exp * 1000 - nowMs) / 1000);
     return {
-      q: parseQuery(verdict.params, 'timeseries', nowMs),
+      q: parseSearchQuery(verdict.params, 'timeseries', nowMs),
       maxAge: Math.max(0, Math.min(EMBED_MAX_AGE_SECONDS, left)),
     };
   }
@@ -140,16 +141,10 @@ export function register(app: OpenAPIHono<AppEnv>): void {
   app.get('/embed/timeseries.svg', async (c) => {
     const { q, maxAge } = await signed(c);
     const out = await getTimeseries(readDatabase(c.var.deps), { ...q, format: 'JSON' }, signer);
-    const result = 'result' in out ? out.result : {};
-    const meta = result.meta as {
-      normalization: string;
-      units: { value: string }[];
-      confidenceInfo: { annotations: { startDate: string; endDate: string; description: string }[] };
-    };
-    const series = q.series.map((s) => ({
-      name: s.name,
-      ...(result[s.name] as { timestamps: string[]; values: (string | null)[] }),
-    }));
+    // Asked for as JSON, so never CSV.
+    if ('csv' in out) throw new Error('embed chart: expected a JSON answer');
+    const { meta } = out.result;
+    const series = q.series.map((s) => ({ name: s.name, ...out.result[s.name]! }));
     const svg = renderTimeseriesSvg(series, {
       yLabel:
         meta.normalization === 'RAW_VALUES' ? (meta.units[0]?.value ?? '') : meta.normalization.toLowerCase(),

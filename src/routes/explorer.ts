@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../deps.js';
-import { ApiError, ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { explorerCsp } from '../middleware/security-headers.js';
 
 /**
@@ -49,7 +49,7 @@ export async function readAsset(file: string): Promise<string> {
 function asset(c: Context<AppEnv>, table: typeof ASSETS, cacheControl: string) {
   const name = c.req.param('file') ?? '';
   const entry = Object.hasOwn(table, name) ? table[name] : undefined;
-  if (!entry) throw new ApiError(404, ErrorCode.NOT_FOUND, 'no such file');
+  if (!entry) throw new ApiError('NOT_FOUND', 'no such file');
   return readAsset(entry.file()).then((body) =>
     c.body(body, 200, { 'content-type': entry.type, 'cache-control': cacheControl }),
   );

@@ -1,9 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../deps.js';
-import { ApiError, badParam, ErrorCode } from '../errors.js';
+import { envelope } from '../envelope.js';
+import { ApiError, badParam } from '../errors.js';
 import { ingestGoflowRecords, parseNdjson } from '../ingest/ndjson.js';
-import { success } from './respond.js';
 import { bearer, errorResponses, successResponse } from './schemas.js';
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -63,13 +63,13 @@ export function register(app: OpenAPIHono<AppEnv>): void {
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw new ApiError(413, ErrorCode.INPUT, `body: at most ${MAX_BODY_BYTES} bytes`);
+        throw new ApiError('BODY_TOO_LARGE', `body: at most ${MAX_BODY_BYTES} bytes`);
       },
     }),
   );
   app.openapi(route, async (c) => {
     const { db, enricher, config, now } = c.var.deps;
-    if (!enricher) throw new ApiError(503, ErrorCode.UNAVAILABLE, 'this instance does not ingest flows');
+    if (!enricher) throw new ApiError('UNAVAILABLE', 'this instance does not ingest flows');
     const key = c.req.header('idempotency-key');
     const { records, errors } = parseNdjson(await c.req.text());
     if (errors.length > 0) {
@@ -86,7 +86,7 @@ export function register(app: OpenAPIHono<AppEnv>): void {
       idempotencyKey: key,
     });
     return c.json(
-      success({
+      envelope({
         records: result.records,
         duplicate: result.outcome === 'duplicate',
         unsampled: result.unsampled,

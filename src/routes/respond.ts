@@ -1,55 +1,49 @@
 import type { Context } from 'hono';
 import type { Database } from '../db/client.js';
 import { type AppEnv, readDatabase } from '../deps.js';
+import { envelope } from '../envelope.js';
 import type { Output } from '../query/format.js';
 import { dimensionOf } from '../query/groups.js';
-import { type Kind, type ParsedQuery, parseQuery } from '../query/params.js';
+import { type Kind, type ParsedQuery, parseQuery, type QueryInput } from '../query/params.js';
 import type { Dimension } from '../query/sql.js';
 
-/**
- * Radar's envelope around a successful result.
- * @example c.json(success({ revoked: 1 }), 200) // { success: true, errors: [], messages: [], result: { revoked: 1 } }
- */
-export function success<T>(result: T) {
-  return { success: true as const, errors: [], messages: [], result };
-}
-
-/** The parsed series of the request, by the one parser every endpoint shares. */
-export function queryOf(c: Context<AppEnv>, kind: Kind): ParsedQuery {
-  return parseQuery(new URL(c.req.url).searchParams, kind, c.var.deps.now());
-}
-
 /** Renders a query result: the Radar envelope, or CSV with format=CSV. */
-export function respond(c: Context<AppEnv>, out: Output): Response {
+export function respond<T>(c: Context<AppEnv>, out: Output<T>): Response {
   if ('csv' in out) return c.body(out.csv, 200, { 'content-type': 'text/csv; charset=utf-8' });
-  return c.json(success(out.result), 200);
+  return c.json(envelope(out.result), 200);
 }
 
 /**
- * What every NetFlows handler does: parse the request's series as `kind`, answer them with `get`
- * on the database NetFlows are read from (the replica, when there is one), render the answer.
+ * What every NetFlows handler does: assemble the series of the validated query as `kind`, answer
+ * them with `get` on the database NetFlows are read from (the replica, when there is one), render
+ * the answer.
  * @example
- * app.openapi(route, (c) => answerNetflows(c, 'top', (db, q) => getTop(db, q, 'AS')) as never);
+ * app.openapi(route, (c) => answerNetflows(c, c.req.valid('query'), 'top', (db, q) => getTop(db, q, 'AS')));
  */
-export async function answerNetflows(
+export async function answerNetflows<T>(
   c: Context<AppEnv>,
+  input: QueryInput,
   kind: Kind,
-  get: (db: Database, q: ParsedQuery) => Promise<Output>,
+  get: (db: Database, q: ParsedQuery) => Promise<Output<T>>,
 ): Promise<Response> {
-  return respond(c, await get(readDatabase(c.var.deps), queryOf(c, kind)));
+  const q = parseQuery(input, kind, c.var.deps.now());
+  return respond(c, await get(readDatabase(c.var.deps), q));
 }
 
 /**
- * {@link answerNetflows} for the routes under `/{dimension}`: the dimension is checked first, so a
- * bad one is the error named even when the query is bad too.
+ * {@link answerNetflows} for the routes under `/{dimension}`: the dimension is checked before the
+ * series are assembled, so a dimension the route's enum has but flowradar does not serve (ADM1)
+ * is the error named.
  * @example
- * app.openapi(route, (c) => answerByDimension(c, 'summary', getSummary) as never);
+ * app.openapi(route, (c) => answerByDimension(c, c.req.valid('query'), c.req.valid('param').dimension, 'summary', getSummary));
  */
-export function answerByDimension(
+export function answerByDimension<T>(
   c: Context<AppEnv>,
+  input: QueryInput,
+  dimension: string,
   kind: Kind,
-  get: (db: Database, q: ParsedQuery, dim: Dimension) => Promise<Output>,
+  get: (db: Database, q: ParsedQuery, dim: Dimension) => Promise<Output<T>>,
 ): Promise<Response> {
-  const dim = dimensionOf(c.req.param('dimension') ?? '');
-  return answerNetflows(c, kind, (db, q) => get(db, q, dim));
+  const dim = dimensionOf(dimension);
+  return answerNetflows(c, input, kind, (db, q) => get(db, q, dim));
 }

@@ -9,8 +9,8 @@ import { sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTINENTS, continentsCovering, countriesOf } from '../../src/query/geo.js';
-import { parseQuery } from '../../src/query/params.js';
 import { granularityFor, seriesRowsAt } from '../../src/query/sql.js';
+import { parseSearchQuery } from '../../src/routes/schemas.js';
 import { type TestApp, testApp } from '../helpers/app.js';
 import { insertTraffic, rowsEvery, type TrafficRow } from '../helpers/db.js';
 import { url } from './data.js';
@@ -84,7 +84,7 @@ describe('per-continent rollups', () => {
     ['product=HTTP', '1d', '15m', 'traffic_total_15m'],
     ['continent=EU&asn=174', '1d', '15m', 'traffic'],
   ])('%s over %s at %s reads %s', (params, range, agg, table) => {
-    const q = parseQuery(
+    const q = parseSearchQuery(
       new URLSearchParams(`dateRange=${range}&aggInterval=${agg}&${params}`),
       'timeseries',
       Date.parse(NOW),

@@ -17,5 +17,5 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, (c) => answerNetflows(c, 'summary', getSummaryLegacy) as never);
+  app.openapi(route, (c) => answerNetflows(c, c.req.valid('query'), 'summary', getSummaryLegacy));
 }

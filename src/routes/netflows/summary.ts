@@ -24,5 +24,7 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, (c) => answerByDimension(c, 'summary', getSummary) as never);
+  app.openapi(route, (c) =>
+    answerByDimension(c, c.req.valid('query'), c.req.valid('param').dimension, 'summary', getSummary),
+  );
 }

@@ -26,5 +26,7 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, (c) => answerByDimension(c, 'groups', getTimeseriesGroups) as never);
+  app.openapi(route, (c) =>
+    answerByDimension(c, c.req.valid('query'), c.req.valid('param').dimension, 'groups', getTimeseriesGroups),
+  );
 }

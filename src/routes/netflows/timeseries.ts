@@ -22,8 +22,7 @@ export const route = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
-    route,
-    (c) => answerNetflows(c, 'timeseries', (db, q) => getTimeseries(db, q, c.var.caller)) as never,
+  app.openapi(route, (c) =>
+    answerNetflows(c, c.req.valid('query'), 'timeseries', (db, q) => getTimeseries(db, q, c.var.caller)),
   );
 }

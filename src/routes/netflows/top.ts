@@ -40,6 +40,10 @@ export const locationsRoute = createRoute({
 });
 
 export function register(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(asesRoute, (c) => answerNetflows(c, 'top', (db, q) => getTop(db, q, 'AS')) as never);
-  app.openapi(locationsRoute, (c) => answerNetflows(c, 'top', (db, q) => getTop(db, q, 'LOCATION')) as never);
+  app.openapi(asesRoute, (c) =>
+    answerNetflows(c, c.req.valid('query'), 'top', (db, q) => getTop(db, q, 'AS')),
+  );
+  app.openapi(locationsRoute, (c) =>
+    answerNetflows(c, c.req.valid('query'), 'top', (db, q) => getTop(db, q, 'LOCATION')),
+  );
 }

@@ -56,7 +56,7 @@ export function csvTests(day: () => DayContext): void {
         'Base timestamps',
         'Base values',
       ]);
-      expect(rows.slice(1).map((row) => row[1])).toEqual(['-25', '0', '', '66.666667', '-100']);
+      expect(rows.slice(1).map((row) => row[1])).toEqual(['-25', '0', '0', '66.666667', '-100']);
       expect(r.text.split('\n')[0]!.startsWith('"\'=HYPERLINK(""x"") timestamps"')).toBe(true);
     });
 

@@ -89,6 +89,49 @@ export function errorTests(day: () => DayContext): void {
       );
     });
 
+    it('the route validates the contract: enums in any case, bad values named with their position', async () => {
+      expectError(
+        await t.get(url(TS, { product: ['', 'dns'] })),
+        400,
+        2001,
+        'product[1]: expected one of HTTP, ALL, got "dns"',
+      );
+      expectError(
+        await t.get(url(TS, { aggInterval: '2h' })),
+        400,
+        2001,
+        'aggInterval: expected one of 15m, 1h, 1d, 1w, got "2h"',
+      );
+      expectError(
+        await t.get(url(TOP_ASES, { limit: ['1', '2'] })),
+        400,
+        2001,
+        'limit: given more than once',
+      );
+      expectError(
+        await t.get(url(`${GROUPS}/AS`, { limitPerGroup: 'x' })),
+        400,
+        2001,
+        'limitPerGroup: "x" is not a whole number',
+      );
+      expectError(
+        await t.get(url(`${GROUPS}/color`)),
+        400,
+        2001,
+        'dimension: expected one of ADM1, AS, LOCATION, PRODUCT, got "color"',
+      );
+      const csv = await t.get(
+        url(TS, { product: ['http', 'All'], format: 'csv', aggInterval: '1H', dateRange: ['1d', '1d'] }),
+      );
+      expect(csv.status, csv.text).toBe(200);
+      expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+      const groups = await t.get(
+        url(`${GROUPS}/product`, { metric: 'Packets', direction: 'IN', ...{ dateRange: '1d' } }),
+      );
+      expectOk(groups);
+      expect(groups.body.result.meta.units).toEqual([{ name: '*', value: 'packets' }]);
+    });
+
     it('geoId is not supported, on every endpoint', async () => {
       for (const path of [TS, `${GROUPS}/AS`, `${SUMMARY}/AS`, SUMMARY, TOP_ASES, TOP_LOCATIONS])
         expectError(await t.get(url(path, { geoId: '2267056' })), 400, 2001, 'geoId');

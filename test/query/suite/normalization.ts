@@ -50,7 +50,7 @@ export function normalizationTests(day: () => DayContext): void {
       });
     });
 
-    it('PERCENTAGE_CHANGE: the second series is the baseline; 0 over 0 is "0", v over 0 is null', async () => {
+    it('PERCENTAGE_CHANGE: the second series is the baseline; over a zero baseline "0", never null, and an annotation says so', async () => {
       // 2026-11-05 hours 0–4: 300, 0, 200, 500, 0 against 2026-11-04: 400, 0, 0, 300, 100.
       const r = await t.get(
         url(TS, {
@@ -66,7 +66,25 @@ export function normalizationTests(day: () => DayContext): void {
       expect(res.meta.normalization).toBe('PERCENTAGE_CHANGE');
       expect(res.cur).toEqual({
         timestamps: stamps('2026-11-05T00:00:00Z', 5, HOUR_MS),
-        values: ['-25', '0', null, '66.666667', '-100'],
+        values: ['-25', '0', '0', '66.666667', '-100'],
+      });
+      // 200 over a baseline of 0 (02:00) has no percentage: "0", and meta says where and why.
+      // 0 over 0 (01:00) is no change, not noted.
+      expect(res.meta.confidenceInfo).toEqual({
+        level: 5,
+        annotations: [
+          {
+            dataSource: 'NET',
+            eventType: 'GENERAL',
+            description: expect.stringMatching(
+              /^PERCENTAGE_CHANGE: cur has traffic where the baseline base has none, in 1 bucket; .* 0$/,
+            ),
+            startDate: '2026-11-05T02:00:00Z',
+            endDate: '2026-11-05T03:00:00Z',
+            isInstantaneous: false,
+            linkedUrl: '',
+          },
+        ],
       });
       expect(res.base).toEqual({
         timestamps: stamps('2026-11-04T00:00:00Z', 5, HOUR_MS),

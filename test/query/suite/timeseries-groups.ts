@@ -92,6 +92,99 @@ export function timeseriesGroupsTests(day: () => DayContext): void {
       expect(r.body.result.de.OTHER).toEqual(zerosWith(24, { 21: '100' }));
     });
 
+    it('PERCENTAGE_CHANGE: each group against the same group of the second series (the baseline)', async () => {
+      // 10:00 and 11:00 against 09:00 and 10:00. PRODUCT: HTTP 200, 950 against 100, 200; OTHER 400, 0
+      // against 300, 400.
+      const r = await t.get(
+        url(`${GROUPS}/PRODUCT`, {
+          name: ['cur', 'base'],
+          dateStart: ['2026-11-20T10:00:00Z', '2026-11-20T09:00:00Z'],
+          dateEnd: ['2026-11-20T11:59:00Z', '2026-11-20T10:59:00Z'],
+          aggInterval: '1h',
+          normalization: 'percentage_change',
+        }),
+      );
+      expectOk(r);
+      const res = r.body.result;
+      expect(res.meta).toMatchObject({
+        aggInterval: 'ONE_HOUR',
+        normalization: 'PERCENTAGE_CHANGE',
+        confidenceInfo: { level: 5, annotations: [] },
+      });
+      expect(res.cur).toEqual({
+        timestamps: stamps('2026-11-20T10:00:00Z', 2, HOUR_MS),
+        HTTP: ['100', '375'],
+        OTHER: ['33.333333', '-100'],
+      });
+      expect(res.base).toEqual({
+        timestamps: stamps('2026-11-20T09:00:00Z', 2, HOUR_MS),
+        HTTP: ['0', '0'],
+        OTHER: ['0', '0'],
+      });
+      expectWellFormed(res);
+    });
+
+    it('PERCENTAGE_CHANGE over a zero baseline: "0", never null, and an annotation names the groups', async () => {
+      // AS at 10:00, 11:00: 13335 200, 174 400 | 3356 500, 4766 450; baseline 09:00, 10:00: 3243 400 |
+      // 13335 200, 174 400. Every AS of `cur` meets a zero baseline in one of the two buckets.
+      const r = await t.get(
+        url(`${GROUPS}/AS`, {
+          name: ['cur', 'base'],
+          dateStart: ['2026-11-20T10:00:00Z', '2026-11-20T09:00:00Z'],
+          dateEnd: ['2026-11-20T11:59:00Z', '2026-11-20T10:59:00Z'],
+          aggInterval: '1h',
+          normalization: 'PERCENTAGE_CHANGE',
+        }),
+      );
+      expectOk(r);
+      const res = r.body.result;
+      expect(res.cur).toEqual({
+        timestamps: stamps('2026-11-20T10:00:00Z', 2, HOUR_MS),
+        AS3356: ['0', '0'],
+        AS4766: ['0', '0'],
+        AS174: ['0', '-100'],
+        AS13335: ['0', '-100'],
+      });
+      for (const [g, values] of Object.entries(res.base))
+        if (g !== 'timestamps') expect(values, g).toEqual(['0', '0']);
+      expect(res.meta.confidenceInfo).toEqual({
+        level: 5,
+        annotations: [
+          {
+            dataSource: 'NET',
+            eventType: 'GENERAL',
+            description:
+              'PERCENTAGE_CHANGE: cur has traffic where the baseline base has none (groups AS3356, AS4766, AS174, AS13335), in 2 buckets; a change from zero has no percentage, so those values are 0',
+            startDate: '2026-11-20T10:00:00Z',
+            endDate: '2026-11-20T12:00:00Z',
+            isInstantaneous: false,
+            linkedUrl: '',
+          },
+        ],
+      });
+      const csv = await t.get(
+        url(`${GROUPS}/AS`, {
+          dateStart: ['2026-11-20T10:00:00Z', '2026-11-20T09:00:00Z'],
+          dateEnd: ['2026-11-20T11:59:00Z', '2026-11-20T10:59:00Z'],
+          aggInterval: '1h',
+          normalization: 'PERCENTAGE_CHANGE',
+          format: 'CSV',
+        }),
+      );
+      expect(csv.status, csv.text).toBe(200);
+      expect(csv.text.split('\n')[1]).toBe('2026-11-20T10:00:00Z,0,0,0,0,2026-11-20T09:00:00Z,0,0,0');
+    });
+
+    it('PERCENTAGE_CHANGE needs exactly two series', async () => {
+      expectError(
+        await t.get(url(`${GROUPS}/PRODUCT`, { normalization: 'PERCENTAGE_CHANGE' })),
+        400,
+        2001,
+        'normalization',
+        'two series',
+      );
+    });
+
     it('the widest allowed groups (4000 buckets × limitPerGroup=100) still answer', async () => {
       // 41d at 15m = 3936 buckets; the window holds 48 ASes, all kept with limitPerGroup=100.
       const r = await t.get(

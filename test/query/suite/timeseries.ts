@@ -260,5 +260,42 @@ export function timeseriesTests(day: () => DayContext): void {
       expectError(await t.get(url(TS, { aggInterval: '2h' })), 400, 2001, 'aggInterval');
       expectError(await t.get(url(TS, { aggInterval: '1m' })), 400, 2001, 'aggInterval');
     });
+
+    it('a date parameter given once applies to every series', async () => {
+      // name=a&asn=3243&name=b&asn=174&dateRange=1d: both over the last day, not b over the default 7d.
+      const r = await t.get(
+        url(TS, { name: ['a', 'b'], asn: ['3243', '174'], dateRange: '1d', aggInterval: '1h' }),
+      );
+      expectOk(r);
+      const day = { startTime: '2026-11-19T13:00:00Z', endTime: '2026-11-20T13:00:00Z' };
+      expect(r.body.result.meta.dateRange).toEqual([day, day]);
+      // AS3243: 400 at 09:00, 150 at 12:00; AS174: 400 at 10:00.
+      expect(r.body.result.a.values).toEqual(zerosWith(24, { 20: '1', 23: '0.375' }));
+      expect(r.body.result.b.values).toEqual(zerosWith(24, { 21: '1' }));
+      const explicit = await t.get(
+        url(TS, {
+          name: ['a', 'b', 'c'],
+          dateStart: '2026-11-20T09:00:00Z',
+          dateEnd: '2026-11-20T12:14:00Z',
+          aggInterval: '1h',
+        }),
+      );
+      expectOk(explicit);
+      const w = { startTime: '2026-11-20T09:00:00Z', endTime: '2026-11-20T12:15:00Z' };
+      expect(explicit.body.result.meta.dateRange).toEqual([w, w, w]);
+      // A series that names its own window keeps it; given twice, a date parameter is positional again.
+      const own = await t.get(url(TS, { name: ['a', 'b'], dateRange: ['1d', '1dControl'] }));
+      expectOk(own);
+      expect(own.body.result.meta.dateRange[1]).toEqual({
+        startTime: '2026-11-12T12:15:00Z',
+        endTime: '2026-11-13T12:15:00Z',
+      });
+      expectError(
+        await t.get(url(TS, { name: ['a', 'b'], dateRange: ['1d', ''] })),
+        400,
+        2001,
+        'dateRange[1]',
+      );
+    });
   });
 }

@@ -44,7 +44,7 @@ export function topTests(day: () => DayContext): void {
       ]);
     });
 
-    it('limit: default 5, at most 100; values stay shares of the whole series', async () => {
+    it('limit: default 5; values stay shares of the whole series', async () => {
       const two = await t.get(url(TOP_ASES, { ...W_DAY, limit: '2' }));
       expectOk(two);
       expect(two.body.result.top_0.map((e: { value: string }) => e.value)).toEqual([
@@ -64,9 +64,29 @@ export function topTests(day: () => DayContext): void {
         clientASName: 'AS64501',
         value: '1.282051',
       });
-      expectError(await t.get(url(TOP_ASES, { limit: '101' })), 400, 2001, 'limit');
       expectError(await t.get(url(TOP_ASES, { limit: '0' })), 400, 2001, 'limit');
       expectError(await t.get(url(TOP_LOCATIONS, { limit: 'five' })), 400, 2001, 'limit');
+    });
+
+    it('limit has no fixed maximum: series × limit up to the cost rule, else 422 code 2002', async () => {
+      // Radar has no maximum; 101 was refused when the maximum was a fixed 100.
+      const many = await t.get(url(TOP_ASES, { ...W_ASES, limit: '101' }));
+      expectOk(many);
+      expect(many.body.result.top_0).toHaveLength(12);
+      expectOk(await t.get(url(TOP_ASES, { ...W_ASES, limit: '10000' })));
+      expectOk(await t.get(url(TOP_LOCATIONS, { name: ['a', 'b'], limit: '5000' })));
+      expectError(
+        await t.get(url(TOP_LOCATIONS, { name: ['a', 'b'], limit: '5001' })),
+        422,
+        2002,
+        '2 series × limit 5001',
+      );
+      expectError(
+        await t.get(url(TOP_ASES, { limit: '10001' })),
+        400,
+        2001,
+        'limit: must be between 1 and 10000',
+      );
     });
 
     it('several series: top_<i>, each with its own shares', async () => {
