@@ -37,8 +37,11 @@ const seriesRows = (rows: GroupRow[], i: number) => rows.filter((r) => r.s === i
 export async function getSummary(db: Database, q: ParsedQuery, dim: Dimension): Promise<Output> {
   const normalization = normalizationOf(q, ['PERCENTAGE'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: false }, () =>
-    groupedRows(db, q, dim, limit, undefined),
+  const [rows, meta] = await withMeta(
+    db,
+    q,
+    { normalization, withInterval: false, subdivisions: dim === 'ADM1' },
+    () => groupedRows(db, q, dim, limit, undefined),
   );
   return summaryOutput(
     q,

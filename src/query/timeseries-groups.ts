@@ -17,8 +17,11 @@ import { isoSeconds } from './time.js';
 export async function getTimeseriesGroups(db: Database, q: ParsedQuery, dim: Dimension): Promise<Output> {
   const normalization = normalizationOf(q, ['PERCENTAGE', 'MIN0_MAX'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
-    groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
+  const [rows, meta] = await withMeta(
+    db,
+    q,
+    { normalization, withInterval: true, subdivisions: dim === 'ADM1' },
+    () => groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
   );
   const perSeries = q.series.map((_, i) => {
     const mine = rows.filter((r) => r.s === i);

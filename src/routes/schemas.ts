@@ -38,6 +38,10 @@ export const SeriesQuery = z
       'PT',
     ),
     continent: seriesParam('Comma list of continents (AF AN AS EU NA OC SA); a leading `-` excludes.', 'EU'),
+    geoId: seriesParam(
+      'Comma list of GeoNames ids of first-level subdivisions (states, provinces, regions); a leading `-` excludes (`-2267056,5128638`). Subdivisions come from a City database (`cityMmdb`); without one every subdivision is unknown and an including filter matches nothing.',
+      '2267056',
+    ),
     product: seriesParam('HTTP (web traffic) or ALL (everything, the default).', 'HTTP'),
     format: scalarParam('JSON (default) or CSV.', 'JSON'),
     metric: scalarParam('What to count: bytes (default), packets or flows. A flowradar extension.', 'bytes'),
@@ -45,7 +49,6 @@ export const SeriesQuery = z
       'in (towards the local networks) or out; default both. A flowradar extension.',
       'in',
     ),
-    geoId: seriesParam('Not supported (400): flowradar locates traffic by country.', ''),
   })
   .openapi('SeriesQuery');
 
@@ -61,7 +64,7 @@ export const TimeseriesQuery = SeriesQuery.extend({
 }).openapi('TimeseriesQuery');
 
 const limitPerGroup = scalarParam(
-  'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
+  'For AS, LOCATION and ADM1: the top N groups (≥ 2, default 10), the rest folded into `other`.',
   '10',
 );
 
@@ -82,7 +85,8 @@ export const TopQuery = SeriesQuery.extend({
 export const DimensionParam = z.object({
   dimension: z.string().openapi({
     param: { name: 'dimension', in: 'path' },
-    description: 'AS, LOCATION or PRODUCT (ADM1 is not supported).',
+    description:
+      'ADM1 (first-level subdivision, keyed by its English name; only traffic located to one, which needs a City database), AS, LOCATION or PRODUCT.',
     example: 'AS',
   }),
 });
