@@ -67,6 +67,8 @@ async function reportReplica(db: Database, readDb: Database, logger: Logger): Pr
 }
 
 const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.url));
+/** Subdivisions of the demo networks' blocks (scripts/demo-city-mmdb.ts writes it). */
+export const DEMO_CITY_MMDB = fileURLToPath(new URL('../demo/city-demo.mmdb', import.meta.url));
 const DEMO_LOCAL_NETWORK = '10.20.0.0/16';
 
 export const adminTokenPath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'admin.token');
@@ -131,7 +133,7 @@ export async function startService(
       useExporterAs: config.useExporterAs,
       asnTsv: config.demo ? [...config.asnTsv, DEMO_TSV] : config.asnTsv,
       mmdb: config.mmdb,
-      cityMmdb: config.cityMmdb,
+      cityMmdb: config.demo ? [...config.cityMmdb, DEMO_CITY_MMDB] : config.cityMmdb,
     });
     await upsertAsnNames(db, enricher.asNames());
     if (enricher.locatesSubdivisions)

@@ -11,14 +11,19 @@ import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAdm1Names, upsertAdm1Names } from '../../src/db/adm1-names.js';
 import type { Database } from '../../src/db/client.js';
+import { DEMO_NETWORKS, DEMO_SUBDIVISIONS, writeDemoNames, writeDemoTraffic } from '../../src/demo.js';
 import { BatchBuilder } from '../../src/ingest/batch-builder.js';
 import { type Classification, createEnricher, type EnrichOptions } from '../../src/ingest/enrich.js';
 import { type FlowRecord, newFlowRecord } from '../../src/ingest/types.js';
 import { writeBatch } from '../../src/ingest/writer.js';
+import { DEMO_CITY_MMDB } from '../../src/service.js';
+import { DEMO_PREFIXES } from '../../src/sim/simulate.js';
+import { testApp } from '../helpers/app.js';
 import { testDatabase } from '../helpers/db.js';
 import { writeMmdb } from '../helpers/mmdb-writer.js';
 
 const V4_TSV = join(import.meta.dirname, '../fixtures/enrich/ip2asn-v4.tsv');
+const DEMO_TSV = join(import.meta.dirname, '../../demo/ip2asn-demo.tsv');
 
 /** A GeoLite2-City-shaped record: country, and subdivisions largest first. */
 const cityRecord = (country: string, subs: [id: number, en: string][]) => ({
@@ -179,5 +184,46 @@ describe('City databases: the first-level subdivision of the remote address', ()
       );
       expect(lisbon?.bytes).toBe(125);
     });
+  });
+});
+
+describe('the demo locates its networks to subdivisions', () => {
+  it("demo/city-demo.mmdb answers each demo network's block with its subdivision", async () => {
+    const e = await createEnricher({
+      localNetworks: ['10.20.0.0/16'],
+      useExporterAs: true,
+      asnTsv: [DEMO_TSV],
+      cityMmdb: [DEMO_CITY_MMDB],
+    });
+    for (const n of DEMO_NETWORKS) {
+      const out: Classification = { asn: -1, location: '??', adm1: -1, product: 'OTHER', direction: 'out' };
+      e.classify(flow(`${DEMO_PREFIXES[n.asn]}.3.4`, '10.20.0.9'), out);
+      expect([n.asn, out.asn, out.location, out.adm1]).toEqual([n.asn, n.asn, n.location, n.adm1]);
+    }
+    expect(new Map(e.takeAdm1Names().map(([id, name]) => [id, name]))).toEqual(
+      new Map(Object.entries(DEMO_SUBDIVISIONS).map(([id, s]) => [Number(id), s.name])),
+    );
+  });
+
+  it('the demo history answers summary/ADM1 by name', async () => {
+    const t = await testApp({ mode: 'embedded', now: '2026-11-20T12:07:00Z' });
+    try {
+      await writeDemoNames(t.db);
+      await writeDemoTraffic(t.db, Date.parse('2026-11-20T00:00:00Z'), Date.parse('2026-11-20T12:00:00Z'));
+      const r = await t.get('/radar/netflows/summary/ADM1?dateRange=1d&limitPerGroup=20');
+      expect(r.status).toBe(200);
+      const groups = Object.keys(r.body.result.summary_0);
+      expect(groups.sort()).toEqual(
+        Object.values(DEMO_SUBDIVISIONS)
+          .map((s) => s.name)
+          .sort(),
+      );
+      expect(r.body.result.meta.confidenceInfo.annotations).toEqual([]);
+      const lisbon = await t.get('/radar/netflows/summary/PRODUCT?dateRange=1d&geoId=2267056');
+      expect(lisbon.status).toBe(200);
+      expect(Number(lisbon.body.result.summary_0.HTTP)).toBeCloseTo(78, 0);
+    } finally {
+      await t.close();
+    }
   });
 });
