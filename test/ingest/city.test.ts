@@ -78,6 +78,11 @@ describe('City databases: the first-level subdivision of the remote address', ()
         // A country-only record (no subdivision).
         ['90.0.0.0/16', { country: { iso_code: 'FR' } }],
         ['2001:db8:7::/48', cityRecord('PT', [[2267056, 'Lisbon']])],
+        // No English name: another language's.
+        [
+          '94.60.0.0/16',
+          { country: { iso_code: 'PT' }, subdivisions: [{ geoname_id: 2740636, names: { pt: 'Coimbra' } }] },
+        ],
       ]),
     );
     flatV4 = join(dir, 'flat-city-test.mmdb');
@@ -111,6 +116,7 @@ describe('City databases: the first-level subdivision of the remote address', ()
     expect(where(e, '79.192.0.1')).toEqual(['DE', 2951839]);
     expect(where(e, '2001:db8:7::5')).toEqual(['PT', 2267056]);
     expect(where(e, '175.192.3.4')).toEqual(['KR', 1835848]);
+    expect(where(e, '94.60.1.1')).toEqual(['PT', 2740636]);
     // No subdivision in the record, or no record: the country alone (or nothing).
     expect(where(e, '90.0.0.1')).toEqual(['FR', 0]);
     expect(where(e, '203.0.113.9')).toEqual(['XX', 0]);
@@ -121,12 +127,13 @@ describe('City databases: the first-level subdivision of the remote address', ()
       [2735941, 'Porto', 'PT'],
       [2951839, 'Bavaria', 'DE'],
       [1835848, 'Seoul', 'KR'],
+      [2740636, 'Coimbra', 'PT'],
     ]);
     where(e, '85.240.7.7');
     expect(e.takeAdm1Names()).toEqual([]);
     e.giveBackAdm1Names(names.slice(0, 1));
     expect(e.takeAdm1Names()).toEqual([[2267056, 'Lisbon', 'PT']]);
-    expect(e.stats).toMatchObject({ cityFiles: 2, cityLookups: 8 });
+    expect(e.stats).toMatchObject({ cityFiles: 2, cityLookups: 9 });
   });
 
   it('keeps a subdivision only inside the location chosen for the row', async () => {

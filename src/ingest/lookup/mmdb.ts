@@ -211,14 +211,17 @@ const geonameId = (v: unknown): number =>
 
 /**
  * The first-level subdivision of a City record. GeoLite2-City and DB-IP city:
- * `subdivisions[0].geoname_id` with `subdivisions[0].names.en` (the first subdivision is the
- * largest, ADM1); flat layouts: `region_geoname_id` with `region`. Country as in {@link mmdbFacts}.
+ * `subdivisions[0].geoname_id` with `subdivisions[0].names.en` (else another language's name; the
+ * first subdivision is the largest, ADM1); flat layouts: `region_geoname_id` with `region`. Country as in {@link mmdbFacts}.
  */
 export function cityFacts(rec: unknown): CityFacts {
   const subs = field(rec, 'subdivisions');
   const first = Array.isArray(subs) ? subs[0] : undefined;
   let adm1 = geonameId(field(first, 'geoname_id'));
-  let name = field(field(first, 'names'), 'en');
+  // English, else any language the record has (a name in the table beats a bare id in the groups).
+  const names = field(first, 'names');
+  let name =
+    field(names, 'en') ?? (typeof names === 'object' && names !== null ? Object.values(names)[0] : undefined);
   if (adm1 === 0) {
     adm1 = geonameId(field(rec, 'region_geoname_id'));
     name = field(rec, 'region');
