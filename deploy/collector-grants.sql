@@ -3,5 +3,5 @@
 GRANT USAGE ON SCHEMA flowradar TO flowradar_collector;
 GRANT SELECT ON flowradar.__drizzle_migrations TO flowradar_collector;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO flowradar_collector;
-GRANT INSERT, UPDATE ON traffic, exporters, exporter_minutes, ingest_batches, asn_names TO flowradar_collector;
+GRANT INSERT, UPDATE ON traffic, exporters, exporter_minutes, ingest_batches, asn_names, adm1_names TO flowradar_collector;
 GRANT INSERT, UPDATE, DELETE ON flow_templates TO flowradar_collector;

@@ -120,6 +120,11 @@ const ConfigFields = z.object({
   asnTsv: z.array(z.string()).default([]),
   /** MaxMind-format .mmdb files (ASN and country databases). */
   mmdb: z.array(z.string()).default([]),
+  /**
+   * MaxMind-format City databases (GeoLite2-City, DB-IP city): first-level subdivisions (ADM1) of
+   * remote addresses, for `geoId` and the ADM1 dimension. Without one every subdivision is unknown.
+   */
+  cityMmdb: z.array(z.string()).default([]),
   /** v9/IPFIX templates not refreshed for this long are forgotten. */
   templateExpiry: duration.prefault('30m'),
 });
@@ -175,6 +180,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_USE_EXPORTER_AS: 'useExporterAs',
   FLOWRADAR_ASN_TSV: 'asnTsv',
   FLOWRADAR_MMDB: 'mmdb',
+  FLOWRADAR_CITY_MMDB: 'cityMmdb',
   FLOWRADAR_TEMPLATE_EXPIRY: 'templateExpiry',
   FLOWRADAR_RATE_LIMIT: 'rateLimit.requests',
   FLOWRADAR_AUTH_FAILURE_LIMIT: 'rateLimit.authFailures',
@@ -184,7 +190,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_SPOOL_AFTER_ROWS: 'spool.afterRows',
 };
 
-const LIST_KEYS = new Set(['corsOrigins', 'localNetworks', 'asnTsv', 'mmdb']);
+const LIST_KEYS = new Set(['corsOrigins', 'localNetworks', 'asnTsv', 'mmdb', 'cityMmdb']);
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Config } from './config.js';
+import { upsertAdm1Names } from './db/adm1-names.js';
 import type { Database } from './db/client.js';
 import { refreshRollups } from './db/maintenance.js';
 import { addTraffic, type TrafficDelta } from './db/traffic.js';
@@ -10,17 +11,34 @@ import { addTraffic, type TrafficDelta } from './db/traffic.js';
  * gets the same numbers.
  */
 export const DEMO_NETWORKS = [
-  { asn: 3243, name: 'MEO-RESIDENCIAL', location: 'PT', size: 9, http: 0.78, utcOffset: 0 },
-  { asn: 2860, name: 'NOS_COMUNICACOES', location: 'PT', size: 7, http: 0.74, utcOffset: 0 },
-  { asn: 12353, name: 'VODAFONE-PT', location: 'PT', size: 4, http: 0.7, utcOffset: 0 },
-  { asn: 3320, name: 'DTAG', location: 'DE', size: 6, http: 0.72, utcOffset: 1 },
-  { asn: 3215, name: 'FRANCE-TELECOM', location: 'FR', size: 5, http: 0.7, utcOffset: 1 },
-  { asn: 7018, name: 'ATT-INTERNET4', location: 'US', size: 8, http: 0.66, utcOffset: -6 },
-  { asn: 15169, name: 'GOOGLE', location: 'US', size: 3, http: 0.9, utcOffset: -8 },
-  { asn: 4766, name: 'KIXS-AS-KR', location: 'KR', size: 4, http: 0.68, utcOffset: 9 },
-  { asn: 28573, name: 'CLARO S.A.', location: 'BR', size: 5, http: 0.71, utcOffset: -3 },
-  { asn: 1221, name: 'ASN-TELSTRA', location: 'AU', size: 3, http: 0.69, utcOffset: 10 },
+  { asn: 3243, name: 'MEO-RESIDENCIAL', location: 'PT', size: 9, http: 0.78, utcOffset: 0, adm1: 2267056 },
+  { asn: 2860, name: 'NOS_COMUNICACOES', location: 'PT', size: 7, http: 0.74, utcOffset: 0, adm1: 2735941 },
+  { asn: 12353, name: 'VODAFONE-PT', location: 'PT', size: 4, http: 0.7, utcOffset: 0, adm1: 2740636 },
+  { asn: 3320, name: 'DTAG', location: 'DE', size: 6, http: 0.72, utcOffset: 1, adm1: 2951839 },
+  { asn: 3215, name: 'FRANCE-TELECOM', location: 'FR', size: 5, http: 0.7, utcOffset: 1, adm1: 3012874 },
+  { asn: 7018, name: 'ATT-INTERNET4', location: 'US', size: 8, http: 0.66, utcOffset: -6, adm1: 4736286 },
+  { asn: 15169, name: 'GOOGLE', location: 'US', size: 3, http: 0.9, utcOffset: -8, adm1: 5332921 },
+  { asn: 4766, name: 'KIXS-AS-KR', location: 'KR', size: 4, http: 0.68, utcOffset: 9, adm1: 1835848 },
+  // No subdivision known: its traffic is in no ADM1 group.
+  { asn: 28573, name: 'CLARO S.A.', location: 'BR', size: 5, http: 0.71, utcOffset: -3, adm1: 0 },
+  { asn: 1221, name: 'ASN-TELSTRA', location: 'AU', size: 3, http: 0.69, utcOffset: 10, adm1: 2155400 },
 ] as const;
+
+/**
+ * The demo networks' first-level subdivisions: GeoNames ids and English names, as a City database
+ * (GeoLite2-City) gives them; `demo/city-demo.mmdb` holds them for the networks' address blocks.
+ */
+export const DEMO_SUBDIVISIONS: Record<number, { name: string; country: string }> = {
+  2267056: { name: 'Lisbon', country: 'PT' },
+  2735941: { name: 'Porto', country: 'PT' },
+  2740636: { name: 'Coimbra', country: 'PT' },
+  2951839: { name: 'Bavaria', country: 'DE' },
+  3012874: { name: 'Île-de-France', country: 'FR' },
+  4736286: { name: 'Texas', country: 'US' },
+  5332921: { name: 'California', country: 'US' },
+  1835848: { name: 'Seoul', country: 'KR' },
+  2155400: { name: 'New South Wales', country: 'AU' },
+};
 
 const STEP_MS = 5 * 60_000;
 const BYTES_PER_UNIT = 40e6; // per 5 minutes at size 1, peak
@@ -50,6 +68,7 @@ export function demoRows(t: number): TrafficDelta[] {
           minuteMs: t,
           asn: n.asn,
           location: n.location,
+          ...(n.adm1 !== 0 ? { adm1: n.adm1 } : {}),
           product,
           direction,
           bytes,
@@ -86,11 +105,15 @@ export async function writeDemoTraffic(
   return written;
 }
 
-/** AS names of the demo networks, so top/ases shows names. */
+/** AS names of the demo networks, so top/ases shows names, and their subdivisions' names (ADM1 groups). */
 export async function writeDemoNames(db: Database): Promise<void> {
   for (const n of DEMO_NETWORKS)
     await db.query(sql`INSERT INTO asn_names (asn, name, country) VALUES (${n.asn}, ${n.name}, ${n.location})
       ON CONFLICT (asn) DO NOTHING`);
+  await upsertAdm1Names(
+    db,
+    Object.entries(DEMO_SUBDIVISIONS).map(([id, s]) => [Number(id), s.name, s.country] as const),
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
 import { ResponseCache } from './cache.js';
 import { type Config, collectorIdOf } from './config.js';
+import { upsertAdm1Names } from './db/adm1-names.js';
 import { countApiTokens } from './db/api-tokens.js';
 import { upsertAsnNames } from './db/asn-names.js';
 import { type Database, openDatabase } from './db/client.js';
@@ -18,7 +19,7 @@ import { migrate } from './db/migrate.js';
 import { getStatementTimeout, replayLagBytes } from './db/status.js';
 import { seedDemo } from './demo.js';
 import { startUdp, type UdpListeners } from './ingest/collector.js';
-import { createEnricher } from './ingest/enrich.js';
+import { createEnricher, type Enricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
 import { Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
@@ -66,6 +67,8 @@ async function reportReplica(db: Database, readDb: Database, logger: Logger): Pr
 }
 
 const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.url));
+/** Subdivisions of the demo networks' blocks (scripts/demo-city-mmdb.ts writes it). */
+export const DEMO_CITY_MMDB = fileURLToPath(new URL('../demo/city-demo.mmdb', import.meta.url));
 const DEMO_LOCAL_NETWORK = '10.20.0.0/16';
 
 export const adminTokenPath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'admin.token');
@@ -130,8 +133,11 @@ export async function startService(
       useExporterAs: config.useExporterAs,
       asnTsv: config.demo ? [...config.asnTsv, DEMO_TSV] : config.asnTsv,
       mmdb: config.mmdb,
+      cityMmdb: config.demo ? [...config.cityMmdb, DEMO_CITY_MMDB] : config.cityMmdb,
     });
     await upsertAsnNames(db, enricher.asNames());
+    if (enricher.locatesSubdivisions)
+      stops.push(startAdm1NameWriter(db, enricher, config.flushInterval, logger));
     const metrics = new IngestMetrics();
     if (collect) {
       if (config.spool.maxBytes > 0) {
@@ -240,6 +246,37 @@ export async function startService(
     await db.close();
     throw err;
   }
+}
+
+/**
+ * Writes the subdivision names the City databases met since the last round, every `everyMs`
+ * (the collector's flush interval) and once more when stopped; names whose write failed are
+ * retried at the next round. A name lost at shutdown is met again after the restart.
+ */
+function startAdm1NameWriter(
+  db: Database,
+  enricher: Pick<Enricher, 'takeAdm1Names' | 'giveBackAdm1Names'>,
+  everyMs: number,
+  logger: Logger,
+): () => Promise<void> {
+  const round = async () => {
+    const names = enricher.takeAdm1Names();
+    if (names.length === 0) return;
+    await upsertAdm1Names(db, names).catch((err: unknown) => {
+      enricher.giveBackAdm1Names(names);
+      logger.warn({ err }, 'writing subdivision names failed; will retry');
+    });
+  };
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(round);
+  }, everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+    await round();
+  };
 }
 
 /**

@@ -51,6 +51,7 @@ function workerConfig(env: Env): Config {
     'FLOWRADAR_CONFIG',
     'FLOWRADAR_ASN_TSV',
     'FLOWRADAR_MMDB',
+    'FLOWRADAR_CITY_MMDB',
     'DATABASE_URL',
     'DATABASE_READ_URL',
   ])

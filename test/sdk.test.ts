@@ -2,7 +2,7 @@ import Cloudflare from 'cloudflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic } from './helpers/db.js';
-import { DAY_ROWS, HOUR_MS, insertAsnNames, NOW, stamps, zerosWith } from './query/data.js';
+import { DAY_ROWS, HOUR_MS, insertAdm1Names, insertAsnNames, NOW, stamps, zerosWith } from './query/data.js';
 
 /**
  * The official Cloudflare SDK, pointed at flowradar: Radar clients must work unchanged.
@@ -34,6 +34,7 @@ describe('the official cloudflare SDK against flowradar', () => {
     t = await testApp({ now: NOW, config: { corsOrigins: [BROWSER_ORIGIN] } });
     await insertTraffic(t.db, DAY_ROWS);
     await insertAsnNames(t.db);
+    await insertAdm1Names(t.db);
     client = clientWith(await t.token(['read']));
   });
   afterAll(() => t?.close());
@@ -120,6 +121,26 @@ describe('the official cloudflare SDK against flowradar', () => {
   it('radar.netFlows.top.ases with a limit above 100 (no fixed maximum, as at Radar)', async () => {
     const res = await client.radar.netFlows.top.ases({ ...W_DAY, limit: 500 });
     expect(res.top_0).toHaveLength(5);
+  });
+
+  it('ADM1 and geoId: summaryV2 and timeseriesGroups by subdivision, a timeseries filtered by geoId', async () => {
+    const summary = await client.radar.netFlows.summaryV2('ADM1', { ...W_DAY, limitPerGroup: 3 });
+    expect(summary.summary_0).toEqual({
+      'geoId:1835848': '28.125',
+      Bavaria: '25',
+      Porto: '18.75',
+      other: '28.125',
+    });
+    const groups = await client.radar.netFlows.timeseriesGroups('ADM1', {
+      dateRange: ['1d'],
+      aggInterval: '1h',
+      location: ['PT'],
+    });
+    expect(groups.serie_0.Porto).toEqual(zerosWith(24, { 20: '75' }));
+    expect(groups.serie_0.Lisbon).toEqual(zerosWith(24, { 20: '25', 23: '100' }));
+    const lisbon = await client.radar.netFlows.summaryV2('PRODUCT', { ...W_DAY, geoId: ['2267056'] });
+    expect(lisbon.summary_0).toEqual({ HTTP: '100' });
+    expect(seen.at(-1)).toContain('geoId=2267056');
   });
 
   it('radar.netFlows.top.ases', async () => {

@@ -1,5 +1,5 @@
 /**
- * The rollup catalogue: every continuous aggregate the migrations create (0001, 0004, 0005, 0007),
+ * The rollup catalogue: every continuous aggregate the migrations create (0001, 0004, 0005, 0007, 0010),
  * described once. The query planner (src/query/sql.ts) picks the table a series reads from it, and
  * maintenance (maintenance.ts) refreshes and trims what it lists, in its order; neither spells a
  * rollup's name itself. A test holds it equal to the database's catalog.
@@ -11,7 +11,7 @@ const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
 /** A key column of a row besides its time. */
-export type KeyColumn = 'asn' | 'location' | 'continent' | 'product' | 'direction' | 'exporter';
+export type KeyColumn = 'asn' | 'location' | 'continent' | 'adm1' | 'product' | 'direction' | 'exporter';
 
 /** The retention settings (`retention.raw`, `.hourly`, `.daily`): how long chunks are kept. */
 export type RetentionClass = 'raw' | 'hourly' | 'daily';
@@ -39,11 +39,18 @@ export interface Rollup extends Relation {
   liveBucket: boolean;
 }
 
+/** The keys of the full hourly and daily rollups (traffic_1h, traffic_1d): all but adm1, which came later (0010). */
 const EVERY_TRAFFIC_KEY = ['asn', 'location', 'product', 'direction'] as const;
 
 /** The tables the rollups start from: what collectors write. */
 export const BASE_TABLES: readonly Relation[] = [
-  { name: 'traffic', of: 'traffic', widthMs: MINUTE_MS, keeps: EVERY_TRAFFIC_KEY, retention: 'raw' },
+  {
+    name: 'traffic',
+    of: 'traffic',
+    widthMs: MINUTE_MS,
+    keeps: ['asn', 'location', 'adm1', 'product', 'direction'],
+    retention: 'raw',
+  },
   { name: 'exporter_minutes', of: 'exporter', widthMs: MINUTE_MS, keeps: ['exporter'], retention: 'raw' },
 ];
 
@@ -54,6 +61,7 @@ const TOTAL = ['product', 'direction'] as const;
 const BY_ASN = ['asn', 'product', 'direction'] as const;
 const BY_LOCATION = ['location', 'product', 'direction'] as const;
 const BY_CONTINENT = ['continent', 'product', 'direction'] as const;
+const BY_ADM1 = ['adm1', 'product', 'direction'] as const;
 
 function rollup(
   name: string,
@@ -68,8 +76,9 @@ function rollup(
 
 /**
  * Every rollup, in refresh order: each after the one it reads. Beside the full hourly and daily
- * rollups, one per kept dimension (none, AS, location, continent) at each width; at 15 minutes only
- * those, so a series keyed by AS and location at once reads the minutes there. The 15-minute ones
+ * rollups, one per kept dimension (none, AS, location, continent, subdivision) at each width; at 15
+ * minutes only those, so a series keyed by AS and location at once reads the minutes there. The full
+ * rollups lack the subdivision (0010): a series keyed by it and by AS or location reads the minutes. The 15-minute ones
  * keep the bucket holding now live ({@link Rollup.liveBucket}).
  */
 export const ROLLUPS: readonly Rollup[] = [
@@ -77,17 +86,20 @@ export const ROLLUPS: readonly Rollup[] = [
   rollup('traffic_asn_15m', QUARTER_MS, BY_ASN, 'traffic', 'raw'),
   rollup('traffic_loc_15m', QUARTER_MS, BY_LOCATION, 'traffic', 'raw'),
   rollup('traffic_cont_15m', QUARTER_MS, BY_CONTINENT, 'traffic_loc_15m', 'raw'),
+  rollup('traffic_adm1_15m', QUARTER_MS, BY_ADM1, 'traffic', 'raw'),
   rollup('traffic_1h', HOUR_MS, EVERY_TRAFFIC_KEY, 'traffic', 'hourly'),
   rollup('traffic_total_1h', HOUR_MS, TOTAL, 'traffic_1h', 'hourly'),
   rollup('traffic_asn_1h', HOUR_MS, BY_ASN, 'traffic_1h', 'hourly'),
   rollup('traffic_loc_1h', HOUR_MS, BY_LOCATION, 'traffic_1h', 'hourly'),
   rollup('traffic_cont_1h', HOUR_MS, BY_CONTINENT, 'traffic_loc_1h', 'hourly'),
+  rollup('traffic_adm1_1h', HOUR_MS, BY_ADM1, 'traffic', 'hourly'),
   rollup('exporter_hours', HOUR_MS, ['exporter'], 'exporter_minutes', 'hourly'),
   rollup('traffic_1d', DAY_MS, EVERY_TRAFFIC_KEY, 'traffic_1h', 'daily'),
   rollup('traffic_total_1d', DAY_MS, TOTAL, 'traffic_total_1h', 'daily'),
   rollup('traffic_asn_1d', DAY_MS, BY_ASN, 'traffic_asn_1h', 'daily'),
   rollup('traffic_loc_1d', DAY_MS, BY_LOCATION, 'traffic_loc_1h', 'daily'),
   rollup('traffic_cont_1d', DAY_MS, BY_CONTINENT, 'traffic_cont_1h', 'daily'),
+  rollup('traffic_adm1_1d', DAY_MS, BY_ADM1, 'traffic_adm1_1h', 'daily'),
 ];
 
 /**

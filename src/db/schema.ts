@@ -30,6 +30,11 @@ export const traffic = pgTable(
     asn: integer('asn').notNull(),
     /** Remote party's ISO 3166-1 alpha-2 country; XX when unknown. */
     location: char('location', { length: 2 }).notNull(),
+    /**
+     * Remote party's first-level subdivision (state, province, region) as a GeoNames id, from a
+     * City database; 0 when unknown or none is configured (docs/decisions/0008-adm1.md).
+     */
+    adm1: integer('adm1').notNull().default(0),
     /** HTTP or OTHER. */
     product: text('product').notNull(),
     /** in: towards the local networks; out: from them. */
@@ -38,7 +43,7 @@ export const traffic = pgTable(
     packets: counter('packets'),
     flows: counter('flows'),
   },
-  (t) => [unique('traffic_key').on(t.time, t.asn, t.location, t.product, t.direction)],
+  (t) => [unique('traffic_key').on(t.time, t.asn, t.location, t.adm1, t.product, t.direction)],
 );
 
 /** Bearer tokens. Only the SHA-256 of a token is stored. */
@@ -74,6 +79,18 @@ export const annotations = pgTable('annotations', {
 export const asnNames = pgTable('asn_names', {
   asn: integer('asn').primaryKey(),
   name: text('name').notNull(),
+  country: char('country', { length: 2 }),
+});
+
+/**
+ * Names of first-level subdivisions (GeoNames ids, as `traffic.adm1` holds them), filled by the
+ * City databases' `subdivisions[0]`: the group keys of the ADM1 dimension.
+ */
+export const adm1Names = pgTable('adm1_names', {
+  geonameId: integer('geoname_id').primaryKey(),
+  /** English name, as the database gives it. */
+  name: text('name').notNull(),
+  /** ISO 3166-1 alpha-2 country of the subdivision; null when the database did not say. */
   country: char('country', { length: 2 }),
 });
 

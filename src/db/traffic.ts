@@ -7,6 +7,8 @@ export interface TrafficDelta {
   minuteMs: number;
   asn: number;
   location: string;
+  /** First-level subdivision, GeoNames id; 0 (or absent: rows spooled before it existed) when unknown. */
+  adm1?: number;
   product: 'HTTP' | 'OTHER';
   direction: 'in' | 'out';
   bytes: number;
@@ -30,6 +32,7 @@ function upsertChunk(rows: TrafficDelta[]) {
       time: new Date(r.minuteMs).toISOString(),
       asn: r.asn,
       location: r.location,
+      adm1: r.adm1 ?? 0,
       product: r.product,
       direction: r.direction,
       bytes: Math.round(r.bytes),
@@ -37,19 +40,19 @@ function upsertChunk(rows: TrafficDelta[]) {
       flows: Math.round(r.flows),
     })),
   );
-  return sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
-    SELECT time, asn, location, product, direction, bytes, packets, flows
-      FROM json_to_recordset(${json}::json) AS r(time timestamptz, asn int, location text, product text,
+  return sql`INSERT INTO traffic (time, asn, location, adm1, product, direction, bytes, packets, flows)
+    SELECT time, asn, location, adm1, product, direction, bytes, packets, flows
+      FROM json_to_recordset(${json}::json) AS r(time timestamptz, asn int, location text, adm1 int, product text,
                                                 direction text, bytes bigint, packets bigint, flows bigint)
-    ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET
+    ON CONFLICT (time, asn, location, adm1, product, direction) DO UPDATE SET
       bytes = traffic.bytes + excluded.bytes,
       packets = traffic.packets + excluded.packets,
       flows = traffic.flows + excluded.flows`;
 }
 
 /**
- * The order every writer upserts rows in: by the conflict key (minute, asn, location, product,
- * direction). Each upsert locks the rows it adds to; two transactions that lock overlapping rows
+ * The order every writer upserts rows in: by the conflict key (minute, asn, location, adm1,
+ * product, direction). Each upsert locks the rows it adds to; two transactions that lock overlapping rows
  * in different orders can each wait for the other (a deadlock, seen on a real server with two
  * collectors), while in one order the later one only waits.
  */
@@ -58,6 +61,7 @@ export function byTrafficKey(a: TrafficDelta, b: TrafficDelta): number {
     a.minuteMs - b.minuteMs ||
     a.asn - b.asn ||
     (a.location < b.location ? -1 : a.location > b.location ? 1 : 0) ||
+    (a.adm1 ?? 0) - (b.adm1 ?? 0) ||
     (a.product < b.product ? -1 : a.product > b.product ? 1 : 0) ||
     (a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : 0)
   );

@@ -29,15 +29,15 @@ function dimsOf(location: string, product: 'HTTP' | 'OTHER', direction: 'in' | '
 }
 
 /** 32-bit hash of a cell key; only int32 arithmetic, so nothing is boxed. */
-function hashOf(minute: number, asn: number, dims: number): number {
+function hashOf(minute: number, asn: number, dims: number, adm1: number): number {
   let h = Math.imul(minute | 0, 0x9e3779b1);
-  h = Math.imul(h ^ (asn | 0), 0x85ebca6b);
+  h = Math.imul(h ^ (asn | 0) ^ Math.imul(adm1 | 0, 0x27d4eb2f), 0x85ebca6b);
   h = Math.imul(h ^ ((asn / 4294967296) | 0) ^ (dims << 7), 0xc2b2ae35);
   return h ^ (h >>> 15);
 }
 
 /**
- * Sums flows into one-minute cells keyed like `traffic`: (minute, asn, location, product,
+ * Sums flows into one-minute cells keyed like `traffic`: (minute, asn, location, adm1, product,
  * direction). The cells live in typed-array columns behind an open-addressing hash table with
  * numeric keys, so adding a flow allocates nothing once its cells exist (no Map, no key string,
  * no boxed number). Rows come out grouped by minute in first-seen order, cells in first-seen
@@ -50,9 +50,10 @@ function hashOf(minute: number, asn: number, dims: number): number {
 export class MinuteAggregator {
   /** Hash slot → cell index, EMPTY when free; capacity a power of two, at most half full. */
   private slots = new Int32Array(INITIAL_CELLS * 2).fill(EMPTY);
-  /** Per cell: minute index (Unix ms / 60,000), AS number, dims, minute group, hash. */
+  /** Per cell: minute index (Unix ms / 60,000), AS number, subdivision, dims, minute group, hash. */
   private minuteOf = new Float64Array(INITIAL_CELLS);
   private asnOf = new Float64Array(INITIAL_CELLS);
+  private adm1Of = new Int32Array(INITIAL_CELLS);
   private dimsOfCell = new Uint16Array(INITIAL_CELLS);
   private groupOf = new Int32Array(INITIAL_CELLS);
   private hashOfCell = new Int32Array(INITIAL_CELLS);
@@ -71,6 +72,7 @@ export class MinuteAggregator {
   private inStart = 0;
   private inEnd = 0;
   private inAsn = 0;
+  private inAdm1 = 0;
   private inDims = 0;
   private inBytes = 0;
   private inPackets = 0;
@@ -83,7 +85,8 @@ export class MinuteAggregator {
   /**
    * Adds one flow. Bytes and packets (already scaled by sampling) are spread over the minutes
    * the flow spans in proportion to the time it spent in each, as whole numbers that sum
-   * exactly to the totals; the flow itself counts once, in its first minute.
+   * exactly to the totals; the flow itself counts once, in its first minute. `adm1` is the
+   * subdivision's GeoNames id, 0 when unknown.
    */
   add(
     startMs: number,
@@ -94,10 +97,12 @@ export class MinuteAggregator {
     direction: 'in' | 'out',
     bytes: number,
     packets: number,
+    adm1 = 0,
   ): void {
     this.inStart = startMs;
     this.inEnd = endMs;
     this.inAsn = asn;
+    this.inAdm1 = adm1;
     this.inDims = dimsOf(location, product, direction);
     this.inBytes = bytes;
     this.inPackets = packets;
@@ -114,6 +119,7 @@ export class MinuteAggregator {
     this.inStart = r.startMs;
     this.inEnd = r.endMs;
     this.inAsn = cls.asn;
+    this.inAdm1 = cls.adm1;
     this.inDims = dimsOf(cls.location, cls.product, cls.direction);
     this.inBytes = bytes;
     this.inPackets = r.packets * rate;
@@ -162,18 +168,25 @@ export class MinuteAggregator {
     }
   }
 
-  /** Index of the cell (minute, inAsn, inDims), created empty when missing. */
+  /** Index of the cell (minute, inAsn, inAdm1, inDims), created empty when missing. */
   private cellFor(minute: number): number {
     const asn = this.inAsn;
+    const adm1 = this.inAdm1;
     const dims = this.inDims;
-    const hash = hashOf(minute, asn, dims);
+    const hash = hashOf(minute, asn, dims, adm1);
     let slots = this.slots;
     let mask = slots.length - 1;
     let h = hash & mask;
     for (;;) {
       const c = slots[h]!;
       if (c === EMPTY) break;
-      if (this.minuteOf[c] === minute && this.asnOf[c] === asn && this.dimsOfCell[c] === dims) return c;
+      if (
+        this.minuteOf[c] === minute &&
+        this.asnOf[c] === asn &&
+        this.dimsOfCell[c] === dims &&
+        this.adm1Of[c] === adm1
+      )
+        return c;
       h = (h + 1) & mask;
     }
     const c = this.size;
@@ -189,6 +202,7 @@ export class MinuteAggregator {
     this.size = c + 1;
     this.minuteOf[c] = minute;
     this.asnOf[c] = asn;
+    this.adm1Of[c] = adm1;
     this.dimsOfCell[c] = dims;
     this.hashOfCell[c] = hash;
     this.groupOf[c] = this.groupFor(minute);
@@ -219,6 +233,7 @@ export class MinuteAggregator {
     };
     this.minuteOf = grow(this.minuteOf, (k) => new Float64Array(k));
     this.asnOf = grow(this.asnOf, (k) => new Float64Array(k));
+    this.adm1Of = grow(this.adm1Of, (k) => new Int32Array(k));
     this.dimsOfCell = grow(this.dimsOfCell, (k) => new Uint16Array(k));
     this.groupOf = grow(this.groupOf, (k) => new Int32Array(k));
     this.hashOfCell = grow(this.hashOfCell, (k) => new Int32Array(k));
@@ -252,10 +267,12 @@ export class MinuteAggregator {
     for (let i = 0; i < n; i++) {
       const c = order[i]!;
       const dims = this.dimsOfCell[c]!;
+      const adm1 = this.adm1Of[c]!;
       rows.push({
         minuteMs: this.minuteOf[c]! * MINUTE,
         asn: this.asnOf[c]!,
         location: locationOf(dims >> 2),
+        ...(adm1 !== 0 ? { adm1 } : {}),
         product: PRODUCTS[(dims >> 1) & 1]!,
         direction: DIRECTIONS[dims & 1]!,
         bytes: this.values[c * 3]!,

@@ -88,7 +88,13 @@ export interface BatchContent {
  */
 export class BatchBuilder {
   private readonly aggregator = new MinuteAggregator();
-  private readonly cls: Classification = { asn: 0, location: 'XX', product: 'OTHER', direction: 'in' };
+  private readonly cls: Classification = {
+    asn: 0,
+    location: 'XX',
+    adm1: 0,
+    product: 'OTHER',
+    direction: 'in',
+  };
   private readonly overrides: Map<string, number>;
   private exporters = new Map<string, ExporterAccount>();
   private minutes = new Map<string, ExporterMinuteDelta>();

@@ -9,7 +9,13 @@
  */
 import { NameTable } from './lookup/as-entries.js';
 import { CidrSet, formatIPv6, isV4Mapped, v4At, v6Word } from './lookup/iprange.js';
-import { type MmdbFacts, type MmdbStats, openMmdbLookup } from './lookup/mmdb.js';
+import {
+  type CityFacts,
+  type MmdbFacts,
+  type MmdbStats,
+  openCityLookup,
+  openMmdbLookup,
+} from './lookup/mmdb.js';
 import { loadTsvTables, type TsvStats } from './lookup/tsv.js';
 import {
   DEFAULT_PRODUCT_RULES,
@@ -43,6 +49,12 @@ export interface EnrichOptions {
    */
   mmdb?: string[];
   /**
+   * MaxMind-format City databases (GeoLite2-City, DB-IP city; `subdivisions[0].geoname_id` and
+   * `.names.en`, or flat `region_geoname_id` / `region`): the remote address's first-level
+   * subdivision (ADM1) as a GeoNames id. Looked up for every flow (behind a cache).
+   */
+  cityMmdb?: string[];
+  /**
    * Product rules, first match wins; replaces the default (TCP 80, 443, 8080, 8443 and UDP 443
    * → HTTP). See {@link Enricher.classify} for which ports are matched.
    */
@@ -52,6 +64,8 @@ export interface EnrichOptions {
 export interface Classification {
   asn: number;
   location: string;
+  /** First-level subdivision (GeoNames id); 0 when unknown. */
+  adm1: number;
   product: Product;
   direction: 'in' | 'out';
 }
@@ -68,8 +82,12 @@ export interface Enricher {
    * - asn: the exporter's AS of the remote side (srcAs / dstAs) when non-zero and enabled, else the
    *   TSV range of the remote address, else the mmdb ASN databases in order, else 0. A TSV range
    *   with AS 0 ("Not routed") does not answer, so a database given later still may.
-   * - location: TSV country of the remote address, else the mmdb country, else `XX`; upper-case
-   *   ISO 3166-1 alpha-2 as the API knows it (`None`, `ZZ`, empty, `EU`, `AP`... become `XX`).
+   * - location: TSV country of the remote address, else the mmdb country, else the City database's,
+   *   else `XX`; upper-case ISO 3166-1 alpha-2 as the API knows it (`None`, `ZZ`, empty, `EU`,
+   *   `AP`... become `XX`).
+   * - adm1: the City databases' first subdivision of the remote address (GeoNames id), kept only
+   *   when the City database places the address in the country chosen above, so a subdivision
+   *   always lies in its row's location; else 0 (and always 0 without City databases).
    * - product: the rules are looked up with the protocol and the LOCAL side's port (the side that
    *   is not remote: our server's port); when no rule matches it, with the remote side's port (our
    *   client talking to a remote web server). The first rule matching that port decides; no match
@@ -78,6 +96,14 @@ export interface Enricher {
   classify(rec: FlowRecord, out: Classification): void;
   /** AS names learned from the TSV / mmdb files, for the asn_names table: [asn, name, country|null]. */
   asNames(): Iterable<[number, string, string | null]>;
+  /**
+   * Subdivision names met by lookups since the last call, for the adm1_names table: [GeoNames id,
+   * name, country|null]. Each is handed out once; {@link giveBackAdm1Names} when writing failed.
+   */
+  takeAdm1Names(): [number, string, string | null][];
+  giveBackAdm1Names(names: [number, string, string | null][]): void;
+  /** Whether City databases are configured (subdivisions can be known at all). */
+  readonly locatesSubdivisions: boolean;
 }
 
 /** Load and lookup counters; lookup counters keep counting while the enricher runs. */
@@ -96,7 +122,7 @@ export interface LoadedEnricher extends Enricher {
  * @example
  * const enricher = await createEnricher({ localNetworks: ['192.0.2.0/24'], useExporterAs: true,
  *   asnTsv: ['ip2asn-v4.tsv', 'ip2asn-v6.tsv'] });
- * const cls = { asn: 0, location: 'XX', product: 'OTHER', direction: 'in' } as Classification;
+ * const cls = { asn: 0, location: 'XX', adm1: 0, product: 'OTHER', direction: 'in' } as Classification;
  * enricher.classify(record, cls);
  */
 export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnricher> {
@@ -113,6 +139,9 @@ export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnriche
     mmdbLookups: 0,
     mmdbCacheHits: 0,
     mmdbErrors: 0,
+    cityFiles: 0,
+    cityLookups: 0,
+    cityCacheHits: 0,
   };
   const local = new CidrSet(opts.localNetworks ?? []);
   const hasLocal = !local.empty;
@@ -124,6 +153,10 @@ export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnriche
   const rows6 = t6.rows;
   // mmdb answers by address: IPv4 keyed by its number (no string), IPv6 by its text.
   const mmdbLookup = await openMmdbLookup(opts.mmdb ?? [], names, stats);
+  let newAdm1Names: [number, string, string | null][] = [];
+  const cityLookup = await openCityLookup(opts.cityMmdb ?? [], stats, (id, name, country) =>
+    newAdm1Names.push([id, name, country]),
+  );
 
   const classify = (rec: FlowRecord, out: Classification): void => {
     const ver = rec.ipVersion;
@@ -149,6 +182,7 @@ export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnriche
     const exporterAs = remoteIsSrc ? rec.srcAs : rec.dstAs;
     let asn = useExporterAs && exporterAs > 0 ? exporterAs : 0;
     let country: string | null = null;
+    let adm1 = 0;
     const addr = remoteIsSrc ? src : dst;
     const fam = remoteIsSrc ? srcFam : dstFam;
     if (fam !== 0) {
@@ -165,18 +199,27 @@ export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnriche
           country = countryList[rows4[row + 3]!] ?? null;
         }
       }
-      if ((asn === 0 || country === null) && mmdbLookup !== undefined) {
-        let facts: MmdbFacts;
-        if (fam === 6) {
-          const text = formatIPv6(v6Word(addr, 0), v6Word(addr, 1), v6Word(addr, 2), v6Word(addr, 3));
-          facts = mmdbLookup(text, text, true);
-        } else facts = mmdbLookup(v4At(addr, fam === 4 ? 0 : 12), null, false);
-        if (asn === 0) asn = facts.asn;
-        if (country === null) country = facts.country;
+      const askMmdb = (asn === 0 || country === null) && mmdbLookup !== undefined;
+      if (askMmdb || cityLookup !== undefined) {
+        // mmdb readers take IPv4 keyed by its number (no string), IPv6 by its text.
+        const text =
+          fam === 6 ? formatIPv6(v6Word(addr, 0), v6Word(addr, 1), v6Word(addr, 2), v6Word(addr, 3)) : null;
+        const key = text ?? v4At(addr, fam === 46 ? 12 : 0);
+        if (askMmdb) {
+          const facts: MmdbFacts = mmdbLookup!(key, text, fam === 6);
+          if (asn === 0) asn = facts.asn;
+          if (country === null) country = facts.country;
+        }
+        if (cityLookup !== undefined) {
+          const city: CityFacts = cityLookup(key, text, fam === 6);
+          if (country === null) country = city.country;
+          if (city.adm1 !== 0 && city.country === country) adm1 = city.adm1;
+        }
       }
     }
     out.asn = asn;
     out.location = country ?? 'XX';
+    out.adm1 = adm1;
   };
 
   function isLocal(addr: Uint8Array, fam: number): boolean {
@@ -192,5 +235,14 @@ export async function createEnricher(opts: EnrichOptions): Promise<LoadedEnriche
     *asNames(): Iterable<[number, string, string | null]> {
       for (const [asn, v] of names.map) yield [asn, v.name, v.country];
     },
+    takeAdm1Names() {
+      const taken = newAdm1Names;
+      newAdm1Names = [];
+      return taken;
+    },
+    giveBackAdm1Names(back) {
+      newAdm1Names.push(...back);
+    },
+    locatesSubdivisions: cityLookup !== undefined,
   };
 }

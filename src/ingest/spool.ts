@@ -136,6 +136,7 @@ function encode(batch: Batch): Buffer {
         r.bytes,
         r.packets,
         r.flows,
+        r.adm1 ?? 0,
       ]),
       e: batch.exporters,
       m: batch.minutes.map((m) => [
@@ -160,17 +161,19 @@ function encode(batch: Batch): Buffer {
 function decode(payload: Buffer): Batch {
   const o = JSON.parse(payload.toString('utf8')) as {
     id: string;
-    t: [number, number, string, 'HTTP' | 'OTHER', 'in' | 'out', number, number, number][];
+    /** adm1 (the last) is missing in records spooled before subdivisions were stored. */
+    t: [number, number, string, 'HTTP' | 'OTHER', 'in' | 'out', number, number, number, number?][];
     e: Batch['exporters'];
     /** The collector is missing in records spooled before collectors had ids. */
     m: [number, string, number, number, number, string?][];
   };
   return {
     id: o.id,
-    traffic: o.t.map(([minuteMs, asn, location, product, direction, bytes, packets, flows]) => ({
+    traffic: o.t.map(([minuteMs, asn, location, product, direction, bytes, packets, flows, adm1]) => ({
       minuteMs,
       asn,
       location,
+      ...(adm1 ? { adm1 } : {}),
       product,
       direction,
       bytes,

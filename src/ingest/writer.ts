@@ -53,7 +53,7 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
 };
 
 /**
- * Sums batches as one: traffic by (minute, asn, location, product, direction), exporters by
+ * Sums batches as one: traffic by (minute, asn, location, adm1, product, direction), exporters by
  * address (first seen = earliest, last seen = latest), minutes by (minute, exporter, collector).
  * Writing the sum adds exactly what writing each batch would.
  * @example
@@ -69,7 +69,7 @@ export function mergeBatches(batches: Batch[]): {
   const minutes = new Map<string, ExporterMinuteDelta>();
   for (const b of batches) {
     for (const r of b.traffic) {
-      const key = `${r.minuteMs}|${r.asn}|${r.location}|${r.product}|${r.direction}`;
+      const key = `${r.minuteMs}|${r.asn}|${r.location}|${r.adm1 ?? 0}|${r.product}|${r.direction}`;
       const t = traffic.get(key);
       // Rounded per batch, as addTraffic rounds each batch it writes.
       if (!t)

@@ -4,6 +4,7 @@
  * checks of the dimension and its limit.
  */
 import { type SQL, sql } from 'drizzle-orm';
+import { getAdm1Names } from '../db/adm1-names.js';
 import type { Database } from '../db/client.js';
 import { type Sources, sourcesOf } from '../db/rollup-sources.js';
 import { badParam } from '../errors.js';
@@ -21,26 +22,24 @@ import {
   windowRows,
 } from './sql.js';
 
-export const DIMENSIONS = ['AS', 'LOCATION', 'PRODUCT'] as const;
+export const DIMENSIONS = ['ADM1', 'AS', 'LOCATION', 'PRODUCT'] as const;
 
 /**
- * Validates a path dimension; ADM1 is Radar's, but flowradar has no regions below countries.
+ * Validates a path dimension.
  * @example dimensionOf('as') // 'AS'
  */
 export function dimensionOf(raw: string): Dimension {
   const upper = raw.toUpperCase();
-  if (upper === 'ADM1')
-    throw badParam('dimension', 'ADM1 is not supported: flowradar locates traffic by country');
   if (!(DIMENSIONS as readonly string[]).includes(upper))
     throw badParam('dimension', `expected one of ${DIMENSIONS.join(', ')}, got "${raw}"`);
   return upper as Dimension;
 }
 
-/** How many groups AS and LOCATION keep (`limitPerGroup`, default 10); PRODUCT has two, all kept. */
+/** How many groups AS, LOCATION and ADM1 keep (`limitPerGroup`, default 10); PRODUCT has two, all kept. */
 export function groupLimit(q: ParsedQuery, dim: Dimension): number | undefined {
   if (dim === 'PRODUCT') {
     if (q.limitPerGroup !== undefined)
-      throw badParam('limitPerGroup', 'only for the high-cardinality dimensions AS and LOCATION');
+      throw badParam('limitPerGroup', 'only for the high-cardinality dimensions AS, LOCATION and ADM1');
     return undefined;
   }
   return q.limitPerGroup ?? 10;
@@ -57,7 +56,7 @@ function rankedGroupsSelect(
   s: SeriesSpec,
   i: number,
   q: ParsedQuery,
-  dim: 'AS' | 'LOCATION',
+  dim: 'AS' | 'LOCATION' | 'ADM1',
   limit: number,
   bucket: SQL,
   g: Granularity,
@@ -132,10 +131,46 @@ export async function groupedRows(
   const src = await sourcesOf(db)();
   // Buckets are grouped as timestamps ({@link bucketTime}) and only the groups become Unix ms.
   const b = bucket ? epochMs('b') : sql.raw('b');
-  const parts = q.series.map(
+  // ADM1 groups are the traffic located to a subdivision: the unknown one (0) is no group, and
+  // shares are of located traffic.
+  const series = dim === 'ADM1' ? q.series.map(locatedOnly) : q.series;
+  const parts = series.map(
     (s, i) => sql`SELECT s, ${b} AS b, g, v FROM (${groupedSelect(s, i, q, dim, limit, bucket, g, src)}) p`,
   );
-  return db.query<GroupRow>(unionAll(parts));
+  const rows = await db.query<GroupRow>(unionAll(parts));
+  return dim === 'ADM1' ? namedSubdivisions(db, rows) : rows;
+}
+
+/** A series restricted to traffic whose subdivision is known. */
+function locatedOnly(s: SeriesSpec): SeriesSpec {
+  return { ...s, geoId: { include: s.geoId.include, exclude: [...s.geoId.exclude, 0] } };
+}
+
+/**
+ * ADM1 rows keyed by the subdivision's English name (adm1_names) instead of its GeoNames id, as
+ * Radar keys ADM1 groups by name. Two subdivisions of one answer with the same name are told
+ * apart by their country (`Limburg, BE` and `Limburg, NL`), then by id; a subdivision without a
+ * known name is `geoId:<id>`, never a bare number: JSON engines put integer-like keys first,
+ * losing the ranking order of the groups (as for `AS<n>`).
+ */
+async function namedSubdivisions(db: Database, rows: GroupRow[]): Promise<GroupRow[]> {
+  const ids = [...new Set(rows.filter((r) => r.g !== 'other').map((r) => Number(r.g)))];
+  const names = await getAdm1Names(db, ids);
+  const label = new Map(ids.map((id) => [id, names.get(id)?.name ?? `geoId:${id}`]));
+  const count = (of: Map<number, string>) => {
+    const n = new Map<string, number>();
+    for (const l of of.values()) n.set(l, (n.get(l) ?? 0) + 1);
+    return n;
+  };
+  const byName = count(label);
+  for (const id of ids) {
+    const known = names.get(id);
+    if (known && byName.get(known.name)! > 1 && known.country)
+      label.set(id, `${known.name}, ${known.country}`);
+  }
+  const byLabel = count(label);
+  for (const id of ids) if (byLabel.get(label.get(id)!)! > 1) label.set(id, `${label.get(id)} (${id})`);
+  return rows.map((r) => (r.g === 'other' ? r : { ...r, g: label.get(Number(r.g))! }));
 }
 
 /**

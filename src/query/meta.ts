@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { getAnnotations, getExporterQuality, getSplitMinutes } from '../db/confidence.js';
 import { sourcesOf } from '../db/rollup-sources.js';
@@ -85,6 +86,31 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
 }
 
 /**
+ * The note of an answer that depends on subdivisions (a `geoId` filter, the ADM1 dimension) when
+ * no City database has located any traffic: adm1_names is filled as City databases meet
+ * subdivisions, so while it is empty every subdivision is unknown (an empty ADM1 breakdown, a
+ * geoId series of zeros) and the answer says why.
+ */
+async function subdivisionNote(db: Database, q: ParsedQuery, breakdown: boolean): Promise<Annotation[]> {
+  if (!breakdown && !q.series.some((s) => s.geoId.include.length > 0 || s.geoId.exclude.length > 0))
+    return [];
+  const [row] = await db.query<{ known: boolean }>(sql`SELECT EXISTS (SELECT 1 FROM adm1_names) AS known`);
+  if (row?.known) return [];
+  return [
+    {
+      dataSource: 'NET',
+      eventType: 'PIPELINE',
+      description:
+        'no City database is configured (cityMmdb): traffic is located by country only, every first-level subdivision (ADM1, geoId) is unknown and ADM1 breakdowns are empty',
+      isInstantaneous: false,
+      linkedUrl: '',
+      startDate: isoSeconds(Math.min(...q.series.map((s) => s.start))),
+      endDate: isoSeconds(Math.max(...q.series.map((s) => s.end))),
+    },
+  ];
+}
+
+/**
  * `meta.lastUpdated` of a database that holds no traffic yet. Radar's clients type the field as a
  * date-time string, never null, so "never" is the epoch: it parses everywhere and cannot be
  * mistaken for a recent update.
@@ -92,7 +118,8 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
 export const NEVER_UPDATED = '1970-01-01T00:00:00Z';
 
 /**
- * Runs `answer` and builds the `meta` of its NetFlows response. lastUpdated is read before the
+ * Runs `answer` and builds the `meta` of its NetFlows response (`subdivisions`: it is an ADM1
+ * breakdown, see {@link subdivisionNote}). lastUpdated is read before the
  * answer starts: on one server a later snapshot holds all an earlier one did, so every minute
  * lastUpdated names is in the answer (a minute landing in between shows in the answer and in the
  * next lastUpdated, never in lastUpdated alone). In parallel, either could be read first, and a
@@ -103,25 +130,27 @@ export const NEVER_UPDATED = '1970-01-01T00:00:00Z';
 export async function withMeta<T>(
   db: Database,
   q: ParsedQuery,
-  opts: { normalization: Normalization; withInterval: true; unit?: string },
+  opts: { normalization: Normalization; withInterval: true; unit?: string; subdivisions?: boolean },
   answer: () => Promise<T>,
 ): Promise<[T, TimeseriesMeta]>;
 export async function withMeta<T>(
   db: Database,
   q: ParsedQuery,
-  opts: { normalization: Normalization; withInterval: false; unit?: string },
+  opts: { normalization: Normalization; withInterval: false; unit?: string; subdivisions?: boolean },
   answer: () => Promise<T>,
 ): Promise<[T, Meta]>;
 export async function withMeta<T>(
   db: Database,
   q: ParsedQuery,
-  opts: { normalization: Normalization; withInterval: boolean; unit?: string },
+  opts: { normalization: Normalization; withInterval: boolean; unit?: string; subdivisions?: boolean },
   answer: () => Promise<T>,
 ): Promise<[T, Meta | TimeseriesMeta]> {
-  const [[value, last], confidenceInfo] = await Promise.all([
+  const [[value, last], confidence, noCity] = await Promise.all([
     getNewestMinute(db).then(async (last) => [await answer(), last] as const),
     confidenceOf(db, q),
+    subdivisionNote(db, q, opts.subdivisions ?? false),
   ]);
+  const confidenceInfo = { ...confidence, annotations: [...confidence.annotations, ...noCity] };
   return [
     value,
     {

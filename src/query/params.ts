@@ -11,6 +11,7 @@ export const SERIES_PARAMS = [
   'asn',
   'location',
   'continent',
+  'geoId',
   'product',
   'geoId',
 ] as const;
@@ -53,6 +54,8 @@ export interface SeriesSpec {
   asn: Filter<number>;
   /** Locations and continents, continents expanded to their countries. */
   location: Filter<string>;
+  /** First-level subdivisions (GeoNames ids); 0 is the subdivision of traffic none is known for. */
+  geoId: Filter<number>;
   /** Only HTTP, or every product. */
   product: 'ALL' | 'HTTP';
 }
@@ -105,6 +108,17 @@ function parseAsnList(raw: string | undefined, position: number): Filter<number>
   for (const { item, negated } of splitList('asn', raw ?? '', position)) {
     if (!/^\d{1,10}$/.test(item) || Number(item) > 4294967295)
       throw badParam('asn', `"${item}" is not an AS number (digits only, e.g. 13335)`, position);
+    (negated ? f.exclude : f.include).push(Number(item));
+  }
+  return f;
+}
+
+/** A GeoNames id: a positive integer (they fit in 31 bits, the column's range). */
+function parseGeoIds(raw: string | undefined, position: number): Filter<number> {
+  const f: Filter<number> = { include: [], exclude: [] };
+  for (const { item, negated } of splitList('geoId', raw ?? '', position)) {
+    if (!/^\d{1,10}$/.test(item) || Number(item) < 1 || Number(item) > 2147483647)
+      throw badParam('geoId', `"${item}" is not a GeoNames id (digits only, e.g. 2267056)`, position);
     (negated ? f.exclude : f.include).push(Number(item));
   }
   return f;
@@ -208,9 +222,6 @@ function windowParams(
  * parseQuery(c.req.valid('query'), 'timeseries', Date.now())
  */
 export function parseQuery(input: QueryInput, kind: Kind, nowMs: number): ParsedQuery {
-  if (input.geoId?.length)
-    throw badParam('geoId', 'not supported: flowradar locates traffic by country only');
-
   const count = Math.max(1, ...SERIES_PARAMS.map((p) => input[p]?.length ?? 0));
   if (count > MAX_SERIES) throw badParam('name', `at most ${MAX_SERIES} series per request, got ${count}`);
   const at = (p: SeriesParam, i: number) => {
@@ -288,6 +299,7 @@ export function parseQuery(input: QueryInput, kind: Kind, nowMs: number): Parsed
       end: w.end,
       asn: parseAsnList(at('asn', i), i),
       location: parseLocations(at('location', i), at('continent', i), i),
+      geoId: parseGeoIds(at('geoId', i), i),
       product: input.product?.[i] ?? 'ALL',
     };
   });

@@ -60,7 +60,7 @@ export function seriesRowsAt(
   return sql`${sql.raw(src.table(v.table, s.end))} WHERE ${whereOf(s, q, v.continents)}`;
 }
 
-export type GroupColumn = 'asn' | 'location' | 'product';
+export type GroupColumn = 'asn' | 'location' | 'adm1' | 'product';
 
 /**
  * Of one granularity's tables, the smallest keeping the columns a series filters or groups on (the
@@ -73,7 +73,9 @@ function tableFor(
 ): { table: string; continents?: Filter<string> } {
   const asn = groupBy === 'asn' || s.asn.include.length > 0 || s.asn.exclude.length > 0;
   const location = groupBy === 'location' || s.location.include.length > 0 || s.location.exclude.length > 0;
+  const adm1 = groupBy === 'adm1' || s.geoId.include.length > 0 || s.geoId.exclude.length > 0;
   const keys: KeyColumn[] = asn ? ['asn'] : [];
+  if (adm1) keys.push('adm1');
   const continents = location && groupBy !== 'location' ? asContinents(s.location) : undefined;
   if (continents) {
     const byContinent = trafficRelation(g.widthMs, [...keys, 'continent']);
@@ -93,7 +95,7 @@ function asContinents(f: Filter<string>): Filter<string> | undefined {
 /**
  * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric; rollups
  * from `src` ({@link sourcesOf}: their materialized rows when the window ends below the watermark). A series
- * that only excludes (`asn=-174`, `location=-US`) would read every other key from the keyed
+ * that only excludes (`asn=-174`, `location=-US`, `geoId=-2267056`) would read every other key from the keyed
  * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
  * cost follows the points. Sums stay exact: integers below 2^53.
  * @example
@@ -105,24 +107,20 @@ export function seriesFrom(
   g: Granularity,
   src: Sources = VIEWS,
 ): SQL {
-  const onlyAsnExcluded =
-    s.asn.include.length === 0 &&
-    s.asn.exclude.length > 0 &&
-    !s.location.include.length &&
-    !s.location.exclude.length;
-  const onlyLocationExcluded =
-    s.location.include.length === 0 &&
-    s.location.exclude.length > 0 &&
-    !s.asn.include.length &&
-    !s.asn.exclude.length;
+  // The one filter that only excludes, when the series has no other.
+  const filters = (['asn', 'location', 'geoId'] as const).filter(
+    (k) => s[k].include.length > 0 || s[k].exclude.length > 0,
+  );
+  const onlyExcluded = filters.length === 1 && s[filters[0]!].include.length === 0 ? filters[0] : undefined;
   const m = sql.raw(q.metric);
-  if (g === MINUTES || !(onlyAsnExcluded || onlyLocationExcluded))
+  if (g === MINUTES || onlyExcluded === undefined)
     return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, s, q, undefined, src)}) w`;
   const none = { include: [], exclude: [] };
-  const everything: SeriesSpec = { ...s, asn: none, location: none };
-  const excluded: SeriesSpec = onlyAsnExcluded
-    ? { ...everything, asn: { include: s.asn.exclude, exclude: [] } }
-    : { ...everything, location: { include: s.location.exclude, exclude: [] } };
+  const everything: SeriesSpec = { ...s, asn: none, location: none, geoId: none };
+  const excluded: SeriesSpec = {
+    ...everything,
+    [onlyExcluded]: { include: s[onlyExcluded].exclude, exclude: [] },
+  };
   return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, everything, q, undefined, src)}
     UNION ALL
     SELECT time, -${m} AS ${m} FROM ${seriesRowsAt(g, excluded, q, undefined, src)}) w`;
@@ -178,6 +176,8 @@ export function whereOf(s: SeriesSpec, q: Pick<ParsedQuery, 'direction'>, contin
   ];
   if (s.asn.include.length) conds.push(sql`asn IN (${list(s.asn.include)})`);
   if (s.asn.exclude.length) conds.push(sql`asn NOT IN (${list(s.asn.exclude)})`);
+  if (s.geoId.include.length) conds.push(sql`adm1 IN (${list(s.geoId.include)})`);
+  if (s.geoId.exclude.length) conds.push(sql`adm1 NOT IN (${list(s.geoId.exclude)})`);
   if (continents) {
     if (continents.include.length) conds.push(sql`continent IN (${list(continents.include)})`);
     if (continents.exclude.length) conds.push(sql`continent NOT IN (${list(continents.exclude)})`);
@@ -229,12 +229,16 @@ export function unionAll(parts: SQL[]): SQL {
 export const DIMENSION_COLUMN = {
   AS: sql.raw(`('AS' || asn::text)`),
   LOCATION: sql.raw('location::text'),
+  /** The GeoNames id; groups.ts turns it into the subdivision's name. */
+  ADM1: sql.raw('adm1::text'),
   PRODUCT: sql.raw('product'),
 } as const;
 export type Dimension = keyof typeof DIMENSION_COLUMN;
 
 /** The table column each dimension groups on, to pick a rollup that keeps it. */
-export const GROUP_COLUMN = { AS: 'asn', LOCATION: 'location', PRODUCT: 'product' } as const satisfies Record<
-  Dimension,
-  GroupColumn
->;
+export const GROUP_COLUMN = {
+  AS: 'asn',
+  LOCATION: 'location',
+  ADM1: 'adm1',
+  PRODUCT: 'product',
+} as const satisfies Record<Dimension, GroupColumn>;

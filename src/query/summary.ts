@@ -42,8 +42,11 @@ export async function getSummary(
 ): Promise<Output<SummaryAnswer>> {
   const normalization = normalizationOf(q, ['PERCENTAGE'] as const, 'PERCENTAGE');
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: false }, () =>
-    groupedRows(db, q, dim, limit, undefined),
+  const [rows, meta] = await withMeta(
+    db,
+    q,
+    { normalization, withInterval: false, subdivisions: dim === 'ADM1' },
+    () => groupedRows(db, q, dim, limit, undefined),
   );
   return summaryOutput(
     q,

@@ -27,8 +27,11 @@ export async function getTimeseriesGroups(
   );
   if (normalization === 'PERCENTAGE_CHANGE') checkPercentageChange(q.series.length);
   const limit = groupLimit(q, dim);
-  const [rows, meta] = await withMeta(db, q, { normalization, withInterval: true }, () =>
-    groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
+  const [rows, meta] = await withMeta(
+    db,
+    q,
+    { normalization, withInterval: true, subdivisions: dim === 'ADM1' },
+    () => groupedRows(db, q, dim, limit, bucketTime(q.interval.ms)),
   );
   const perSeries = q.series.map((_, i) => {
     const mine = rows.filter((r) => r.s === i);

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Scope } from '../auth/scopes.js';
 import { type ApiError, badParam, ErrorCode } from '../errors.js';
+import { DIMENSIONS } from '../query/groups.js';
 import { type Kind, MAX_TOP_ENTRIES, type ParsedQuery, parseQuery } from '../query/params.js';
 
 /** Public contract schemas, written by hand: the database shape never leaks into them. */
@@ -114,7 +115,10 @@ export const SeriesQuery = z
       'in (towards the local networks) or out; default both. A flowradar extension.',
       'in',
     ),
-    geoId: seriesParam('Not supported (400): flowradar locates traffic by country.', ''),
+    geoId: seriesParam(
+      'Comma list of GeoNames ids of first-level subdivisions (states, provinces, regions); a leading `-` excludes (`-2267056,5128638`). Subdivisions come from a City database (`cityMmdb`); without one every subdivision is unknown and an including filter matches nothing.',
+      '2267056',
+    ),
     aggInterval: scalarEnum(
       AGG_INTERVALS,
       'Relative windows end with the bucket of this width that holds now (default by span, as for /timeseries). A flowradar extension here.',
@@ -141,7 +145,7 @@ export const TimeseriesQuery = SeriesQuery.extend({
 const limitPerGroup = scalarInt(
   2,
   100,
-  'For AS and LOCATION: the top N groups (≥ 2, default 10), the rest folded into `other`.',
+  'For AS, LOCATION and ADM1: the top N groups (≥ 2, default 10), the rest folded into `other`.',
   10,
 );
 
@@ -169,14 +173,13 @@ export const TopQuery = SeriesQuery.extend({
   ),
 }).openapi('TopQuery');
 
-export const DIMENSIONS_ENUM = ['ADM1', 'AS', 'LOCATION', 'PRODUCT'] as const;
-
 export const DimensionParam = z.object({
   dimension: z
-    .preprocess(canonical(DIMENSIONS_ENUM), z.enum(DIMENSIONS_ENUM, { error: enumError(DIMENSIONS_ENUM) }))
+    .preprocess(canonical(DIMENSIONS), z.enum(DIMENSIONS, { error: enumError(DIMENSIONS) }))
     .openapi({
       param: { name: 'dimension', in: 'path' },
-      description: 'AS, LOCATION or PRODUCT (ADM1 is not supported yet).',
+      description:
+        'ADM1 (first-level subdivision, keyed by its English name; only traffic located to one, which needs a City database), AS, LOCATION or PRODUCT.',
       example: 'AS',
     }),
 });

@@ -140,7 +140,7 @@ describe('the 15-minute slot holding now', () => {
       expect(src.table('traffic_asn_15m', slot + 900_000)).toBe('traffic_asn_15m');
       await t.db.query(sql`INSERT INTO traffic (time, asn, location, product, direction, bytes, packets, flows)
         VALUES (${new Date(nowMs).toISOString()}::timestamptz, 174, 'DE', 'HTTP', 'in', 5, 1, 1)
-        ON CONFLICT (time, asn, location, product, direction) DO UPDATE SET bytes = traffic.bytes + excluded.bytes`);
+        ON CONFLICT (time, asn, location, adm1, product, direction) DO UPDATE SET bytes = traffic.bytes + excluded.bytes`);
       const r = await t.get(
         url('/radar/netflows/timeseries', {
           dateRange: '1d',

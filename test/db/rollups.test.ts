@@ -27,6 +27,8 @@ describe('the rollup catalogue', () => {
     expect(sourceRetention(rollupNamed('traffic_asn_1h'))).toBe('hourly');
     expect(sourceRetention(rollupNamed('traffic_1d'))).toBe('hourly');
     expect(sourceRetention(rollupNamed('traffic_cont_1d'))).toBe('hourly');
+    expect(sourceRetention(rollupNamed('traffic_adm1_1h'))).toBe('raw');
+    expect(sourceRetention(rollupNamed('traffic_adm1_1d'))).toBe('hourly');
   });
 
   it('gives the planner its widths and the smallest relation per width and key set', () => {
@@ -36,6 +38,10 @@ describe('the rollup catalogue', () => {
     expect(trafficRelation(900_000, ['continent'])?.name).toBe('traffic_cont_15m');
     expect(trafficRelation(900_000, ['asn', 'location'])).toBeUndefined();
     expect(trafficRelation(60_000, ['asn', 'location'])?.name).toBe('traffic');
+    expect(trafficRelation(3_600_000, ['adm1'])?.name).toBe('traffic_adm1_1h');
+    // The full rollups lack the subdivision: keyed by it and by AS, a series reads the minutes.
+    expect(trafficRelation(86_400_000, ['asn', 'adm1'])).toBeUndefined();
+    expect(trafficRelation(60_000, ['asn', 'adm1'])?.name).toBe('traffic');
   });
 
   it('is what the migrations created: names, widths, kept keys and sources', async () => {
@@ -48,7 +54,7 @@ describe('the rollup catalogue', () => {
                (SELECT array_agg(i.column_name::text ORDER BY i.column_name)
                   FROM information_schema.columns i
                  WHERE i.table_schema = 'public' AND i.table_name = c.view_name
-                   AND i.column_name IN ('asn', 'location', 'continent', 'product', 'direction', 'exporter')) AS keeps
+                   AND i.column_name IN ('asn', 'location', 'continent', 'adm1', 'product', 'direction', 'exporter')) AS keeps
           FROM timescaledb_information.continuous_aggregates c
          ORDER BY 1`);
       const described = ROLLUPS.map((r) => ({

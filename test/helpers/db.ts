@@ -64,6 +64,8 @@ export interface TrafficRow {
   time: string;
   asn: number;
   location: string;
+  /** Subdivision (GeoNames id); 0 (unknown) unless given. */
+  adm1?: number;
   product?: 'HTTP' | 'OTHER';
   direction?: 'in' | 'out';
   bytes: number;
@@ -96,6 +98,7 @@ function trafficDelta(r: TrafficRow): TrafficDelta {
     minuteMs,
     asn: r.asn,
     location: r.location,
+    ...(r.adm1 ? { adm1: r.adm1 } : {}),
     product: r.product ?? 'HTTP',
     direction: r.direction ?? 'in',
     bytes: r.bytes,

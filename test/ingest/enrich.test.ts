@@ -59,7 +59,7 @@ const base = (o: Partial<EnrichOptions> = {}): EnrichOptions => ({
 type Enr = Awaited<ReturnType<typeof createEnricher>>;
 
 function classify(e: Enr, rec: FlowRecord): Classification {
-  const out: Classification = { asn: -1, location: '??', product: 'OTHER', direction: 'out' };
+  const out: Classification = { asn: -1, location: '??', adm1: -1, product: 'OTHER', direction: 'out' };
   e.classify(rec, out);
   return { ...out };
 }

@@ -256,9 +256,10 @@ describe('classify: remote AS and country, product, direction (demo ip2asn table
     ],
     ['IPv6 outside the table', v6, 64501, 'XX', 'HTTP', 'in'],
   ] as const)('%s', (_, flow, asn, location, product, direction) => {
-    const cls = { asn: 0, location: '', product: 'OTHER', direction: 'in' } as Classification;
+    const cls = { asn: 0, location: '', adm1: -1, product: 'OTHER', direction: 'in' } as Classification;
     enricher.classify(decoded(flow), cls);
-    expect(cls).toEqual({ asn, location, product, direction });
+    // No City database: the subdivision is unknown (0).
+    expect(cls).toEqual({ asn, location, adm1: 0, product, direction });
   });
 });
 

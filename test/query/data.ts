@@ -18,13 +18,25 @@ export const NOW = '2026-11-20T12:07:00Z';
  *   AS: 3243 550, 3356 500, 4766 450, 174 400, 13335 200.  Location: PT 550, FR 500, KR 450, DE 400, US 200.
  *   Product: HTTP 1400, OTHER 700.  Direction: in 1300, out 800.  Packets 50, flows 10.
  * Row a lies only in the 15-minute-anchored windows (1d@15m starts 2026-11-19T12:15).
+ * Subdivisions (GeoNames ids, names from insertAdm1Names): Lisbon 2267056 a, b, h (250 in the
+ * window); Porto 2735941 c 300; California 5332921 d 200; Bavaria 2951839 e 400; 1835848 g 450
+ * (no name known: key geoId:1835848); f 500 unknown (0). Located: 1600.
  */
 export const DAY_ROWS: TrafficRow[] = [
-  { time: '2026-11-19T12:30:00Z', asn: 3243, location: 'PT', product: 'HTTP', direction: 'in', bytes: 50 }, // a
+  {
+    time: '2026-11-19T12:30:00Z',
+    asn: 3243,
+    location: 'PT',
+    adm1: 2267056,
+    product: 'HTTP',
+    direction: 'in',
+    bytes: 50,
+  }, // a
   {
     time: '2026-11-20T09:10:00Z',
     asn: 3243,
     location: 'PT',
+    adm1: 2267056,
     product: 'HTTP',
     direction: 'in',
     bytes: 100,
@@ -35,6 +47,7 @@ export const DAY_ROWS: TrafficRow[] = [
     time: '2026-11-20T09:20:00Z',
     asn: 3243,
     location: 'PT',
+    adm1: 2735941,
     product: 'OTHER',
     direction: 'out',
     bytes: 300,
@@ -45,6 +58,7 @@ export const DAY_ROWS: TrafficRow[] = [
     time: '2026-11-20T10:05:00Z',
     asn: 13335,
     location: 'US',
+    adm1: 5332921,
     product: 'HTTP',
     direction: 'in',
     bytes: 200,
@@ -55,6 +69,7 @@ export const DAY_ROWS: TrafficRow[] = [
     time: '2026-11-20T10:40:00Z',
     asn: 174,
     location: 'DE',
+    adm1: 2951839,
     product: 'OTHER',
     direction: 'in',
     bytes: 400,
@@ -75,6 +90,7 @@ export const DAY_ROWS: TrafficRow[] = [
     time: '2026-11-20T11:30:00Z',
     asn: 4766,
     location: 'KR',
+    adm1: 1835848,
     product: 'HTTP',
     direction: 'in',
     bytes: 450,
@@ -85,6 +101,7 @@ export const DAY_ROWS: TrafficRow[] = [
     time: '2026-11-20T12:05:00Z',
     asn: 3243,
     location: 'PT',
+    adm1: 2267056,
     product: 'HTTP',
     direction: 'in',
     bytes: 150,
@@ -118,6 +135,12 @@ export const DAY_ROWS: TrafficRow[] = [
 export async function insertAsnNames(db: Database): Promise<void> {
   await db.query(sql`INSERT INTO asn_names (asn, name, country) VALUES
     (3243, 'MEO-RESIDENCIAL', 'PT'), (3356, 'LEVEL3', 'US'), (174, 'COGENT-174', 'US'), (13335, 'CLOUDFLARENET', 'US')`);
+}
+
+/** Names of the day dataset's subdivisions; 1835848 stays without one. */
+export async function insertAdm1Names(db: Database): Promise<void> {
+  await db.query(sql`INSERT INTO adm1_names (geoname_id, name, country) VALUES
+    (2267056, 'Lisbon', 'PT'), (2735941, 'Porto', 'PT'), (5332921, 'California', 'US'), (2951839, 'Bavaria', 'DE')`);
 }
 
 /**

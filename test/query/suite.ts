@@ -1,6 +1,6 @@
 import { describe } from 'vitest';
 import { insertTraffic, type Mode } from '../helpers/db.js';
-import { DAY_ROWS, insertAsnNames, insertQuality, WEEK_ROWS } from './data.js';
+import { DAY_ROWS, insertAdm1Names, insertAsnNames, insertQuality, WEEK_ROWS } from './data.js';
 import { adminTokenTests } from './suite/admin-tokens.js';
 import { authTests } from './suite/auth.js';
 import { sharedDataset } from './suite/common.js';
@@ -9,6 +9,7 @@ import { csvTests } from './suite/csv.js';
 import { dbGoneTests } from './suite/db-gone.js';
 import { errorTests } from './suite/errors.js';
 import { normalizationTests } from './suite/normalization.js';
+import { noCityDatabaseTests, subdivisionTests } from './suite/subdivisions.js';
 import { summaryTests } from './suite/summary.js';
 import { timeseriesTests } from './suite/timeseries.js';
 import { timeseriesGroupsTests } from './suite/timeseries-groups.js';
@@ -26,6 +27,7 @@ export function querySuite(mode: Mode): void {
       const day = sharedDataset(mode, async (t) => {
         await insertTraffic(t.db, DAY_ROWS);
         await insertAsnNames(t.db);
+        await insertAdm1Names(t.db);
         return { raw: await t.token(['read', 'read:raw']), admin: await t.token(['admin']) };
       });
       timeseriesTests(day);
@@ -34,6 +36,7 @@ export function querySuite(mode: Mode): void {
       timeseriesGroupsTests(day);
       summaryTests(day);
       topTests(day);
+      subdivisionTests(day);
       errorTests(day);
       authTests(day);
       adminTokenTests(day);
@@ -47,6 +50,7 @@ export function querySuite(mode: Mode): void {
       });
       weeksTests(weeks);
       confidenceInfoTests(weeks);
+      noCityDatabaseTests(weeks);
     });
 
     dbGoneTests(mode);

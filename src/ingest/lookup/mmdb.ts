@@ -1,7 +1,8 @@
 /**
  * MaxMind-format .mmdb files (GeoLite2, DB-IP, IPinfo lite) through the `maxmind` reader: AS and
  * country per address (the reader needs the address as text, so answers are cached), and the AS
- * names of ASN databases, collected once by walking the search tree.
+ * names of ASN databases, collected once by walking the search tree. City databases answer the
+ * first-level subdivision (ADM1) of an address, by its GeoNames id ({@link openCityLookup}).
  */
 import { readFile } from 'node:fs/promises';
 import { Reader } from 'maxmind';
@@ -19,6 +20,10 @@ export interface MmdbStats {
   mmdbCacheHits: number;
   /** Reader exceptions during lookups (damaged database); the lookup then counts as unanswered. */
   mmdbErrors: number;
+  /** City databases opened, and lookups that went to them (the cache answered `cityCacheHits`). */
+  cityFiles: number;
+  cityLookups: number;
+  cityCacheHits: number;
 }
 
 /** Entries per cache generation of mmdb answers (two generations are kept). */
@@ -187,6 +192,104 @@ async function loadMmdb(path: string): Promise<{ db: Mmdb; buf: Buffer }> {
     throw new Error(`mmdb ${path} cannot be read: ${(err as Error).message}`);
   }
   return { db: { path, reader, ipVersion: reader.metadata.ipVersion }, buf };
+}
+
+/** What a City database says of an address: its first-level subdivision and its country. */
+export interface CityFacts {
+  /** GeoNames id of the subdivision; 0 when the record has none. */
+  adm1: number;
+  /** Its English name; null when the record gives none. */
+  name: string | null;
+  /** The country the record places the address in (the subdivision's). */
+  country: string | null;
+}
+
+const NO_SUBDIVISION: CityFacts = { adm1: 0, name: null, country: null };
+
+const geonameId = (v: unknown): number =>
+  typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 0x7fffffff ? v : 0;
+
+/**
+ * The first-level subdivision of a City record. GeoLite2-City and DB-IP city:
+ * `subdivisions[0].geoname_id` with `subdivisions[0].names.en` (else another language's name; the
+ * first subdivision is the largest, ADM1); flat layouts: `region_geoname_id` with `region`. Country as in {@link mmdbFacts}.
+ */
+export function cityFacts(rec: unknown): CityFacts {
+  const subs = field(rec, 'subdivisions');
+  const first = Array.isArray(subs) ? subs[0] : undefined;
+  let adm1 = geonameId(field(first, 'geoname_id'));
+  // English, else any language the record has (a name in the table beats a bare id in the groups).
+  const names = field(first, 'names');
+  let name =
+    field(names, 'en') ?? (typeof names === 'object' && names !== null ? Object.values(names)[0] : undefined);
+  if (adm1 === 0) {
+    adm1 = geonameId(field(rec, 'region_geoname_id'));
+    name = field(rec, 'region');
+  }
+  const country =
+    normalizeCountry(field(field(rec, 'country'), 'iso_code')) ??
+    normalizeCountry(field(rec, 'country_code')) ??
+    normalizeCountry(field(rec, 'country'));
+  if (adm1 === 0) return country === null ? NO_SUBDIVISION : { adm1: 0, name: null, country };
+  return { adm1, name: typeof name === 'string' && name.trim() !== '' ? name.trim() : null, country };
+}
+
+/** The subdivision of an address: its key (IPv4 as a number, IPv6 as text), its text (null for IPv4), whether IPv6. */
+export type CityLookup = (key: number | string, text: string | null, v6: boolean) => CityFacts;
+
+/**
+ * Opens City databases in order and returns a cached lookup of the first subdivision any of them
+ * gives an address; undefined without files. Each new subdivision met (with a name) is passed to
+ * `onName` once, for the names table. Throws on unreadable or gzip-compressed files.
+ * @example
+ * const lookup = await openCityLookup(['GeoLite2-City.mmdb'], stats, (id, name, cc) => names.set(id, [name, cc]));
+ * lookup?.(ipv4Number, null, false) // { adm1: 2267056, name: 'Lisbon', country: 'PT' }
+ */
+export async function openCityLookup(
+  paths: readonly string[],
+  stats: MmdbStats,
+  onName: (adm1: number, name: string, country: string | null) => void,
+): Promise<CityLookup | undefined> {
+  const dbs: Mmdb[] = [];
+  for (const path of paths) {
+    dbs.push((await loadMmdb(path)).db);
+    stats.cityFiles++;
+  }
+  if (dbs.length === 0) return undefined;
+  const named = new Set<number>();
+  const cache = new GenerationalCache<number | string, CityFacts>(MMDB_CACHE_SIZE);
+  return (key, text, v6) => {
+    stats.cityLookups++;
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      stats.cityCacheHits++;
+      return hit;
+    }
+    const addr = text ?? formatIPv4(key as number);
+    // The first subdivision any database gives; else the first country, as a fallback.
+    let facts = NO_SUBDIVISION;
+    for (const db of dbs) {
+      if (v6 && db.ipVersion === 4) continue;
+      let f: CityFacts;
+      try {
+        f = cityFacts(db.reader.get(addr));
+      } catch {
+        stats.mmdbErrors++; // a damaged database must not stop the collector
+        continue;
+      }
+      if (f.adm1 !== 0) {
+        facts = f;
+        break;
+      }
+      if (facts.country === null) facts = f;
+    }
+    if (facts.adm1 !== 0 && facts.name !== null && !named.has(facts.adm1)) {
+      named.add(facts.adm1);
+      onName(facts.adm1, facts.name, facts.country);
+    }
+    cache.set(key, facts);
+    return facts;
+  };
 }
 
 /** AS and country of an address: its key (IPv4 as a number, IPv6 as text), its text (null for IPv4), whether IPv6. */

@@ -132,9 +132,11 @@ export function errorTests(day: () => DayContext): void {
       expect(groups.body.result.meta.units).toEqual([{ name: '*', value: 'packets' }]);
     });
 
-    it('geoId is not supported, on every endpoint', async () => {
-      for (const path of [TS, `${GROUPS}/AS`, `${SUMMARY}/AS`, SUMMARY, TOP_ASES, TOP_LOCATIONS])
-        expectError(await t.get(url(path, { geoId: '2267056' })), 400, 2001, 'geoId');
+    it('a geoId that is no GeoNames id is a 400, on every endpoint', async () => {
+      for (const path of [TS, `${GROUPS}/AS`, `${SUMMARY}/AS`, SUMMARY, TOP_ASES, TOP_LOCATIONS]) {
+        expectOk(await t.get(url(path, { geoId: '2267056' })));
+        expectError(await t.get(url(path, { geoId: 'Lisbon' })), 400, 2001, 'geoId');
+      }
     });
 
     it('more than 10,000 points per request: 422 code 2002', async () => {

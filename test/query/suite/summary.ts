@@ -81,8 +81,7 @@ export function summaryTests(day: () => DayContext): void {
       expect(r.body.result.summary_0.PT).toBe('27.906977');
     });
 
-    it('ADM1 is not supported; unknown dimensions are 400', async () => {
-      expectError(await t.get(url(`${SUMMARY}/ADM1`)), 400, 2001, 'not supported');
+    it('unknown dimensions are 400 (ADM1: suite/subdivisions.ts)', async () => {
       expectError(await t.get(url(`${SUMMARY}/ASN`)), 400, 2001, 'dimension');
     });
 

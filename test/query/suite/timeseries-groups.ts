@@ -198,8 +198,7 @@ export function timeseriesGroupsTests(day: () => DayContext): void {
       expect(s.other).toBeUndefined();
     });
 
-    it('ADM1 is not supported; unknown dimensions and bad limitPerGroup are 400', async () => {
-      expectError(await t.get(url(`${GROUPS}/ADM1`)), 400, 2001, 'not supported');
+    it('unknown dimensions and bad limitPerGroup are 400 (ADM1: suite/subdivisions.ts)', async () => {
       expectError(await t.get(url(`${GROUPS}/COLOR`)), 400, 2001, 'dimension');
       expectError(await t.get(url(`${GROUPS}/PRODUCT`, { limitPerGroup: '3' })), 400, 2001, 'limitPerGroup');
       expectError(await t.get(url(`${GROUPS}/AS`, { limitPerGroup: '1' })), 400, 2001, 'limitPerGroup');
