@@ -33,52 +33,53 @@ describe('the API reference at /docs', () => {
     expect(scripts).toEqual([DOCS_SCRIPT_PATH]);
     expect(page.text).not.toMatch(/https?:\/\//);
   });
+});
 
-  // The bundle ships in @scalar/api-reference: until it is installed, only the page is checked.
-  describe.skipIf(!bundleInstalled())('in Debian’s chromium with no network', () => {
-    let browser: Browser;
-    let server: Awaited<ReturnType<typeof listen>>;
-    beforeAll(async () => {
-      browser = await launchChromium();
-      server = await listen(t.app);
-    });
-    afterAll(async () => {
-      await browser?.close();
-      await server?.close();
-    });
-
-    it('renders every operation of the OpenAPI document', async () => {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-      // No internet: whatever is not our own origin fails as it would offline.
-      const blocked: string[] = [];
-      await context.route('**/*', (route) => {
-        const url = route.request().url();
-        if (url.startsWith(`${server.url}/`)) return route.continue();
-        blocked.push(url);
-        return route.abort('internetdisconnected');
-      });
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      const script = page.waitForResponse((r) => r.url().endsWith(DOCS_SCRIPT_PATH));
-      await page.goto(`${server.url}/docs`);
-      expect((await script).status()).toBe(200);
-
-      const doc = openApiDocument(t.app);
-      const summaries = Object.values(doc.paths ?? {}).flatMap((item) =>
-        Object.values(item ?? {}).flatMap((op) =>
-          op && typeof op === 'object' && 'summary' in op ? [String(op.summary)] : [],
-        ),
-      );
-      expect(summaries.length).toBeGreaterThanOrEqual(10);
-      await page.waitForFunction(
-        (want) => want.every((s) => document.body.innerText.includes(s)),
-        summaries,
-        { timeout: 30_000 },
-      );
-      await page.screenshot({ path: artifactPath('docs-offline.png') });
-      expect(errors).toEqual([]);
-      await context.close();
-    }, 90_000);
+// The bundle ships in @scalar/api-reference: until it is installed, only the page is checked.
+describe.skipIf(!bundleInstalled())('the API reference in Debian’s chromium with no network', () => {
+  let t: TestApp;
+  let browser: Browser;
+  let server: Awaited<ReturnType<typeof listen>>;
+  beforeAll(async () => {
+    browser = await launchChromium();
+    t = await testApp({ now: NOW });
+    server = await listen(t.app);
   });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await t?.close();
+  });
+
+  it('renders every operation of the OpenAPI document', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    // No internet: whatever is not our own origin fails as it would offline.
+    const blocked: string[] = [];
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(`${server.url}/`)) return route.continue();
+      blocked.push(url);
+      return route.abort('internetdisconnected');
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const script = page.waitForResponse((r) => r.url().endsWith(DOCS_SCRIPT_PATH));
+    await page.goto(`${server.url}/docs`);
+    expect((await script).status()).toBe(200);
+
+    const doc = openApiDocument(t.app);
+    const summaries = Object.values(doc.paths ?? {}).flatMap((item) =>
+      Object.values(item ?? {}).flatMap((op) =>
+        op && typeof op === 'object' && 'summary' in op ? [String(op.summary)] : [],
+      ),
+    );
+    expect(summaries.length).toBeGreaterThanOrEqual(10);
+    await page.waitForFunction((want) => want.every((s) => document.body.innerText.includes(s)), summaries, {
+      timeout: 30_000,
+    });
+    await page.screenshot({ path: artifactPath('docs-offline.png') });
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
 });
