@@ -67,6 +67,11 @@ async function reportReplica(db: Database, readDb: Database, logger: Logger): Pr
 
 const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.url));
 const DEMO_LOCAL_NETWORK = '10.20.0.0/16';
+/**
+ * The demo's exporter samples 1 in 10 and says so in its IPFIX options, as real exporters do, so
+ * the collector scales by the announced rate and no answer is marked down for unknown sampling.
+ */
+export const DEMO_SAMPLING_RATE = 10;
 
 export const adminTokenPath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'admin.token');
 export const serviceFilePath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'service.json');
@@ -172,6 +177,7 @@ export async function startService(
         host: '127.0.0.1',
         port: udp.netflowPort,
         protocol: 'ipfix',
+        samplingRate: DEMO_SAMPLING_RATE,
         startMs: liveFrom,
         log: (msg) => logger.info(msg),
       });

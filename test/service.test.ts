@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { DataDirLockedError } from '../src/db/embedded.js';
-import { type Service, startService } from '../src/service.js';
+import { DEMO_SAMPLING_RATE, type Service, startService } from '../src/service.js';
 import { MODES, serverDatabaseUrl } from './helpers/db.js';
 
 const run = promisify(execFile);
@@ -93,6 +93,23 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/flowradar_records_total\{protocol="ipfix"\} [1-9]/);
   }, 90_000);
+
+  it('answers at full confidence: the demo exporter announces its sampling', async () => {
+    // After the live test above: the simulator's records are in the window.
+    const res = await fetch(`${svc.url}/radar/netflows/summary/PRODUCT?dateRange=1d`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(res.status).toBe(200);
+    const { meta } = ((await res.json()) as any).result;
+    const [exporter] = await svc.db.query<{ records: number; unsampled: number; rates: object }>(
+      sql`SELECT records::float8, unsampled_records::float8 AS unsampled, sampling_rates AS rates
+            FROM exporters WHERE address = '127.0.0.1'`,
+    );
+    expect(exporter?.records).toBeGreaterThan(0);
+    expect(exporter?.unsampled).toBe(0);
+    expect(Object.keys(exporter?.rates ?? {})).toEqual([String(DEMO_SAMPLING_RATE)]);
+    expect(meta.confidenceInfo).toEqual({ level: 5, annotations: [] });
+  });
 
   it('serves /healthz, /openapi.json and /docs without a token', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
