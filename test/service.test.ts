@@ -46,6 +46,7 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     svc = await startService(loadConfig({ flags: flags({ demo: true }) }), {
       logger: pino({ level: 'silent' }),
       print: (s) => void printed.push(s),
+      tty: false,
     });
     admin = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   });
@@ -54,9 +55,10 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('prints the first admin token once and stores it with mode 0600', () => {
+  it('stores the first admin token with mode 0600 and, not on a terminal, prints where, not what', () => {
     expect(admin).toMatch(/^frt_[A-Za-z0-9_-]{43}$/);
-    expect(printed.join('')).toContain(admin);
+    expect(printed.join('')).not.toContain(admin);
+    expect(printed.join('')).toContain(`Admin token saved to ${join(dataDir, 'admin.token')}`);
     expect(statSync(join(dataDir, 'admin.token')).mode & 0o777).toBe(0o600);
   });
 
