@@ -75,9 +75,13 @@ describe.skipIf(!bundleInstalled())('the API reference in Debian’s chromium wi
       ),
     );
     expect(summaries.length).toBeGreaterThanOrEqual(10);
-    await page.waitForFunction((want) => want.every((s) => document.body.innerText.includes(s)), summaries, {
-      timeout: 30_000,
-    });
+    await page.waitForFunction(
+      (want) => want.every((s) => (document.body.textContent ?? '').includes(s)),
+      summaries,
+      {
+        timeout: 30_000,
+      },
+    );
     await page.screenshot({ path: artifactPath('docs-offline.png') });
     expect(errors).toEqual([]);
     await context.close();
