@@ -28,7 +28,7 @@ export function register(app: OpenAPIHono<AppEnv>, deps: Pick<Deps, 'docsScript'
       url: '/openapi.json',
       pageTitle: 'flowradar API',
       ...(deps.docsScript === 'cdn' ? {} : { cdn: DOCS_SCRIPT_PATH }),
-      // Eleven operations: all on one page, none behind a collapsed tag.
+      // A small API: every operation on the page, none behind a collapsed tag.
       defaultOpenAllTags: true,
       withDefaultFonts: false,
       telemetry: false,
