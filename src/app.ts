@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -14,6 +13,7 @@ import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import * as adminTokens from './routes/admin-tokens.js';
+import * as docs from './routes/docs.js';
 import * as embeds from './routes/embeds.js';
 import * as explorer from './routes/explorer.js';
 import * as ingestFlows from './routes/ingest-flows.js';
@@ -179,7 +179,7 @@ export function createApp(deps: Deps) {
     description: 'A flowradar token (frt_…); `flowradar token create` makes one.',
   });
   app.doc31('/openapi.json', openApiConfig);
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'flowradar API' }));
+  docs.register(app, deps);
 
   // Radar's SDK calls /client/v4/radar/…: the same app answers, auth included, under that prefix.
   app.mount('/client/v4', (req) => app.fetch(req));

@@ -93,7 +93,7 @@ withListeners(withCommon(program.command('serve')))
   )
   .option(
     '--demo',
-    'demo traffic: a week written at once, then live exports from a simulator (FLOWRADAR_DEMO=0 turns it off)',
+    'demo traffic: five weeks written at once, then live exports from a simulator (FLOWRADAR_DEMO=0 turns it off)',
   )
   .action(async (opts) => {
     const demoEnv = process.env.FLOWRADAR_DEMO;

@@ -81,18 +81,50 @@ export function demoRows(t: number): TrafficDelta[] {
   return rows;
 }
 
-/** Writes demo traffic for [fromMs, toMs) on a 5-minute grid and refreshes the rollups (within `retention`). */
+const HOUR_MS = 3600_000;
+
+/**
+ * The demo traffic of the hour starting at t as one row per key at t: the sum of its twelve
+ * 5-minute slices, so hourly and coarser answers equal those of the 5-minute grid. Other fields of
+ * a row (whatever demoRows gives) are the first slice's.
+ */
+export function demoHourRows(t: number): TrafficDelta[] {
+  const hour = demoRows(t);
+  for (let k = 1; k < HOUR_MS / STEP_MS; k++)
+    demoRows(t + k * STEP_MS).forEach((r, i) => {
+      const sum = hour[i]!;
+      if (sum.asn !== r.asn || sum.product !== r.product || sum.direction !== r.direction)
+        throw new Error('demoRows must list the same keys in the same order for every slice');
+      sum.bytes += r.bytes;
+      sum.packets += r.packets;
+      sum.flows += r.flows;
+    });
+  return hour;
+}
+
+/**
+ * Writes demo traffic for [fromMs, toMs) on a 5-minute grid and refreshes the rollups (within
+ * `retention`). Whole hours before `hourlyBeforeMs` are written as one row per hour instead
+ * ({@link demoHourRows}): twelve times fewer rows for history that is read by the hour or coarser.
+ */
 export async function writeDemoTraffic(
   db: Database,
   fromMs: number,
   toMs: number,
   retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
+  hourlyBeforeMs = Number.NEGATIVE_INFINITY,
 ): Promise<number> {
   const start = Math.ceil(fromMs / STEP_MS) * STEP_MS;
   let batch: TrafficDelta[] = [];
   let written = 0;
-  for (let t = start; t < toMs; t += STEP_MS) {
-    batch.push(...demoRows(t));
+  for (let t = start; t < toMs; ) {
+    if (t % HOUR_MS === 0 && t + HOUR_MS <= Math.min(hourlyBeforeMs, toMs)) {
+      batch.push(...demoHourRows(t));
+      t += HOUR_MS;
+    } else {
+      batch.push(...demoRows(t));
+      t += STEP_MS;
+    }
     if (batch.length >= 8000) {
       await addTraffic(db, batch);
       written += batch.length;
@@ -117,7 +149,16 @@ export async function writeDemoNames(db: Database): Promise<void> {
 }
 
 /**
- * Seeds the demo week up to the start of the current five minutes when the database has no
+ * Days of history a fresh demo holds: five weeks, so week-over-week comparisons (`7dControl` is
+ * days −14…−7) and four-week views have data. The newest {@link DEMO_DETAIL_DAYS} are on the
+ * 5-minute grid, older days hourly (what their answers read anyway), which keeps the first start
+ * short.
+ */
+export const DEMO_HISTORY_DAYS = 35;
+export const DEMO_DETAIL_DAYS = 7;
+
+/**
+ * Seeds the demo history up to the start of the current five minutes when the database has no
  * recent traffic; from there the simulator exports live traffic through the collector.
  * Returns where live traffic should start.
  */
@@ -132,13 +173,13 @@ export async function seedDemo(
     sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`,
   );
   const upTo = Math.floor(nowMs / STEP_MS) * STEP_MS;
-  const from = Math.max(
-    last?.ms ? Math.floor(last.ms / STEP_MS) * STEP_MS + STEP_MS : 0,
-    nowMs - 7 * 86400_000,
-  );
+  // Never past the minutes' retention: maintenance would drop those rows at once.
+  const historyMs = Math.min(DEMO_HISTORY_DAYS * 86400_000, retention?.raw ?? Number.POSITIVE_INFINITY);
+  const from = Math.max(last?.ms ? Math.floor(last.ms / STEP_MS) * STEP_MS + STEP_MS : 0, nowMs - historyMs);
   if (from < upTo) {
-    const rows = await writeDemoTraffic(db, from, upTo, retention);
-    log.info({ rows, from: new Date(from).toISOString() }, 'demo week written');
+    const detailFrom = Math.floor((nowMs - DEMO_DETAIL_DAYS * 86400_000) / HOUR_MS) * HOUR_MS;
+    const rows = await writeDemoTraffic(db, from, upTo, retention, detailFrom);
+    log.info({ rows, from: new Date(from).toISOString() }, 'demo history written');
   }
   return upTo;
 }

@@ -35,6 +35,12 @@ export interface Deps {
   responseCache?: ResponseCache;
   /** Tokens looked up recently; createApp makes one from `tokenCacheTtl` when none is given. */
   tokenCache?: TokenCache;
+  /**
+   * Where /docs loads its viewer script from: `own` (default) serves it from the installed
+   * @scalar/api-reference, so the page works offline; `cdn` leaves Scalar's CDN default, for the
+   * Worker, which has no files to serve it from.
+   */
+  docsScript?: 'own' | 'cdn';
 }
 
 /**

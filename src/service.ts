@@ -70,6 +70,11 @@ const DEMO_TSV = fileURLToPath(new URL('../demo/ip2asn-demo.tsv', import.meta.ur
 /** Subdivisions of the demo networks' blocks (scripts/demo-city-mmdb.ts writes it). */
 export const DEMO_CITY_MMDB = fileURLToPath(new URL('../demo/city-demo.mmdb', import.meta.url));
 const DEMO_LOCAL_NETWORK = '10.20.0.0/16';
+/**
+ * The demo's exporter samples 1 in 10 and says so in its IPFIX options, as real exporters do, so
+ * the collector scales by the announced rate and no answer is marked down for unknown sampling.
+ */
+export const DEMO_SAMPLING_RATE = 10;
 
 export const adminTokenPath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'admin.token');
 export const serviceFilePath = (config: Pick<Config, 'dataDir'>) => resolve(config.dataDir, 'service.json');
@@ -78,14 +83,30 @@ export const serviceFilePath = (config: Pick<Config, 'dataDir'>) => resolve(conf
  * On the first start of an empty database: an admin token, printed once and written to
  * <data dir>/admin.token (0600) so the README's curl works.
  */
-async function ensureAdminToken(db: Database, config: Config, print: (s: string) => void): Promise<void> {
+/**
+ * What the first start says about the new admin token. The token itself only to a terminal: a
+ * service's stdout is kept by journald, `docker logs` or a log shipper, where anyone who reads logs
+ * would find it. Elsewhere, where it is.
+ * @example adminTokenNotice(token, '/var/lib/flowradar/admin.token', process.stdout.isTTY === true)
+ */
+export function adminTokenNotice(token: string, path: string, tty: boolean): string {
+  if (tty) return `\nAdmin token (shown once, also saved to ${path}):\n\n  ${token}\n\n`;
+  return `\nAdmin token saved to ${path} (mode 0600); not printed, since output is not a terminal.\n\n`;
+}
+
+async function ensureAdminToken(
+  db: Database,
+  config: Config,
+  print: (s: string) => void,
+  tty: boolean,
+): Promise<void> {
   if ((await countApiTokens(db)) > 0) return;
   const { token } = await createToken(db, { name: 'admin', scopes: ['admin'] });
   mkdirSync(config.dataDir, { recursive: true });
   const path = adminTokenPath(config);
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
-  print(`\nAdmin token (shown once, also saved to ${path}):\n\n  ${token}\n\n`);
+  print(adminTokenNotice(token, path, tty));
 }
 
 export interface Service {
@@ -105,7 +126,14 @@ export interface Service {
  */
 export async function startService(
   config: Config,
-  opts: { logger?: Logger; print?: (s: string) => void; role?: 'all' | 'collector'; collect?: boolean } = {},
+  opts: {
+    logger?: Logger;
+    print?: (s: string) => void;
+    /** Whether `print` reaches a terminal (default: whether stdout is one); see {@link adminTokenNotice}. */
+    tty?: boolean;
+    role?: 'all' | 'collector';
+    collect?: boolean;
+  } = {},
 ): Promise<Service> {
   const role = opts.role ?? 'all';
   const collect = opts.collect ?? true;
@@ -123,7 +151,7 @@ export async function startService(
     if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
     if (readDb) await reportReplica(db, readDb, logger);
     if (role === 'all') {
-      await ensureAdminToken(db, config, print);
+      await ensureAdminToken(db, config, print, opts.tty ?? process.stdout.isTTY === true);
       stops.push(startMaintenance(db, config, logger));
     }
     // The demo's simulated exporter uses its own address blocks and local network.
@@ -178,6 +206,7 @@ export async function startService(
         host: '127.0.0.1',
         port: udp.netflowPort,
         protocol: 'ipfix',
+        samplingRate: DEMO_SAMPLING_RATE,
         startMs: liveFrom,
         log: (msg) => logger.info(msg),
       });

@@ -93,6 +93,8 @@ async function build(env: Env) {
     now: Date.now,
     enricher,
     clientIp: (c) => c.req.header('cf-connecting-ip'),
+    // No files to serve the API reference's viewer from.
+    docsScript: 'cdn',
   });
   return { app, config, max: maxConnections(env) };
 }

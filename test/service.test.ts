@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { DataDirLockedError } from '../src/db/embedded.js';
-import { type Service, startService } from '../src/service.js';
+import { DEMO_SAMPLING_RATE, type Service, startService } from '../src/service.js';
 import { MODES, serverDatabaseUrl } from './helpers/db.js';
 
 const run = promisify(execFile);
@@ -46,6 +46,7 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     svc = await startService(loadConfig({ flags: flags({ demo: true }) }), {
       logger: pino({ level: 'silent' }),
       print: (s) => void printed.push(s),
+      tty: false,
     });
     admin = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   });
@@ -54,9 +55,10 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('prints the first admin token once and stores it with mode 0600', () => {
+  it('stores the first admin token with mode 0600 and, not on a terminal, prints where, not what', () => {
     expect(admin).toMatch(/^frt_[A-Za-z0-9_-]{43}$/);
-    expect(printed.join('')).toContain(admin);
+    expect(printed.join('')).not.toContain(admin);
+    expect(printed.join('')).toContain(`Admin token saved to ${join(dataDir, 'admin.token')}`);
     expect(statSync(join(dataDir, 'admin.token')).mode & 0o777).toBe(0o600);
   });
 
@@ -116,6 +118,23 @@ describe.each(MODES)('the service on the %s database, over a real socket', (mode
     expect(Object.keys(result.summary_0)).toContain('Lisbon');
     expect(JSON.stringify(result.meta.confidenceInfo.annotations)).not.toContain('City database');
   }, 90_000);
+
+  it('answers at full confidence: the demo exporter announces its sampling', async () => {
+    // After the live test above: the simulator's records are in the window.
+    const res = await fetch(`${svc.url}/radar/netflows/summary/PRODUCT?dateRange=1d`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(res.status).toBe(200);
+    const { meta } = ((await res.json()) as any).result;
+    const [exporter] = await svc.db.query<{ records: number; unsampled: number; rates: object }>(
+      sql`SELECT records::float8, unsampled_records::float8 AS unsampled, sampling_rates AS rates
+            FROM exporters WHERE address = '127.0.0.1'`,
+    );
+    expect(exporter?.records).toBeGreaterThan(0);
+    expect(exporter?.unsampled).toBe(0);
+    expect(Object.keys(exporter?.rates ?? {})).toEqual([String(DEMO_SAMPLING_RATE)]);
+    expect(meta.confidenceInfo).toEqual({ level: 5, annotations: [] });
+  });
 
   it('serves /healthz, /openapi.json and /docs without a token', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);

@@ -44,7 +44,7 @@ const API_CSP = "default-src 'none'; frame-ancestors 'none'";
  * Headers for every response: `nosniff`, `Referrer-Policy: no-referrer` (embed URLs carry their
  * signature), and for anything that is not an HTML page a CSP that forbids rendering and framing.
  * Pages set their own CSP (explorerCsp, embedCsp); HTML without one (the API reference at /docs,
- * which loads its viewer from a CDN) is left as it is.
+ * whose viewer sets inline styles) is left as it is.
  * @example
  * app.use('*', securityHeaders());
  */

@@ -77,6 +77,34 @@ function sampledPackets(flows: SimFlow[], rate: number): SimFlow[] {
   return samples;
 }
 
+/** What sampling has not yet exported of each flow: fractions of a packet and its bytes. */
+type SamplingCarry = Map<string, { bytes: number; packets: number }>;
+
+/**
+ * Flows as a 1-in-`rate` sampling exporter reports them: the counters divided by the rate. A
+ * flow that would show less than one packet is not exported now; what is left over carries to its
+ * next export, so the collector's scaled totals over time equal the demo shape, as real sampling's
+ * do on average, and no flow is rounded up to a whole sampled packet it never had.
+ */
+function sampledFlows(flows: SimFlow[], rate: number, carry: SamplingCarry): SimFlow[] {
+  const out: SimFlow[] = [];
+  for (const f of flows) {
+    // One flow per network, product (protocol) and direction: demoFlows' flows keep these apart.
+    const key = `${f.srcAs}:${f.dstAs}:${f.proto}`;
+    const left = carry.get(key) ?? { bytes: 0, packets: 0 };
+    const bytes = f.bytes / rate + left.bytes;
+    const packets = f.packets / rate + left.packets;
+    const whole = { bytes: Math.floor(bytes), packets: Math.floor(packets) };
+    if (whole.packets < 1 || whole.bytes < 1) {
+      carry.set(key, { bytes, packets });
+      continue;
+    }
+    carry.set(key, { bytes: bytes - whole.bytes, packets: packets - whole.packets });
+    out.push({ ...f, ...whole });
+  }
+  return out;
+}
+
 export interface SimulatorOptions {
   host: string;
   port: number;
@@ -109,6 +137,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<{ stop(): 
   const rate = opts.samplingRate ?? (opts.protocol === 'sflow' ? 1000 : 0);
   const bootMs = now() - 40 * 86400_000 + Math.max(0, 30 - (opts.backfillDays ?? 0)) * 86400_000;
   const state = { sequence: 0, datagramIndex: 0, sampleSequence: 0, sent: 0 };
+  const carry: SamplingCarry = new Map();
   if (opts.protocol === 'sflow' && opts.backfillDays)
     throw new Error('sFlow carries no flow timestamps: backfill needs v5, v9 or ipfix');
   if ((opts.backfillDays ?? 0) > 30)
@@ -124,14 +153,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<{ stop(): 
       templateEvery: 10,
       ...(rate ? { samplingRate: rate } : {}),
     };
-    const scaled =
-      rate && opts.protocol !== 'sflow'
-        ? flows.map((f) => ({
-            ...f,
-            bytes: Math.max(1, Math.round(f.bytes / rate)),
-            packets: Math.max(1, Math.round(f.packets / rate)),
-          }))
-        : flows;
+    const scaled = rate && opts.protocol !== 'sflow' ? sampledFlows(flows, rate, carry) : flows;
     const out =
       opts.protocol === 'v5'
         ? encodeV5(scaled, base)
