@@ -93,11 +93,12 @@ function sameSlot(xs: ArrayLike<number>, i: number, weeks: number): number[] {
 }
 
 /**
- * Observed / expected for each bucket from index `from` on; NaN where it cannot be judged (no
- * baseline, no data, a skipped bucket, the rest of the traffic collapsed, an expected of 0).
- * @example ratios({ startMs, values, rest }, DEFAULT_PARAMS, 4 * BUCKETS_PER_WEEK)
+ * The expected bytes of each bucket from index `from` on: the baseline of its slot scaled by the
+ * rest of the traffic; NaN where it cannot be judged (no baseline, no data, a skipped bucket, the
+ * rest of the traffic collapsed, a baseline of 0).
+ * @example expectedBytes({ startMs, values, rest }, DEFAULT_PARAMS, 4 * BUCKETS_PER_WEEK)
  */
-export function ratios(input: SeriesInput, params: DetectorParams, from: number): Float64Array {
+export function expectedBytes(input: SeriesInput, params: DetectorParams, from: number): Float64Array {
   const n = input.values.length;
   const out = new Float64Array(Math.max(0, n - from)).fill(Number.NaN);
   for (let i = from; i < n; i++) {
@@ -110,9 +111,18 @@ export function ratios(input: SeriesInput, params: DetectorParams, from: number)
     // With no other traffic to compare with (a single entity), its own history is all there is.
     const scale = restBaseline > 0 ? rest / restBaseline : 1;
     if (scale < params.minRestScale) continue;
-    out[i - from] = value / (baseline * scale);
+    out[i - from] = baseline * scale;
   }
   return out;
+}
+
+/**
+ * Observed / expected for each bucket from index `from` on; NaN where it cannot be judged.
+ * @example ratios({ startMs, values, rest }, DEFAULT_PARAMS, 4 * BUCKETS_PER_WEEK)
+ */
+export function ratios(input: SeriesInput, params: DetectorParams, from: number): Float64Array {
+  const expected = expectedBytes(input, params, from);
+  return expected.map((e, i) => input.values[from + i]! / e);
 }
 
 /**
@@ -125,14 +135,14 @@ export function ratios(input: SeriesInput, params: DetectorParams, from: number)
  * // [{ startMs: …, endMs: …, depth: 0.9, baseline: 1.2e9, observed: 1.2e8 }]
  */
 export function detect(input: SeriesInput, params: DetectorParams, from: number): AnomalyInterval[] {
-  const r = ratios(input, params, from);
+  const expected = expectedBytes(input, params, from);
+  const r = expected.map((e, i) => input.values[from + i]! / e);
   const at = (i: number) => input.startMs + (from + i) * BUCKET_MS;
   const found: AnomalyInterval[] = [];
   let lowRun = 0;
   let goodRun = 0;
   let open: { start: number; ratioSum: number; expectedSum: number; observedSum: number; n: number } | null =
     null;
-  const expectedOf = (i: number) => input.values[from + i]! / r[i]!;
   const close = (endIndex: number | null) => {
     if (!open) return;
     const meanRatio = open.n ? open.ratioSum / open.n : 0;
@@ -147,7 +157,7 @@ export function detect(input: SeriesInput, params: DetectorParams, from: number)
   };
   const addLow = (o: NonNullable<typeof open>, i: number) => {
     o.ratioSum += Math.min(1, r[i]!);
-    o.expectedSum += expectedOf(i);
+    o.expectedSum += expected[i]!;
     o.observedSum += input.values[from + i]!;
     o.n++;
   };
