@@ -22,6 +22,7 @@ import * as summaryLegacy from './routes/netflows/summary-legacy.js';
 import * as timeseries from './routes/netflows/timeseries.js';
 import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
+import * as trafficAnomalies from './routes/traffic-anomalies.js';
 
 export const API_VERSION = '0.1.0';
 /** Longest URL accepted (414 beyond). */
@@ -170,6 +171,9 @@ export function createApp(deps: Deps) {
   const netflows = newApp();
   for (const r of [timeseries, timeseriesGroups, summary, summaryLegacy, top]) r.register(netflows);
   app.route('/radar/netflows', netflows);
+  const radar = newApp();
+  trafficAnomalies.register(radar);
+  app.route('/radar', radar);
   adminTokens.register(app);
   ingestFlows.register(app);
   embeds.register(app);
@@ -238,6 +242,10 @@ export const openApiConfig = {
     {
       name: 'NetFlows',
       description: 'Traffic series, groups, summaries and tops, wire-compatible with Radar.',
+    },
+    {
+      name: 'Traffic anomalies',
+      description: 'Sustained drops of an AS’s or a location’s traffic, wire-compatible with Radar.',
     },
     { name: 'Admin', description: 'Token management (scope admin).' },
     { name: 'Ingest', description: 'Flow records over HTTP (scope ingest).' },

@@ -2,8 +2,9 @@
  * Synthetic traffic for the anomaly tests: a few ASes in their own locations with diurnal traffic
  * (one row per 15-minute bucket), weeks of it, with outages cut into chosen buckets.
  */
+import { sql } from 'drizzle-orm';
 import { BUCKET_MS } from '../../src/anomalies/detect.js';
-import type { Database } from '../../src/db/client.js';
+import type { Database, Queryable } from '../../src/db/client.js';
 import { refreshRollups } from '../../src/db/maintenance.js';
 import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
 
@@ -66,4 +67,24 @@ export async function writeTraffic(
 ) {
   await addTraffic(db, trafficRows(fromMs, toMs, outages));
   await refreshRollups(db);
+}
+
+/** Stores an anomaly as the detector would; returns its uuid. */
+export async function storeAnomaly(
+  db: Queryable,
+  a: {
+    type: 'AS' | 'LOCATION';
+    asn?: number;
+    location?: string;
+    start: string;
+    end: string | null;
+    status?: string;
+  },
+): Promise<string> {
+  const [row] = await db.query<{ uuid: string }>(sql`INSERT INTO traffic_anomalies
+      (type, asn, location, start_time, end_time, status, depth, baseline_bytes, observed_bytes, params)
+    VALUES (${a.type}, ${a.asn ?? null}, ${a.location ?? null}, ${a.start}::timestamptz, ${a.end}::timestamptz,
+            ${a.status ?? 'UNVERIFIED'}, 0.9, 1000000, 100000, '{}'::jsonb)
+    RETURNING uuid::text`);
+  return row!.uuid;
 }
