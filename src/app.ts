@@ -13,6 +13,7 @@ import { bearerAuth } from './middleware/auth.js';
 import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import * as adminAnomalies from './routes/admin-anomalies.js';
 import * as adminTokens from './routes/admin-tokens.js';
 import * as embeds from './routes/embeds.js';
 import * as explorer from './routes/explorer.js';
@@ -175,6 +176,7 @@ export function createApp(deps: Deps) {
   trafficAnomalies.register(radar);
   app.route('/radar', radar);
   adminTokens.register(app);
+  adminAnomalies.register(app);
   ingestFlows.register(app);
   embeds.register(app);
   explorer.register(app);
@@ -247,7 +249,7 @@ export const openApiConfig = {
       name: 'Traffic anomalies',
       description: 'Sustained drops of an AS’s or a location’s traffic, wire-compatible with Radar.',
     },
-    { name: 'Admin', description: 'Token management (scope admin).' },
+    { name: 'Admin', description: 'Token management and anomaly review (scope admin).' },
     { name: 'Ingest', description: 'Flow records over HTTP (scope ingest).' },
     { name: 'Embeds', description: 'Signed, read-only chart links (scope admin).' },
   ],

@@ -170,10 +170,13 @@ export async function reconcile(
       if (match >= 0) {
         const [a] = mine.splice(match, 1);
         if (a!.end_ms === null && f.endMs !== null) counts.closed++;
+        // Only when it moved: updated_at is part of the data watermark the response cache keys on.
         await db.query(sql`UPDATE traffic_anomalies SET start_time = ${ts(f.startMs)}, end_time = ${end},
             depth = ${f.depth}, baseline_bytes = ${Math.round(f.baseline)}, observed_bytes = ${Math.round(f.observed)},
             params = ${paramsJson}::jsonb, updated_at = now()
-          WHERE uuid = ${a!.uuid}::uuid`);
+          WHERE uuid = ${a!.uuid}::uuid
+            AND (start_time IS DISTINCT FROM ${ts(f.startMs)} OR end_time IS DISTINCT FROM ${end}
+                 OR abs(depth - ${f.depth}) > 0.001)`);
         continue;
       }
       counts.opened++;
@@ -240,4 +243,60 @@ export async function readLateSpans(
 export async function databaseNow(db: Queryable): Promise<number> {
   const [row] = await db.query<{ ms: number }>(sql`SELECT ${msOf('now()')} AS ms`);
   return row!.ms;
+}
+
+/** What an operator may set an anomaly to. */
+export const STATUSES = ['UNVERIFIED', 'VERIFIED', 'DISMISSED'] as const;
+
+/**
+ * Sets an anomaly's status, recording when and by whom (a token id, or `cli`). Returns the anomaly
+ * as it is now, or undefined when there is none with that uuid.
+ * @example await setAnomalyStatus(db, '8b45b114-…', 'VERIFIED', 'cli')
+ */
+export async function setAnomalyStatus(
+  db: Queryable,
+  uuid: string,
+  status: AnomalyStatus,
+  by: string,
+): Promise<AnomalyRow | undefined> {
+  // Anything but a uuid matches nothing, rather than failing the cast in the database.
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) return undefined;
+  const [row] = await db.query<AnomalyRow>(
+    sql`UPDATE traffic_anomalies SET status = ${status}, status_changed_at = now(), status_changed_by = ${by},
+               updated_at = now()
+         WHERE uuid = ${uuid}::uuid
+     RETURNING uuid::text, type, asn, location::text, ${msOf('start_time')} AS start_ms, ${msOf('end_time')} AS end_ms,
+               status, depth::float8`,
+  );
+  return row;
+}
+
+/** A verified anomaly with its AS's name, for confidenceInfo. */
+export interface VerifiedAnomalyRow extends AnomalyRow {
+  as_name: string | null;
+}
+
+/**
+ * The VERIFIED anomalies overlapping any of the windows (an ongoing one from its start on), oldest
+ * first, at most 50.
+ * @example await getVerifiedAnomalies(db, q.series)
+ */
+export function getVerifiedAnomalies(
+  db: Queryable,
+  windows: readonly { start: number; end: number }[],
+): Promise<VerifiedAnomalyRow[]> {
+  if (windows.length === 0) return Promise.resolve([]);
+  const overlapsAny = sql.join(
+    windows.map(
+      (w) => sql`(a.start_time < ${ts(w.end)} AND (a.end_time IS NULL OR a.end_time > ${ts(w.start)}))`,
+    ),
+    sql` OR `,
+  );
+  return db.query<VerifiedAnomalyRow>(
+    sql`SELECT a.uuid::text, a.type, a.asn, a.location::text, ${msOf('a.start_time')} AS start_ms,
+               ${msOf('a.end_time')} AS end_ms, a.status, a.depth::float8, n.name AS as_name
+          FROM traffic_anomalies a LEFT JOIN asn_names n ON n.asn = a.asn
+         WHERE a.status = 'VERIFIED' AND (${overlapsAny})
+         ORDER BY a.start_time, a.uuid LIMIT 50`,
+  );
 }
