@@ -151,6 +151,22 @@ const ConfigFields = z.object({
       backfill: duration.prefault('28d'),
     })
     .prefault({}),
+  /**
+   * Where state changes of traffic anomalies are POSTed (opened, closed, removed, verified,
+   * dismissed, unverified), as JSON signed with HMAC-SHA256 of the secret (src/anomalies/webhooks.ts).
+   * Delivered in order from the maintenance round, retried with backoff.
+   */
+  webhooks: z
+    .array(
+      z.object({
+        url: z
+          .string()
+          .url()
+          .regex(/^https?:/i, 'an http(s) URL'),
+        secret: z.string().min(32, 'at least 32 characters'),
+      }),
+    )
+    .default([]),
 });
 
 export const ConfigSchema = ConfigFields.superRefine((c, ctx) => {

@@ -127,6 +127,25 @@ export function readOverlapping(
   );
 }
 
+/** A state change webhooks deliver. */
+export type AnomalyEvent = 'opened' | 'closed' | 'removed' | 'verified' | 'dismissed' | 'unverified';
+
+/**
+ * Records a state change of an anomaly with the anomaly as it is now (call before deleting it).
+ * @example await recordEvent(db, uuid, 'closed')
+ */
+export async function recordEvent(db: Queryable, uuid: string, event: AnomalyEvent): Promise<void> {
+  await db.query(sql`INSERT INTO anomaly_events (anomaly_uuid, event, anomaly)
+    SELECT a.uuid, ${event}, jsonb_build_object(
+             'uuid', a.uuid, 'type', a.type, 'status', a.status,
+             'asn', a.asn, 'location', a.location,
+             'startDate', to_char(a.start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+             'endDate', to_char(a.end_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+             'depth', round(a.depth::numeric, 3), 'asnName', n.name)
+      FROM traffic_anomalies a LEFT JOIN asn_names n ON n.asn = a.asn
+     WHERE a.uuid = ${uuid}::uuid`);
+}
+
 /**
  * Makes the stored anomalies of `type` starting in [fromMs, toMs) those `found` there, per entity:
  * a found interval overlapping a stored one updates it (its uuid and an operator's status stay), a
@@ -169,28 +188,39 @@ export async function reconcile(
       const end = f.endMs === null ? sql`NULL` : ts(f.endMs);
       if (match >= 0) {
         const [a] = mine.splice(match, 1);
-        if (a!.end_ms === null && f.endMs !== null) counts.closed++;
         // Only when it moved: updated_at is part of the data watermark the response cache keys on.
-        await db.query(sql`UPDATE traffic_anomalies SET start_time = ${ts(f.startMs)}, end_time = ${end},
+        const moved =
+          await db.query(sql`UPDATE traffic_anomalies SET start_time = ${ts(f.startMs)}, end_time = ${end},
             depth = ${f.depth}, baseline_bytes = ${Math.round(f.baseline)}, observed_bytes = ${Math.round(f.observed)},
             params = ${paramsJson}::jsonb, updated_at = now()
           WHERE uuid = ${a!.uuid}::uuid
             AND (start_time IS DISTINCT FROM ${ts(f.startMs)} OR end_time IS DISTINCT FROM ${end}
-                 OR abs(depth - ${f.depth}) > 0.001)`);
+                 OR abs(depth - ${f.depth}) > 0.001)
+          RETURNING uuid`);
+        if (moved.length && (a!.end_ms === null) !== (f.endMs === null)) {
+          if (f.endMs !== null) counts.closed++;
+          await recordEvent(db, a!.uuid, f.endMs === null ? 'opened' : 'closed');
+        }
         continue;
       }
       counts.opened++;
       if (f.endMs !== null) counts.closed++;
-      await db.query(sql`INSERT INTO traffic_anomalies (type, asn, location, start_time, end_time, depth,
-            baseline_bytes, observed_bytes, params)
+      const [inserted] = await db.query<{
+        uuid: string;
+      }>(sql`INSERT INTO traffic_anomalies (type, asn, location,
+            start_time, end_time, depth, baseline_bytes, observed_bytes, params)
           VALUES (${type}, ${type === 'AS' ? Number(key) : null}, ${type === 'LOCATION' ? key : null},
-            ${ts(f.startMs)}, ${end}, ${f.depth}, ${Math.round(f.baseline)}, ${Math.round(f.observed)}, ${paramsJson}::jsonb)`);
+            ${ts(f.startMs)}, ${end}, ${f.depth}, ${Math.round(f.baseline)}, ${Math.round(f.observed)}, ${paramsJson}::jsonb)
+          RETURNING uuid::text`);
+      await recordEvent(db, inserted!.uuid, 'opened');
+      if (f.endMs !== null) await recordEvent(db, inserted!.uuid, 'closed');
     }
     byKey.set(key, mine);
   }
   for (const left of byKey.values())
     for (const a of left) {
       if (a.status !== 'UNVERIFIED') continue;
+      await recordEvent(db, a.uuid, 'removed');
       await db.query(sql`DELETE FROM traffic_anomalies WHERE uuid = ${a.uuid}::uuid`);
       counts.removed++;
     }
@@ -261,14 +291,19 @@ export async function setAnomalyStatus(
 ): Promise<AnomalyRow | undefined> {
   // Anything but a uuid matches nothing, rather than failing the cast in the database.
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) return undefined;
-  const [row] = await db.query<AnomalyRow>(
-    sql`UPDATE traffic_anomalies SET status = ${status}, status_changed_at = now(), status_changed_by = ${by},
+  const [row] = await db.query<AnomalyRow & { was: AnomalyStatus }>(
+    sql`UPDATE traffic_anomalies a SET status = ${status}, status_changed_at = now(), status_changed_by = ${by},
                updated_at = now()
-         WHERE uuid = ${uuid}::uuid
-     RETURNING uuid::text, type, asn, location::text, ${msOf('start_time')} AS start_ms, ${msOf('end_time')} AS end_ms,
-               status, depth::float8`,
+          FROM traffic_anomalies before
+         WHERE a.uuid = ${uuid}::uuid AND before.uuid = a.uuid
+     RETURNING a.uuid::text, a.type, a.asn, a.location::text, ${msOf('a.start_time')} AS start_ms,
+               ${msOf('a.end_time')} AS end_ms, a.status, a.depth::float8, before.status AS was`,
   );
-  return row;
+  if (!row) return undefined;
+  // Once per state change: setting the status it already has tells no one anything.
+  if (row.was !== status) await recordEvent(db, row.uuid, status.toLowerCase() as AnomalyEvent);
+  const { was: _, ...anomaly } = row;
+  return anomaly;
 }
 
 /** A verified anomaly with its AS's name, for confidenceInfo. */

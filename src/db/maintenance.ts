@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sql } from 'drizzle-orm';
 import { detectAnomalies } from '../anomalies/run.js';
+import { deliverWebhooks } from '../anomalies/webhooks.js';
 import type { Config } from '../config.js';
 import type { Database } from './client.js';
 import { ROLLUPS, sourceRetention } from './rollups.js';
@@ -58,9 +59,9 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
   );
 }
 
-/** What a round of maintenance is configured by; without `anomalies` the detector does not run. */
+/** What a round of maintenance is configured by; without `anomalies` the detector does not run, without `webhooks` nothing is sent. */
 export type MaintenanceConfig = Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'> &
-  Partial<Pick<Config, 'anomalies'>>;
+  Partial<Pick<Config, 'anomalies' | 'webhooks'>>;
 
 /** The lock every round of maintenance (and the refresh after migrating) runs under. */
 export const MAINTENANCE_LOCK = 'flowradar:maintenance';
@@ -69,7 +70,8 @@ export const MAINTENANCE_LOCK = 'flowradar:maintenance';
 export const INSTANCE = `${hostname()}:${process.pid}`;
 
 /**
- * One round of maintenance (rollup refresh, compression and retention, then the anomaly detector),
+ * One round of maintenance (rollup refresh, compression and retention, the anomaly detector, then
+ * the anomaly webhooks),
  * by at most one instance at a time and at most once per `intervalMs`
  * across all of them: under {@link MAINTENANCE_LOCK}, and only when the last round recorded in
  * maintenance_runs started at least `intervalMs` ago (less a tenth, for timer jitter), so N
@@ -95,6 +97,7 @@ export async function maintenanceRound(
       // After the refresh: the detector reads the 15-minute rollups, and the batches written since
       // the last round (late data among them) are now in them.
       if (config.anomalies?.enabled) await detectAnomalies(db, config.anomalies, now());
+      if (config.webhooks?.length) await deliverWebhooks(db, config.webhooks, now());
       await db.query(sql`UPDATE maintenance_runs SET finished_at = now() WHERE id = ${run!.id}`);
     } catch (err) {
       await db

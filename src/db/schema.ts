@@ -233,3 +233,29 @@ export const anomalyDetector = pgTable('anomaly_detector', {
   evaluatedThrough: tstz('evaluated_through'),
   batchesSeenAt: tstz('batches_seen_at'),
 });
+
+/**
+ * State changes of traffic anomalies (opened, closed, removed, verified, dismissed, unverified),
+ * in order, with the anomaly as it was: what webhooks deliver (src/anomalies/webhooks.ts).
+ */
+export const anomalyEvents = pgTable(
+  'anomaly_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    anomalyUuid: uuid('anomaly_uuid').notNull(),
+    event: text('event').notNull(),
+    anomaly: jsonb('anomaly').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('anomaly_events_created_idx').on(t.createdAt)],
+);
+
+/** Per webhook URL: the last event delivered, and the retry state of the next one. */
+export const webhookCursors = pgTable('webhook_cursors', {
+  url: text('url').primaryKey(),
+  lastEventId: bigint('last_event_id', { mode: 'number' }).notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: tstz('next_attempt_at'),
+  lastError: text('last_error'),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});

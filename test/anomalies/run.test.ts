@@ -110,6 +110,14 @@ describe('detectAnomalies on the embedded database', () => {
     expect(closed.map((a) => [a.uuid, a.start, a.end])).toEqual([
       [open[0]!.uuid, iso(cut.fromMs), iso(cut.toMs)],
     ]);
+    // One event per state change, for the webhooks: opened in the first round, closed in the second.
+    const events = await db.query<{ event: string; end: string | null }>(
+      sql`SELECT event, anomaly->>'endDate' AS end FROM anomaly_events WHERE anomaly_uuid = ${open[0]!.uuid}::uuid ORDER BY id`,
+    );
+    expect(events).toEqual([
+      { event: 'opened', end: null },
+      { event: 'closed', end: iso(cut.toMs)!.replace('.000Z', 'Z') },
+    ]);
   });
 
   it('re-judges windows late data touched: a filled gap is no outage, a backfilled day gets its own', async () => {
