@@ -134,7 +134,7 @@ const ConfigFields = z.object({
       /** Fewest weeks with data a slot needs to have a baseline. */
       minWeeks: z.coerce.number().int().min(1).max(12).default(2),
       /** A 15-minute bucket is low below this fraction of its expected traffic. */
-      dropBelow: z.coerce.number().gt(0).lt(1).default(0.5),
+      dropBelow: z.coerce.number().gt(0).lt(1).default(0.6),
       /** Consecutive low buckets that open an anomaly. */
       openAfter: z.coerce.number().int().min(1).max(96).default(2),
       /** A bucket is recovered at or above this fraction of its expected traffic. */

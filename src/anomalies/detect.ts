@@ -37,7 +37,7 @@ export interface DetectorParams {
 export const DEFAULT_PARAMS: DetectorParams = {
   weeks: 4,
   minWeeks: 2,
-  dropBelow: 0.5,
+  dropBelow: 0.6,
   openAfter: 2,
   recoverAbove: 0.75,
   closeAfter: 2,

@@ -111,7 +111,7 @@ describe('detect', () => {
     const start = at(1, 10);
     expect(
       detect(
-        input(3, (v) => scale(v, start, start + 8, 0.6)),
+        input(3, (v) => scale(v, start, start + 8, 0.7)),
         DEFAULT_PARAMS,
         FROM,
       ),
