@@ -12,6 +12,7 @@ import { bearerAuth } from './middleware/auth.js';
 import { httpCache } from './middleware/http-cache.js';
 import { tokenRateLimit, WindowCounter } from './middleware/rate-limit.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import * as adminAnomalies from './routes/admin-anomalies.js';
 import * as adminTokens from './routes/admin-tokens.js';
 import * as docs from './routes/docs.js';
 import * as embeds from './routes/embeds.js';
@@ -23,6 +24,7 @@ import * as timeseries from './routes/netflows/timeseries.js';
 import * as timeseriesGroups from './routes/netflows/timeseries-groups.js';
 import * as top from './routes/netflows/top.js';
 import { validationError } from './routes/schemas.js';
+import * as trafficAnomalies from './routes/traffic-anomalies.js';
 
 export const API_VERSION = '0.1.0';
 /** Longest URL accepted (414 beyond). */
@@ -162,7 +164,11 @@ export function createApp(deps: Deps) {
   const netflows = newApp();
   for (const r of [timeseries, timeseriesGroups, summary, summaryLegacy, top]) r.register(netflows);
   app.route('/radar/netflows', netflows);
+  const radar = newApp();
+  trafficAnomalies.register(radar);
+  app.route('/radar', radar);
   adminTokens.register(app);
+  adminAnomalies.register(app);
   ingestFlows.register(app);
   embeds.register(app);
   explorer.register(app);
@@ -230,7 +236,11 @@ export const openApiConfig = {
       name: 'NetFlows',
       description: 'Traffic series, groups, summaries and tops, wire-compatible with Radar.',
     },
-    { name: 'Admin', description: 'Token management (scope admin).' },
+    {
+      name: 'Traffic anomalies',
+      description: 'Sustained drops of an AS’s or a location’s traffic, wire-compatible with Radar.',
+    },
+    { name: 'Admin', description: 'Token management and anomaly review (scope admin).' },
     { name: 'Ingest', description: 'Flow records over HTTP (scope ingest).' },
     { name: 'Embeds', description: 'Signed, read-only chart links (scope admin).' },
   ],

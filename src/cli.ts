@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { getTrafficAnomalies, parseAnomalyQuery, type TrafficAnomaly } from './anomalies/query.js';
+import { type AnomalyStatus, setAnomalyStatus } from './anomalies/store.js';
 import { parseScopes } from './auth/scopes.js';
 import { createToken, listTokens, revokeToken, type TokenInfo } from './auth/tokens.js';
 import { type Config, loadConfig, parseDuration } from './config.js';
@@ -321,5 +323,62 @@ withCommon(embed.command('create'))
       `embed links (chart page, SVG, data) expire ${links.expiresAt}; anyone holding them can read this query until then\n`,
     );
   });
+
+const anomaly = program.command('anomaly').description('review traffic anomalies (verify, dismiss)');
+
+withCommon(anomaly.command('list'))
+  .description('list anomalies, newest first: uuid, type, entity, start, end, status')
+  .option('--status <status>', 'VERIFIED, UNVERIFIED or DISMISSED (default: the first two)')
+  .option('--date-range <range>', 'only those overlapping the last 7d, 4w, …')
+  .option('--limit <n>', 'how many', '20')
+  .option('--token <admin token>', 'admin token, when the service is running')
+  .action(async (opts) => {
+    const config = configOf(opts);
+    const params = new URLSearchParams({ limit: opts.limit });
+    if (opts.status) params.set('status', opts.status);
+    if (opts.dateRange) params.set('dateRange', opts.dateRange);
+    const api = await viaService(config, opts);
+    const list = api
+      ? ((await api('GET', `/radar/traffic_anomalies?${params}`)) as { trafficAnomalies: TrafficAnomaly[] })
+      : await withDb(config, async (db) => {
+          let filters: ReturnType<typeof parseAnomalyQuery>;
+          try {
+            filters = parseAnomalyQuery(params, 'list', Date.now());
+          } catch (err) {
+            fail((err as Error).message);
+          }
+          const out = await getTrafficAnomalies(db, filters);
+          return ('result' in out ? out.result : { trafficAnomalies: [] }) as {
+            trafficAnomalies: TrafficAnomaly[];
+          };
+        });
+    for (const a of list.trafficAnomalies)
+      process.stdout.write(
+        `${a.uuid}\t${a.type}\t${a.asnDetails ? `AS${a.asnDetails.asn}` : (a.locationDetails?.code ?? '')}\t${a.startDate}\t${a.endDate ?? 'ongoing'}\t${a.status}\n`,
+      );
+  });
+
+for (const [name, status, what] of [
+  ['verify', 'VERIFIED', 'confirm an anomaly: shown as verified, and annotated in NetFlows confidenceInfo'],
+  ['dismiss', 'DISMISSED', 'dismiss an anomaly (a false alarm): hidden from /radar/traffic_anomalies'],
+  ['unverify', 'UNVERIFIED', 'undo verify or dismiss'],
+] as const)
+  withCommon(anomaly.command(name))
+    .description(what)
+    .argument('<uuid>')
+    .option('--token <admin token>', 'admin token, when the service is running')
+    .action(async (uuid: string, opts) => {
+      const config = configOf(opts);
+      const api = await viaService(config, opts);
+      const set: AnomalyStatus | undefined = api
+        ? (
+            (await api('PUT', `/admin/traffic_anomalies/${encodeURIComponent(uuid)}/status`, { status })) as {
+              status: AnomalyStatus;
+            }
+          ).status
+        : (await withDb(config, (db) => setAnomalyStatus(db, uuid, status, 'cli')))?.status;
+      if (!set) fail(`no traffic anomaly with uuid "${uuid}"`);
+      process.stdout.write(`${uuid} ${set}\n`);
+    });
 
 await program.parseAsync(process.argv);

@@ -127,6 +127,51 @@ const ConfigFields = z.object({
   cityMmdb: z.array(z.string()).default([]),
   /** v9/IPFIX templates not refreshed for this long are forgotten. */
   templateExpiry: duration.prefault('30m'),
+  /**
+   * The traffic-anomaly detector (src/anomalies, docs/decisions/0009-anomalies.md), run in every
+   * maintenance round.
+   */
+  anomalies: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Weeks of history the baseline of a slot is the median of. */
+      weeks: z.coerce.number().int().min(1).max(12).default(4),
+      /** Fewest weeks with data a slot needs to have a baseline. */
+      minWeeks: z.coerce.number().int().min(1).max(12).default(2),
+      /** A 15-minute bucket is low below this fraction of its expected traffic. */
+      dropBelow: z.coerce.number().gt(0).lt(1).default(0.6),
+      /** Consecutive low buckets that open an anomaly. */
+      openAfter: z.coerce.number().int().min(1).max(96).default(2),
+      /** A bucket is recovered at or above this fraction of its expected traffic. */
+      recoverAbove: z.coerce.number().gt(0).max(1).default(0.75),
+      /** Consecutive recovered buckets that close an anomaly. */
+      closeAfter: z.coerce.number().int().min(1).max(96).default(2),
+      /** ASes and locations below this share of all traffic are not watched. */
+      minShare: z.coerce.number().min(0).lt(1).default(0.005),
+      /** Buckets where the rest of the traffic fell below this fraction of its baseline are not judged. */
+      minRestScale: z.coerce.number().min(0).lt(1).default(0.2),
+      /** A bucket is judged this long after its end. */
+      settle: duration.prefault('5m'),
+      /** How far back the first round judges. */
+      backfill: duration.prefault('28d'),
+    })
+    .prefault({}),
+  /**
+   * Where state changes of traffic anomalies are POSTed (opened, closed, removed, verified,
+   * dismissed, unverified), as JSON signed with HMAC-SHA256 of the secret (src/anomalies/webhooks.ts).
+   * Delivered in order from the maintenance round, retried with backoff.
+   */
+  webhooks: z
+    .array(
+      z.object({
+        url: z
+          .string()
+          .url()
+          .regex(/^https?:/i, 'an http(s) URL'),
+        secret: z.string().min(32, 'at least 32 characters'),
+      }),
+    )
+    .default([]),
 });
 
 export const ConfigSchema = ConfigFields.superRefine((c, ctx) => {
@@ -182,6 +227,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_MMDB: 'mmdb',
   FLOWRADAR_CITY_MMDB: 'cityMmdb',
   FLOWRADAR_TEMPLATE_EXPIRY: 'templateExpiry',
+  FLOWRADAR_ANOMALIES: 'anomalies.enabled',
   FLOWRADAR_RATE_LIMIT: 'rateLimit.requests',
   FLOWRADAR_AUTH_FAILURE_LIMIT: 'rateLimit.authFailures',
   FLOWRADAR_RATE_LIMIT_WINDOW: 'rateLimit.window',
@@ -203,7 +249,7 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 function envValue(key: string, raw: string): unknown {
-  if (key === 'demo' || key === 'useExporterAs')
+  if (key === 'demo' || key === 'useExporterAs' || key === 'anomalies.enabled')
     return !['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase());
   if (LIST_KEYS.has(key))
     return raw

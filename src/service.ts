@@ -6,6 +6,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
+import { registerAnomalyGauge } from './anomalies/metrics.js';
 import { createApp } from './app.js';
 import { createToken } from './auth/tokens.js';
 import { ResponseCache } from './cache.js';
@@ -167,6 +168,7 @@ export async function startService(
     if (enricher.locatesSubdivisions)
       stops.push(startAdm1NameWriter(db, enricher, config.flushInterval, logger));
     const metrics = new IngestMetrics();
+    registerAnomalyGauge(metrics.registry, readDb ?? db);
     if (collect) {
       if (config.spool.maxBytes > 0) {
         spool = await Spool.open({

@@ -39,19 +39,24 @@ export interface ExporterMinuteDelta {
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Claims batch ids in `ingest_batches` (with their traffic row counts); returns the ids claimed
+ * Claims batch ids in `ingest_batches` (with their traffic row counts, and the span of minutes
+ * they write, which the anomaly detector re-evaluates when it is old); returns the ids claimed
  * now. An id already there is not returned: that batch was written before and must be skipped.
  * @example
  * const fresh = await claimBatches(tx, [{ id: 'http:batch-0001', rows: 12 }]);
  */
 export async function claimBatches(
   tx: Queryable,
-  batches: { id: string; rows: number }[],
+  batches: { id: string; rows: number; firstMinuteMs?: number | null; lastMinuteMs?: number | null }[],
 ): Promise<Set<string>> {
   if (batches.length === 0) return new Set();
+  const at = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
   const claimed = await tx.query<{ id: string }>(
-    sql`INSERT INTO ingest_batches (id, rows) VALUES ${sql.join(
-      batches.map((b) => sql`(${b.id}, ${b.rows})`),
+    sql`INSERT INTO ingest_batches (id, rows, first_minute, last_minute) VALUES ${sql.join(
+      batches.map(
+        (b) =>
+          sql`(${b.id}, ${b.rows}, ${at(b.firstMinuteMs)}::timestamptz, ${at(b.lastMinuteMs)}::timestamptz)`,
+      ),
       sql`, `,
     )} ON CONFLICT (id) DO NOTHING RETURNING id`,
   );

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { sql } from 'drizzle-orm';
+import { detectAnomalies } from '../anomalies/run.js';
+import { deliverWebhooks } from '../anomalies/webhooks.js';
 import type { Config } from '../config.js';
 import type { Database } from './client.js';
 import { ROLLUPS, sourceRetention } from './rollups.js';
@@ -57,6 +59,10 @@ export async function compressAndRetain(db: Database, config: Pick<Config, 'comp
   );
 }
 
+/** What a round of maintenance is configured by; without `anomalies` the detector does not run, without `webhooks` nothing is sent. */
+export type MaintenanceConfig = Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'> &
+  Partial<Pick<Config, 'anomalies' | 'webhooks'>>;
+
 /** The lock every round of maintenance (and the refresh after migrating) runs under. */
 export const MAINTENANCE_LOCK = 'flowradar:maintenance';
 
@@ -64,15 +70,18 @@ export const MAINTENANCE_LOCK = 'flowradar:maintenance';
 export const INSTANCE = `${hostname()}:${process.pid}`;
 
 /**
- * One round of maintenance, by at most one instance at a time and at most once per `intervalMs`
+ * One round of maintenance (rollup refresh, compression and retention, the anomaly detector, then
+ * the anomaly webhooks),
+ * by at most one instance at a time and at most once per `intervalMs`
  * across all of them: under {@link MAINTENANCE_LOCK}, and only when the last round recorded in
  * maintenance_runs started at least `intervalMs` ago (less a tenth, for timer jitter), so N
  * instances ticking out of phase do not make N rounds an interval. Returns whether it ran.
  */
 export async function maintenanceRound(
   db: Database,
-  config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
+  config: MaintenanceConfig,
   instance = INSTANCE,
+  now: () => number = Date.now,
 ): Promise<boolean> {
   const ran = await db.exclusive(MAINTENANCE_LOCK, async () => {
     const [due] = await db.query<{ due: boolean }>(sql`
@@ -85,6 +94,10 @@ export async function maintenanceRound(
     try {
       await refreshRollups(db, config.retention);
       await compressAndRetain(db, config);
+      // After the refresh: the detector reads the 15-minute rollups, and the batches written since
+      // the last round (late data among them) are now in them.
+      if (config.anomalies?.enabled) await detectAnomalies(db, config.anomalies, now());
+      if (config.webhooks?.length) await deliverWebhooks(db, config.webhooks, now());
       await db.query(sql`UPDATE maintenance_runs SET finished_at = now() WHERE id = ${run!.id}`);
     } catch (err) {
       await db
@@ -102,7 +115,7 @@ export async function maintenanceRound(
 /** Runs {@link maintenanceRound} now and every `maintenanceInterval`. Returns a stop function. */
 export function startMaintenance(
   db: Database,
-  config: Pick<Config, 'compressAfter' | 'retention' | 'maintenanceInterval'>,
+  config: MaintenanceConfig,
   log: { warn: (o: object, msg: string) => void },
 ): () => Promise<void> {
   let running: Promise<void> | undefined;

@@ -2,16 +2,19 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   char,
+  check,
   index,
   integer,
   jsonb,
   pgTable,
   primaryKey,
+  real,
   serial,
   smallint,
   text,
   timestamp,
   unique,
+  uuid,
 } from 'drizzle-orm/pg-core';
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
@@ -155,12 +158,65 @@ export const flowTemplates = pgTable(
   (t) => [primaryKey({ columns: [t.exporter, t.domain, t.protocol, t.templateId] })],
 );
 
-/** Ids of batches already written, so a retried batch never counts twice. */
-export const ingestBatches = pgTable('ingest_batches', {
-  id: text('id').primaryKey(),
-  createdAt: tstz('created_at').notNull().defaultNow(),
-  rows: integer('rows').notNull().default(0),
-});
+/**
+ * Ids of batches already written, so a retried batch never counts twice; with the span of minutes
+ * each one wrote, so the anomaly detector re-evaluates the windows late data touched.
+ */
+export const ingestBatches = pgTable(
+  'ingest_batches',
+  {
+    id: text('id').primaryKey(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    rows: integer('rows').notNull().default(0),
+    /** The first and last minute of traffic the batch wrote; null when it wrote none. */
+    firstMinute: tstz('first_minute'),
+    lastMinute: tstz('last_minute'),
+  },
+  (t) => [index('ingest_batches_created_idx').on(t.createdAt)],
+);
+
+/**
+ * Traffic anomalies (src/anomalies): a sustained drop of one AS's or one location's traffic below
+ * what the same weekday and time carried in past weeks. Served as Radar's traffic_anomalies.
+ */
+export const trafficAnomalies = pgTable(
+  'traffic_anomalies',
+  {
+    uuid: uuid('uuid').primaryKey().defaultRandom(),
+    /** AS or LOCATION: which of `asn` and `location` names the entity. */
+    type: text('type').notNull(),
+    asn: integer('asn'),
+    location: char('location', { length: 2 }),
+    startTime: tstz('start_time').notNull(),
+    /** Null while the anomaly lasts. */
+    endTime: tstz('end_time'),
+    /** UNVERIFIED as detected; VERIFIED or DISMISSED by an operator. */
+    status: text('status').notNull().default('UNVERIFIED'),
+    /** 1 − mean observed / expected over the low buckets. */
+    depth: real('depth').notNull(),
+    /** Mean expected and observed bytes per 15-minute bucket over the low buckets. */
+    baselineBytes: bigint('baseline_bytes', { mode: 'number' }).notNull(),
+    observedBytes: bigint('observed_bytes', { mode: 'number' }).notNull(),
+    /** The detector parameters it was found with. */
+    params: jsonb('params').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+    /** When and by whom (token name, or `cli`) the status was last set. */
+    statusChangedAt: tstz('status_changed_at'),
+    statusChangedBy: text('status_changed_by'),
+  },
+  (t) => [
+    check('traffic_anomalies_type', sql`${t.type} IN ('AS', 'LOCATION')`),
+    check('traffic_anomalies_status', sql`${t.status} IN ('UNVERIFIED', 'VERIFIED', 'DISMISSED')`),
+    check(
+      'traffic_anomalies_entity',
+      sql`(${t.type} = 'AS' AND ${t.asn} IS NOT NULL) OR (${t.type} = 'LOCATION' AND ${t.location} IS NOT NULL)`,
+    ),
+    index('traffic_anomalies_start_idx').on(t.startTime),
+    index('traffic_anomalies_asn_idx').on(t.asn, t.startTime),
+    index('traffic_anomalies_location_idx').on(t.location, t.startTime),
+  ],
+);
 
 /** Service-wide values kept in the database, shared by every instance (e.g. the embed key). */
 export const settings = pgTable('settings', {
@@ -182,4 +238,41 @@ export const maintenanceRuns = pgTable('maintenance_runs', {
   finishedAt: tstz('finished_at'),
   /** Why the round failed; null when it succeeded (or is still running). */
   error: text('error'),
+});
+
+/**
+ * Where the anomaly detector has got to (one row): every closed bucket before `evaluatedThrough`
+ * has been judged, and ingest batches recorded before `batchesSeenAt` have had the windows they
+ * touched re-judged.
+ */
+export const anomalyDetector = pgTable('anomaly_detector', {
+  id: smallint('id').primaryKey().default(1),
+  evaluatedThrough: tstz('evaluated_through'),
+  batchesSeenAt: tstz('batches_seen_at'),
+});
+
+/**
+ * State changes of traffic anomalies (opened, closed, removed, verified, dismissed, unverified),
+ * in order, with the anomaly as it was: what webhooks deliver (src/anomalies/webhooks.ts).
+ */
+export const anomalyEvents = pgTable(
+  'anomaly_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    anomalyUuid: uuid('anomaly_uuid').notNull(),
+    event: text('event').notNull(),
+    anomaly: jsonb('anomaly').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('anomaly_events_created_idx').on(t.createdAt)],
+);
+
+/** Per webhook URL: the last event delivered, and the retry state of the next one. */
+export const webhookCursors = pgTable('webhook_cursors', {
+  url: text('url').primaryKey(),
+  lastEventId: bigint('last_event_id', { mode: 'number' }).notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: tstz('next_attempt_at'),
+  lastError: text('last_error'),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
 });

@@ -27,8 +27,9 @@ export async function getNewestMinute(db: Queryable): Promise<number | null> {
 /**
  * A string that changes whenever traffic lands: the newest minute of the last day (bounded, so
  * TimescaleDB plans one chunk, not all of them), the newest exporter report (every collector batch
- * touches `exporters`, late minutes included) and the newest annotation with their count (NULLs
- * are left out, so it is '0' on an empty database).
+ * touches `exporters`, late minutes included), the newest annotation with their count, and the
+ * latest change of a traffic anomaly (a verified one is annotated in confidenceInfo) (NULLs are
+ * left out, so it is '0' on an empty database).
  * @example
  * await getDataWatermark(db) // '2026-12-01 14:40:00+00|2026-12-01 14:40:12.3+00|0'
  */
@@ -36,7 +37,8 @@ export async function getDataWatermark(db: Queryable): Promise<string> {
   const [row] = await db.query<{ w: string }>(
     sql`SELECT concat_ws('|', (SELECT max(time) FROM traffic WHERE time > now() - INTERVAL '1 day'),
                 (SELECT max(last_seen) FROM exporters),
-                (SELECT max(created_at) FROM annotations), (SELECT count(*) FROM annotations)) AS w`,
+                (SELECT max(created_at) FROM annotations), (SELECT count(*) FROM annotations),
+                (SELECT max(updated_at) FROM traffic_anomalies)) AS w`,
   );
   return row?.w ?? '';
 }

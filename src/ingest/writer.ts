@@ -127,6 +127,21 @@ export function mergeBatches(batches: Batch[]): {
   };
 }
 
+/** The first and last minute of a batch's traffic; nulls when it has none. */
+function minuteSpan(rows: readonly TrafficDelta[]): {
+  firstMinuteMs: number | null;
+  lastMinuteMs: number | null;
+} {
+  if (rows.length === 0) return { firstMinuteMs: null, lastMinuteMs: null };
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const r of rows) {
+    if (r.minuteMs < first) first = r.minuteMs;
+    if (r.minuteMs > last) last = r.minuteMs;
+  }
+  return { firstMinuteMs: first, lastMinuteMs: last };
+}
+
 /**
  * Writes several batches in one transaction, each exactly once: all ids are claimed in
  * ingest_batches, those already there are skipped, and the sum of the others is written.
@@ -140,7 +155,7 @@ export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<
   return db.transaction(async (tx) => {
     const ids = await claimBatches(
       tx,
-      unique.map((b) => ({ id: b.id, rows: b.traffic.length })),
+      unique.map((b) => ({ id: b.id, rows: b.traffic.length, ...minuteSpan(b.traffic) })),
     );
     const fresh = unique.filter((b) => ids.has(b.id));
     if (fresh.length === 0) return ids;

@@ -1,9 +1,11 @@
 import { sql } from 'drizzle-orm';
+import { getVerifiedAnomalies } from '../anomalies/store.js';
 import type { Database } from '../db/client.js';
 import { getAnnotations, getExporterQuality, getSplitMinutes } from '../db/confidence.js';
 import { sourcesOf } from '../db/rollup-sources.js';
 import { getNewestMinute } from '../db/watermarks.js';
 import type { AnswerAnnotation, AnswerMeta, AnswerTimeseriesMeta, Normalization } from '../routes/schemas.js';
+import { countryName } from './geo.js';
 import { ZERO_BASELINE_VALUE, type ZeroBaselines } from './normalize.js';
 import { type ParsedQuery, seriesBuckets } from './params.js';
 import { isoSeconds } from './time.js';
@@ -17,16 +19,17 @@ export type TimeseriesMeta = AnswerTimeseriesMeta;
 export const LOSS_THRESHOLD = 0.01;
 
 /**
- * Data quality for the windows of a request: operator annotations overlapping them, and the
- * exporters whose estimated loss or unknown sampling makes the numbers less certain, or whose
- * datagrams reached several collectors (loss unknown there).
+ * Data quality for the windows of a request: operator annotations overlapping them, traffic
+ * anomalies an operator verified, and the exporters whose estimated loss or unknown sampling makes
+ * the numbers less certain, or whose datagrams reached several collectors (loss unknown there).
  */
 async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confidenceInfo']> {
   const src = await sourcesOf(db)();
-  const [notes, quality, split] = await Promise.all([
+  const [notes, quality, split, outages] = await Promise.all([
     getAnnotations(db, q.series),
     getExporterQuality(db, q.series, src),
     getSplitMinutes(db, q.series),
+    getVerifiedAnomalies(db, q.series),
   ]);
   const splitOf = new Map(split.map((s) => [s.exporter, s]));
   let level = 5;
@@ -42,6 +45,22 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
       linkedUrl: n.linked_url,
     };
   });
+  // Outages an operator confirmed explain the traffic; they say nothing against the data's quality.
+  const windowsEnd = Math.max(...q.series.map((w) => w.end));
+  for (const o of outages)
+    annotations.push({
+      dataSource: 'NET',
+      eventType: 'OUTAGE',
+      description: `traffic anomaly (verified): ${
+        o.type === 'AS'
+          ? `AS${o.asn}${o.as_name ? ` ${o.as_name}` : ''}`
+          : `${o.location} (${countryName(o.location ?? '')})`
+      } fell ${Math.round(o.depth * 100)}% below its expected traffic${o.end_ms === null ? ', ongoing' : ''} [${o.uuid}]`,
+      isInstantaneous: false,
+      linkedUrl: '',
+      startDate: isoSeconds(o.start_ms),
+      endDate: isoSeconds(o.end_ms ?? Math.max(windowsEnd, o.start_ms)),
+    });
   for (const e of quality) {
     // Loss is a share of the minutes where it was measured: split minutes have none, by rule.
     const measured = Math.max(0, e.records - (splitOf.get(e.exporter)?.records ?? 0));
