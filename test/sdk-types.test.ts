@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Cloudflare from 'cloudflare';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemo } from '../src/demo.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic } from './helpers/db.js';
 import { DAY_ROWS, insertAsnNames, NOW } from './query/data.js';
@@ -184,5 +186,123 @@ describe("captured answers compile against the official SDK's response types (st
     const errors = await compile(dir, moduleOf([{ label: 'broken', shape: SHAPES.timeseries, body }]));
     expect(errors).toMatch(/Type 'null' is not assignable to type 'string'/);
     expect(errors).toMatch(/"HOURLY"/);
+  });
+});
+
+/** Every number of an answer's series (values, shares, top values), meta and timestamps aside. */
+function numbersOf(body: Record<string, unknown>): number[] {
+  const walk = (x: unknown, key: string): number[] => {
+    if (key === 'timestamps' || key === 'meta' || /ASN|Alpha2|Name/.test(key)) return [];
+    if (Array.isArray(x)) return x.flatMap((v) => walk(v, key));
+    if (x && typeof x === 'object') return Object.entries(x).flatMap(([k, v]) => walk(v, k));
+    return typeof x === 'string' && x !== '' && Number.isFinite(Number(x)) ? [Number(x)] : [];
+  };
+  return walk(body, '');
+}
+
+describe("the SDK's typed calls for all six endpoints against the demo, compiled against its types", () => {
+  let t: TestApp;
+  let dir: string;
+  let nf: Cloudflare['radar']['netFlows'];
+  const now = Math.floor(Date.now() / 300_000) * 300_000;
+
+  beforeAll(async () => {
+    t = await testApp({ now: new Date(now).toISOString() });
+    await seedDemo(t.db, now, pino({ level: 'silent' }));
+    nf = new Cloudflare({
+      apiToken: await t.token(['read']),
+      baseURL: 'http://flowradar.test/client/v4',
+      maxRetries: 0,
+      fetch: async (input, init) => t.app.fetch(new Request(input, init)),
+    }).radar.netFlows;
+    dir = await mkdtemp(join(tmpdir(), 'flowradar-sdk-demo-'));
+  }, 120_000);
+  afterAll(async () => {
+    await t?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('geoId, ADM1, groups with PERCENTAGE_CHANGE, one dateRange for two series: data, and the SDK types hold', async () => {
+    const LISBON = '2267056';
+    const calls: [string, Shape, () => Promise<unknown>][] = [
+      [
+        'timeseries, geoId Lisbon vs all, one dateRange',
+        SHAPES.timeseries,
+        () =>
+          nf.timeseries({
+            name: ['lisbon', 'all'],
+            geoId: [LISBON, ''],
+            dateRange: ['7d'],
+          }),
+      ],
+      [
+        'timeseries, PERCENTAGE_CHANGE vs 7dControl',
+        SHAPES.timeseries,
+        () =>
+          nf.timeseries({
+            dateRange: ['7d', '7dControl'],
+            aggInterval: '1d',
+            normalization: 'PERCENTAGE_CHANGE',
+          }),
+      ],
+      [
+        'timeseries_groups ADM1',
+        SHAPES.groups,
+        () => nf.timeseriesGroups('ADM1', { dateRange: ['1d'], aggInterval: '1h' }),
+      ],
+      [
+        'timeseries_groups AS, PERCENTAGE_CHANGE vs last week',
+        SHAPES.groups,
+        () =>
+          nf.timeseriesGroups('AS', {
+            dateRange: ['7d', '7dControl'],
+            aggInterval: '1d',
+            normalization: 'PERCENTAGE_CHANGE',
+          }),
+      ],
+      ['summary ADM1', SHAPES.summary, () => nf.summaryV2('ADM1', { dateRange: ['1d'] })],
+      [
+        'summary PRODUCT, geoId excluded',
+        SHAPES.summary,
+        () => nf.summaryV2('PRODUCT', { dateRange: ['1d'], geoId: [`-${LISBON}`] }),
+      ],
+      [
+        'summary (deprecated), geoId',
+        SHAPES.legacySummary,
+        () => nf.summary({ dateRange: ['1d'], geoId: [LISBON] }),
+      ],
+      [
+        'top ases, geoId',
+        SHAPES.topAses,
+        () => nf.top.ases({ dateRange: ['1d'], geoId: [LISBON], limit: 3 }),
+      ],
+      [
+        'top locations, two series, one dateRange',
+        SHAPES.topLocations,
+        () =>
+          nf.top.locations({
+            name: ['all', 'noPT'],
+            location: ['', '-PT'],
+            dateRange: ['28d'],
+          }),
+      ],
+    ];
+    const captured = [];
+    for (const [label, shape, call] of calls) {
+      const body = (await call().catch((e) => {
+        throw new Error(`${label}: ${e}`);
+      })) as Record<string, unknown>;
+      // Every series of every answer has traffic: the demo covers what the examples ask.
+      // (A PERCENTAGE_CHANGE answer's second series is its baseline, 0 by definition.)
+      const baseline = label.includes('PERCENTAGE_CHANGE') ? Object.keys(body)[2] : undefined;
+      for (const [key, series] of Object.entries(body))
+        if (key !== 'meta' && key !== baseline)
+          expect(
+            numbersOf({ [key]: series }).some((n) => n !== 0),
+            `${label}: ${key}`,
+          ).toBe(true);
+      captured.push({ label, shape, body });
+    }
+    expect(await compile(dir, moduleOf(captured))).toBe('');
   });
 });
