@@ -1,5 +1,5 @@
 /**
- * The detector against the embedded database: weeks of synthetic diurnal traffic written as the
+ * The detector against the embedded database and the real server: weeks of synthetic diurnal traffic written as the
  * collectors write it, rollups refreshed, then detection rounds as maintenance runs them.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import type { Database } from '../../src/db/client.js';
 import { upsertExporterMinutes } from '../../src/db/ingest-store.js';
 import { maintenanceRound, refreshRollups } from '../../src/db/maintenance.js';
 import { writeBatches } from '../../src/ingest/writer.js';
-import { testDatabase } from '../helpers/db.js';
+import { MODES, testDatabase } from '../helpers/db.js';
 import { DAY_MS, type Outage, START, trafficRows, writeTraffic } from './data.js';
 
 const CONFIG: AnomalyConfig = { ...DEFAULT_PARAMS, enabled: true, settle: 5 * 60_000, backfill: 7 * DAY_MS };
@@ -53,7 +53,7 @@ async function ingest(db: Database, fromMs: number, toMs: number, outages: Outag
   await refreshRollups(db);
 }
 
-describe('detectAnomalies on the embedded database', () => {
+describe.each(MODES)('detectAnomalies on the %s database', (mode) => {
   let db: Database | undefined;
   afterEach(async () => {
     await db?.close();
@@ -61,7 +61,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('finds an AS outage and its location, to the bucket, and nothing in normal traffic', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     const cut: Outage = { asn: 64500, fromMs: at(2, 13), toMs: at(2, 15, 30), factor: 0.1 };
     await writeTraffic(db, START, at(5, 0), [cut]);
     const counts = await detectAnomalies(db, CONFIG, at(5, 0));
@@ -82,7 +82,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('opens nothing where exporter loss explains the drop', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     const cut: Outage = { asn: 64501, fromMs: at(1, 10), toMs: at(1, 12), factor: 0.2 };
     await writeTraffic(db, START, at(3, 0), [cut]);
     const minutes = [];
@@ -102,7 +102,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('keeps an outage open while it lasts and closes the same anomaly when traffic returns', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     const cut: Outage = { asn: 64502, fromMs: at(1, 20), toMs: at(2, 2), factor: 0 };
     await writeTraffic(db, START, at(1, 22), [cut]);
     await detectAnomalies(db, CONFIG, at(1, 22, 5));
@@ -126,7 +126,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('re-judges windows late data touched: a filled gap is no outage, a backfilled day gets its own', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     // AS 64500's rows of 13:00–15:00 on day 2 arrive late (the exporter's flows were delayed).
     const gap: Outage = { asn: 64500, fromMs: at(2, 13), toMs: at(2, 15), factor: 0 };
     // Nothing at all was collected on day 3 at first.
@@ -152,7 +152,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('keeps an anomaly an operator verified even when late data fills it', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     const gap: Outage = { asn: 64500, fromMs: at(1, 9), toMs: at(1, 11), factor: 0 };
     await writeTraffic(db, START, at(2, 0), [gap]);
     await detectAnomalies(db, CONFIG, at(2, 0));
@@ -163,7 +163,7 @@ describe('detectAnomalies on the embedded database', () => {
   });
 
   it('runs in the maintenance round when configured', async () => {
-    db = await testDatabase();
+    db = await testDatabase(mode);
     const cut: Outage = { asn: 64501, fromMs: at(0, 12), toMs: at(0, 14), factor: 0 };
     await writeTraffic(db, START, at(1, 0), [cut]);
     const base = {
