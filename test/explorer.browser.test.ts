@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { storeAnomaly } from './anomalies/data.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { artifactPath, launchChromium, listen, seedTwoNetworks } from './helpers/browser.js';
 
@@ -55,6 +56,44 @@ function shadePixels(page: Page, selector: string): Promise<{ shade: number; are
         shade++;
     return { shade, area: canvas.width * canvas.height };
   }, selector);
+}
+
+/**
+ * The canvas columns (device pixels) holding the traffic anomaly shade, rgba(220, 20, 60, 0.16),
+ * read back from the transparent canvas as translucent crimson; and how many pixels hold it.
+ */
+function anomalyShade(
+  page: Page,
+  selector: string,
+): Promise<{ columns: number[]; pixels: number; area: number }> {
+  return page.evaluate((sel) => {
+    const canvas = document.querySelector(`${sel} canvas`) as HTMLCanvasElement;
+    const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+    const columns = new Set<number>();
+    let pixels = 0;
+    for (let p = 0; p < data.length; p += 4)
+      if (
+        Math.abs(data[p]! - 220) < 20 &&
+        data[p + 1]! < 45 &&
+        Math.abs(data[p + 2]! - 60) < 20 &&
+        Math.abs(data[p + 3]! - 41) < 12
+      ) {
+        pixels++;
+        columns.add((p / 4) % canvas.width);
+      }
+    return { columns: [...columns].sort((a, b) => a - b), pixels, area: canvas.width * canvas.height };
+  }, selector);
+}
+
+/** Runs of consecutive numbers, as [first, last] pairs. */
+function runsOf(sorted: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const n of sorted) {
+    const last = runs.at(-1);
+    if (last && n === last[1] + 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  return runs;
 }
 
 describe('the explorer in Debian’s chromium', () => {
@@ -235,6 +274,126 @@ describe('the explorer in Debian’s chromium', () => {
     await page.reload();
     expect(await page.locator('#options select[name="metric"]').inputValue()).toBe('packets');
     expect(await page.locator('#options select[name="normalization"]').inputValue()).toBe('MIN_MAX');
+    await page.close();
+  });
+
+  /** Opens the explorer on `query` with the token, once the anomalies are in. */
+  async function openWithAnomalies(query: string): Promise<Page> {
+    const page = await context.newPage();
+    watch(page);
+    await page.goto(`${server.url}/#${query}`);
+    await page.evaluate((tok) => sessionStorage.setItem('flowradar.token', tok), token);
+    await page.reload();
+    await page.waitForFunction(() => Array.isArray((window as any).__flowradar.anomalies));
+    expect(await page.evaluate(() => (window as any).__flowradar.error)).toBeNull();
+    return page;
+  }
+
+  it('shades the traffic anomalies of the charted ASes and locations and lists them, an ongoing one up to the chart’s end', async () => {
+    const hour = Math.floor(Date.parse(NOW) / 3_600_000) * 3_600_000;
+    const iso = (hoursAgo: number) =>
+      new Date(hour - hoursAgo * 3_600_000).toISOString().replace('.000Z', 'Z');
+    const meo = await storeAnomaly(t.db, { type: 'AS', asn: 3243, start: iso(6), end: iso(4) });
+    const pt = await storeAnomaly(t.db, { type: 'LOCATION', location: 'PT', start: iso(2), end: null });
+    // Outside the window, of another AS, dismissed: none of them is shown.
+    await storeAnomaly(t.db, { type: 'AS', asn: 3243, start: iso(24 * 5), end: iso(24 * 5 - 2) });
+    await storeAnomaly(t.db, { type: 'AS', asn: 64999, start: iso(6), end: iso(5) });
+    await storeAnomaly(t.db, { type: 'AS', asn: 3243, start: iso(12), end: iso(11), status: 'DISMISSED' });
+
+    const page = await openWithAnomalies(
+      'name=meo&name=pt&dateRange=1d&dateRange=1d&asn=3243&asn=&location=&location=PT&aggInterval=1h',
+    );
+    expect(await page.evaluate(() => (window as any).__flowradar.anomalies)).toEqual([pt, meo]);
+    const items = page.locator('#anomalies li');
+    expect(await items.count()).toBe(2);
+    expect(await items.nth(0).getAttribute('data-uuid')).toBe(pt);
+    expect(await items.nth(0).textContent()).toBe(`LOCATION PT Portugal · ${iso(2)} – ongoing · UNVERIFIED`);
+    expect(await items.nth(1).textContent()).toBe(
+      `AS AS3243 MEO-RESIDENCIAL · ${iso(6)} – ${iso(4)} · UNVERIFIED`,
+    );
+    expect(await page.locator('#anomalies-state').textContent()).toBe('2 in this window');
+
+    // Two bands in the anomaly shade: the two hours of AS3243's, and the ongoing one from two hours
+    // ago up to the chart's end (its last bucket).
+    const shade = await anomalyShade(page, '#chart');
+    const runs = runsOf(shade.columns);
+    expect(runs).toHaveLength(2);
+    const [meoRun, ptRun] = runs as [[number, number], [number, number]];
+    const lastBucket = await page.evaluate(() => (window as any).__flowradar.series[0].timestamps.at(-1));
+    const ptHours = (Date.parse(lastBucket) - Date.parse(iso(2))) / 3_600_000;
+    expect(ptHours).toBeGreaterThan(0);
+    const ratio = (meoRun[1] - meoRun[0] + 1) / (ptRun[1] - ptRun[0] + 1);
+    expect(ratio).toBeGreaterThan((2 / ptHours) * 0.9);
+    expect(ratio).toBeLessThan((2 / ptHours) * 1.1);
+    expect(shade.pixels).toBeGreaterThan(shade.area / 40);
+    // The ongoing band ends where the plot does: nothing to its right but the axis' padding.
+    const plot = (await page.locator('#chart .u-over').boundingBox())!;
+    const canvas = (await page.locator('#chart canvas').boundingBox())!;
+    expect(Math.abs(canvas.x + ptRun[1] + 1 - (plot.x + plot.width))).toBeLessThan(3);
+    // The annotation keeps its own orange, apart from the anomalies.
+    expect((await shadePixels(page, '#chart')).shade).toBeGreaterThan(shade.area / 40);
+
+    // Hovering a band names its anomaly in the plot's tooltip; elsewhere there is none.
+    const y = plot.y + plot.height / 2;
+    await page.mouse.move(canvas.x + (meoRun[0] + meoRun[1]) / 2, y);
+    await expect
+      .poll(() => page.locator('#chart .u-over').getAttribute('title'))
+      .toContain('AS3243 MEO-RESIDENCIAL');
+    await page.mouse.move(canvas.x + (ptRun[0] + ptRun[1]) / 2, y);
+    await expect.poll(() => page.locator('#chart .u-over').getAttribute('title')).toContain('PT Portugal');
+    expect(await page.locator('#chart .u-over').getAttribute('title')).toContain('ongoing');
+    await page.mouse.move(plot.x + 5, y);
+    await expect.poll(() => page.locator('#chart .u-over').getAttribute('title')).toBeNull();
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: artifactPath('explorer-anomalies.png'), fullPage: true });
+
+    // Through the table view and back, the chart keeps its bands.
+    await page.click('#view-table');
+    await page.click('#view-chart');
+    expect(runsOf((await anomalyShade(page, '#chart')).columns)).toHaveLength(2);
+    await page.close();
+  });
+
+  it('lists no anomaly and shades none when the charted AS has none', async () => {
+    const page = await openWithAnomalies('name=dtag&dateRange=1d&asn=3320&aggInterval=1h');
+    expect(await page.evaluate(() => (window as any).__flowradar.anomalies)).toEqual([]);
+    expect(await page.locator('#anomalies li').count()).toBe(0);
+    expect(await page.locator('#anomalies-state').textContent()).toBe('None in this window');
+    expect((await anomalyShade(page, '#chart')).pixels).toBe(0);
+    expect((await pixelsPerSeries(page, '#chart', 1))[0]).toBeGreaterThan(40);
+    await page.close();
+  });
+
+  it('keeps the chart when the anomalies are refused', async () => {
+    const page = await context.newPage();
+    watch(page);
+    // The API's answer to a token without the scope, for the anomalies alone.
+    await page.route('**/radar/traffic_anomalies?**', (route) =>
+      route.fulfill({
+        status: 400,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          success: false,
+          errors: [{ code: 10000, message: 'missing scope' }],
+          messages: [],
+          result: null,
+        }),
+      }),
+    );
+    await page.goto(`${server.url}/#name=meo&dateRange=1d&asn=3243&aggInterval=1h`);
+    await page.evaluate((tok) => sessionStorage.setItem('flowradar.token', tok), token);
+    await page.reload();
+    await page.waitForFunction(() => Array.isArray((window as any).__flowradar.anomalies));
+    const shown = await page.evaluate(() => (window as any).__flowradar);
+    expect(shown.error).toBeNull();
+    expect(shown.anomalies).toEqual([]);
+    expect(shown.series[0].timestamps).toHaveLength(24);
+    expect((await pixelsPerSeries(page, '#chart', 1))[0]).toBeGreaterThan(40);
+    expect(await page.locator('#anomalies li').count()).toBe(0);
+    expect(await page.locator('#anomalies-state').textContent()).toBe(
+      'Traffic anomalies unavailable: missing scope',
+    );
+    expect(await page.locator('#status').textContent()).toBe('1 series × 24 buckets');
     await page.close();
   });
 

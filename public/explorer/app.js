@@ -2,7 +2,18 @@
 // CSV, copy the curl command and a share link. The token lives in sessionStorage only; the page
 // state lives in the URL fragment (the API query string itself), never the token. A fragment
 // carrying exp and sig is a signed embed query: shown read-only, fetched without a token.
-import { drawChart, el, PALETTE, plotted, renderTable, seriesOf, toCsv, yLabelOf } from './chart.js';
+import {
+  anomalySubject,
+  drawChart,
+  el,
+  PALETTE,
+  plotted,
+  renderTable,
+  seriesOf,
+  shadeAnomalies,
+  toCsv,
+  yLabelOf,
+} from './chart.js';
 import {
   fromParams,
   MAX_CHART_SERIES,
@@ -16,6 +27,11 @@ import {
 
 const TOKEN_KEY = 'flowradar.token';
 const API = '/radar/netflows';
+const ANOMALIES = '/radar/traffic_anomalies';
+/** Anomalies asked for per request (the API allows 1000). */
+const ANOMALY_LIMIT = 100;
+/** Beyond this many ASes and locations in the series, one request for every anomaly instead. */
+const MAX_ANOMALY_REQUESTS = 20;
 const $ = (selector) => document.querySelector(selector);
 
 const initialHash = location.hash.slice(1);
@@ -45,6 +61,8 @@ const debug = {
   colors: PALETTE,
   error: null,
   signed,
+  /** The traffic anomalies listed and shaded (uuids); null while loading. */
+  anomalies: null,
 };
 window.__flowradar = debug;
 
@@ -248,6 +266,7 @@ function draw() {
   if (view === 'chart') {
     chart = drawChart($('#chart'), series, {
       annotations: meta.confidenceInfo?.annotations ?? [],
+      anomalies: shown.anomalies ?? [],
       yLabel: yLabelOf(meta),
     });
     const drawn = plotted(chart);
@@ -292,10 +311,93 @@ async function run() {
     $('#download-csv').disabled = false;
     $('#copy-curl').disabled = false;
     setStatus(`${series.length} series × ${series[0]?.timestamps.length ?? 0} buckets`);
-    if (!signed) await loadTops();
+    if (!signed) await Promise.all([loadTops(), loadAnomalies(shown)]);
   } catch (err) {
     setStatus(err instanceof ApiProblem ? err.message : `Failed: ${err.message}`, true);
   }
+}
+
+/**
+ * The filters of the anomaly requests for the series on the chart: each AS and location they
+ * select (exclusions aside), or none (every anomaly) as soon as one series selects neither.
+ */
+function anomalyFilters(query, count) {
+  const params = new URLSearchParams(query);
+  const filters = new Map();
+  for (let i = 0; i < count; i++) {
+    const values = (key) =>
+      (params.getAll(key)[i] ?? '')
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '' && !v.startsWith('-'));
+    const asns = values('asn').map((v) => v.replace(/^AS/i, ''));
+    const locations = values('location').map((v) => v.toUpperCase());
+    if (asns.length === 0 && locations.length === 0) return [new URLSearchParams()];
+    for (const v of asns) filters.set(`asn=${v}`, new URLSearchParams({ asn: v }));
+    for (const v of locations) filters.set(`location=${v}`, new URLSearchParams({ location: v }));
+  }
+  return filters.size > MAX_ANOMALY_REQUESTS ? [new URLSearchParams()] : [...filters.values()];
+}
+
+function anomalyItem(a) {
+  return el(
+    'li',
+    { 'data-uuid': a.uuid },
+    el('strong', {}, a.type),
+    ' ',
+    el('span', { class: 'anomaly-subject' }, anomalySubject(a)),
+    ` · ${a.startDate} – `,
+    a.endDate ?? el('em', {}, 'ongoing'),
+    ' · ',
+    el('span', { class: 'anomaly-status' }, a.status),
+  );
+}
+
+/**
+ * The traffic anomalies in the chart's window (the first series'), of the series' ASes and
+ * locations: listed under the chart and shaded on it. Without them (a token without the scope,
+ * an API error) the chart stays as it is and the list says why.
+ */
+async function loadAnomalies(target) {
+  const list = $('#anomalies');
+  const note = $('#anomalies-state');
+  debug.anomalies = null;
+  list.replaceChildren();
+  note.textContent = 'Loading traffic anomalies…';
+  const range = target.meta.dateRange?.[0];
+  const requests = anomalyFilters(target.query, target.series.length).map((params) => {
+    if (range) {
+      params.set('dateStart', range.startTime);
+      params.set('dateEnd', range.endTime);
+    }
+    params.set('limit', String(ANOMALY_LIMIT));
+    return getJson(`${ANOMALIES}?${params}`);
+  });
+  const answers = await Promise.allSettled(requests);
+  if (shown !== target) return; // another query took the page meanwhile
+  const failed = answers.filter((r) => r.status === 'rejected');
+  const byUuid = new Map();
+  let cut = false;
+  for (const r of answers) {
+    if (r.status !== 'fulfilled') continue;
+    const found = r.value.result.trafficAnomalies;
+    if (found.length >= ANOMALY_LIMIT) cut = true;
+    for (const a of found) byUuid.set(a.uuid, a);
+  }
+  const anomalies = [...byUuid.values()].sort(
+    (a, b) => Date.parse(b.startDate) - Date.parse(a.startDate) || a.uuid.localeCompare(b.uuid),
+  );
+  target.anomalies = anomalies;
+  if (chart) shadeAnomalies(chart, target.meta.confidenceInfo?.annotations ?? [], anomalies);
+  list.replaceChildren(...anomalies.map(anomalyItem));
+  if (failed.length === answers.length)
+    note.textContent = `Traffic anomalies unavailable: ${failed[0].reason.message}`;
+  else
+    note.textContent =
+      (anomalies.length ? `${anomalies.length} in this window` : 'None in this window') +
+      (cut ? ` (the newest ${ANOMALY_LIMIT} per AS or location)` : '') +
+      (failed.length ? ` (some could not be loaded: ${failed[0].reason.message})` : '');
+  debug.anomalies = anomalies.map((a) => a.uuid);
 }
 
 function topItem(label, value) {
@@ -401,6 +503,7 @@ if (signed) {
   $('#token-form').hidden = true;
   $('#signed-note').hidden = false;
   $('#tops').hidden = true;
+  $('#anomalies-box').hidden = true;
 }
 renderToken();
 renderSeries();

@@ -76,39 +76,100 @@ export function toCsv(series) {
   return `${lines.join('\n')}\n`;
 }
 
-/** Shades confidenceInfo annotations under the lines, on the time axis of the first series. */
-function annotationsPlugin(annotations) {
+/** Shade of confidenceInfo annotations (operator notes, verified anomalies). */
+export const ANNOTATION_FILL = 'rgba(255, 165, 0, 0.18)';
+/** Shade of traffic anomalies (GET /radar/traffic_anomalies): red, apart from the annotations' orange. */
+export const ANOMALY_FILL = 'rgba(220, 20, 60, 0.16)';
+
+/** Who a traffic anomaly is about: the AS (with its name) or the location. */
+export function anomalySubject(a) {
+  if (a.type === 'AS' && a.asnDetails)
+    return `AS${a.asnDetails.asn}${a.asnDetails.name ? ` ${a.asnDetails.name}` : ''}`;
+  const place = a.locationDetails;
+  return place ? `${place.code} ${place.name}` : a.type;
+}
+
+/** The shaded spans of a chart: annotations, then traffic anomalies (an ongoing one has no end). */
+function bandsOf(annotations, anomalies) {
+  return [
+    ...annotations.map((a) => ({
+      start: Date.parse(a.startDate) / 1000,
+      end: Date.parse(a.endDate) / 1000,
+      fill: ANNOTATION_FILL,
+      title: `${a.eventType}: ${a.description}`,
+    })),
+    ...anomalies.map((a) => ({
+      start: Date.parse(a.startDate) / 1000,
+      end: a.endDate ? Date.parse(a.endDate) / 1000 : Number.POSITIVE_INFINITY,
+      fill: ANOMALY_FILL,
+      title: `Traffic anomaly (${a.type}): ${anomalySubject(a)}, ${a.startDate} – ${a.endDate ?? 'ongoing'}, ${a.status}`,
+    })),
+  ];
+}
+
+/** The bands each chart shades, so anomalies that arrive after the chart can be added to it. */
+const bandsByChart = new WeakMap();
+
+/**
+ * Shades spans under the lines, on the time axis of the first series (clipped to it), and names
+ * those under the cursor in the plot's tooltip (title).
+ */
+function bandsPlugin(bands) {
   return {
     hooks: {
+      init: [(u) => bandsByChart.set(u, bands)],
       drawClear: [
         (u) => {
           const xs = u.data[0];
-          if (!annotations.length || xs.length === 0) return;
+          const all = bandsByChart.get(u) ?? bands;
+          if (!all.length || xs.length === 0) return;
           const { ctx } = u;
           const { left, top, width, height } = u.bbox;
           ctx.save();
-          ctx.fillStyle = 'rgba(255, 165, 0, 0.18)';
-          for (const a of annotations) {
-            const start = Math.max(Date.parse(a.startDate) / 1000, xs[0]);
-            const end = Math.min(Date.parse(a.endDate) / 1000, xs[xs.length - 1]);
+          for (const b of all) {
+            const start = Math.max(b.start, xs[0]);
+            const end = Math.min(b.end, xs[xs.length - 1]);
             if (!(end >= start)) continue;
             const x0 = Math.max(left, u.valToPos(start, 'x', true));
             const x1 = Math.min(left + width, u.valToPos(end, 'x', true));
+            ctx.fillStyle = b.fill;
             ctx.fillRect(x0, top, Math.max(2, x1 - x0), height);
           }
           ctx.restore();
+        },
+      ],
+      setCursor: [
+        (u) => {
+          const { left } = u.cursor;
+          const at = left === undefined || left < 0 ? Number.NaN : u.posToVal(left, 'x');
+          const titles = (bandsByChart.get(u) ?? bands)
+            .filter((b) => at >= b.start && at <= b.end)
+            .map((b) => b.title);
+          if (titles.length) u.over.title = titles.join('\n');
+          else u.over.removeAttribute('title');
         },
       ],
     },
   };
 }
 
+/** Replaces the traffic anomalies a chart shades, and redraws it. */
+export function shadeAnomalies(u, annotations, anomalies) {
+  bandsByChart.set(u, bandsOf(annotations, anomalies));
+  u.redraw(false);
+}
+
 /**
  * Draws series on one uPlot chart. Series are placed by bucket position on the time axis of the
  * first series, so a control window overlays the window it is compared with. Hovering shows the
- * values in the legend; clicking a legend entry hides or shows its series.
+ * values in the legend (and, over a shaded annotation or anomaly, what it is in the tooltip);
+ * clicking a legend entry hides or shows its series.
  */
-export function drawChart(container, series, { annotations = [], yLabel = '', height = 360 } = {}) {
+export function drawChart(
+  container,
+  series,
+  { annotations = [], anomalies = [], yLabel = '', height = 360 } = {},
+) {
   container.replaceChildren();
   const xs = (series[0]?.timestamps ?? []).map((t) => Date.parse(t) / 1000);
   const data = [xs, ...series.map((s) => xs.map((_, k) => s.values[k] ?? null))];
@@ -131,7 +192,7 @@ export function drawChart(container, series, { annotations = [], yLabel = '', he
       })),
     ],
     axes: [{}, { label: yLabel, size: 60, values: (_u, ticks) => ticks.map(formatNumber) }],
-    plugins: [annotationsPlugin(annotations)],
+    plugins: [bandsPlugin(bandsOf(annotations, anomalies))],
   };
   return new window.uPlot(opts, data, container);
 }
