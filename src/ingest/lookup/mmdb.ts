@@ -234,6 +234,29 @@ export function cityFacts(rec: unknown): CityFacts {
   return { adm1, name: typeof name === 'string' && name.trim() !== '' ? name.trim() : null, country };
 }
 
+/**
+ * A lookup with its cache: `look` runs on a miss only; `counted` is bumped per lookup and `hits`
+ * per cache hit (the two counters of `stats` each lookup reports).
+ */
+function cachedLookup<F>(
+  stats: MmdbStats,
+  counters: { lookups: 'mmdbLookups' | 'cityLookups'; hits: 'mmdbCacheHits' | 'cityCacheHits' },
+  look: (addr: string, v6: boolean) => F,
+): (key: number | string, text: string | null, v6: boolean) => F {
+  const cache = new GenerationalCache<number | string, F>(MMDB_CACHE_SIZE);
+  return (key, text, v6) => {
+    stats[counters.lookups]++;
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      stats[counters.hits]++;
+      return hit;
+    }
+    const facts = look(text ?? formatIPv4(key as number), v6);
+    cache.set(key, facts);
+    return facts;
+  };
+}
+
 /** The subdivision of an address: its key (IPv4 as a number, IPv6 as text), its text (null for IPv4), whether IPv6. */
 export type CityLookup = (key: number | string, text: string | null, v6: boolean) => CityFacts;
 
@@ -257,15 +280,7 @@ export async function openCityLookup(
   }
   if (dbs.length === 0) return undefined;
   const named = new Set<number>();
-  const cache = new GenerationalCache<number | string, CityFacts>(MMDB_CACHE_SIZE);
-  return (key, text, v6) => {
-    stats.cityLookups++;
-    const hit = cache.get(key);
-    if (hit !== undefined) {
-      stats.cityCacheHits++;
-      return hit;
-    }
-    const addr = text ?? formatIPv4(key as number);
+  return cachedLookup(stats, { lookups: 'cityLookups', hits: 'cityCacheHits' }, (addr, v6) => {
     // The first subdivision any database gives; else the first country, as a fallback.
     let facts = NO_SUBDIVISION;
     for (const db of dbs) {
@@ -287,9 +302,8 @@ export async function openCityLookup(
       named.add(facts.adm1);
       onName(facts.adm1, facts.name, facts.country);
     }
-    cache.set(key, facts);
     return facts;
-  };
+  });
 }
 
 /** AS and country of an address: its key (IPv4 as a number, IPv6 as text), its text (null for IPv4), whether IPv6. */
@@ -320,15 +334,7 @@ export async function openMmdbLookup(
     stats.mmdbFiles++;
   }
   if (dbs.length === 0) return undefined;
-  const cache = new GenerationalCache<number | string, MmdbFacts>(MMDB_CACHE_SIZE);
-  return (key, text, v6) => {
-    stats.mmdbLookups++;
-    const hit = cache.get(key);
-    if (hit !== undefined) {
-      stats.mmdbCacheHits++;
-      return hit;
-    }
-    const addr = text ?? formatIPv4(key as number);
+  return cachedLookup(stats, { lookups: 'mmdbLookups', hits: 'mmdbCacheHits' }, (addr, v6) => {
     const facts: MmdbFacts = { asn: 0, name: null, country: null };
     for (const db of dbs) {
       if (v6 && db.ipVersion === 4) continue;
@@ -343,7 +349,6 @@ export async function openMmdbLookup(
       if (facts.country === null) facts.country = f.country;
       if (facts.asn !== 0 && facts.country !== null) break;
     }
-    cache.set(key, facts);
     return facts;
-  };
+  });
 }
