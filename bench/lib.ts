@@ -178,3 +178,22 @@ export function zipfPicker(n: number, rand: () => number, s = 1.1): () => number
     return lo;
   };
 }
+
+/**
+ * The settings of the real TimescaleDB server the server-mode benchmarks start
+ * (`startCluster({ settings: BENCH_SERVER_SETTINGS })`): what an operator gives a dedicated
+ * database machine of this size (2 cores, 24 GiB) instead of PostgreSQL's defaults (128 MB
+ * shared_buffers, 4 MB work_mem), so the figures are the server's and not its defaults'.
+ */
+export const BENCH_SERVER_SETTINGS = [
+  "shared_buffers = '6GB'",
+  "effective_cache_size = '16GB'",
+  "work_mem = '64MB'",
+  "maintenance_work_mem = '1GB'",
+  "max_wal_size = '8GB'",
+  'checkpoint_timeout = 900',
+  'synchronous_commit = off',
+  'max_parallel_workers_per_gather = 2',
+  'jit = off',
+  'timescaledb.max_background_workers = 4',
+];
