@@ -192,7 +192,6 @@ export const BENCH_SERVER_SETTINGS = [
   "maintenance_work_mem = '1GB'",
   "max_wal_size = '8GB'",
   'checkpoint_timeout = 900',
-  'synchronous_commit = off',
   'max_parallel_workers_per_gather = 2',
   'jit = off',
   'timescaledb.max_background_workers = 4',
