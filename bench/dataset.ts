@@ -17,21 +17,28 @@
  * time (the fastest path into PGlite), so memory stays bounded.
  *
  * Usage: npx tsx bench/dataset.ts S [--dir bench/data/S] [--force]
+ *        npx tsx bench/dataset.ts XL --server [--force]   (on the benchmarks' real server, bench/server.ts)
  */
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/client.js';
 import { compressAndRetain, refreshRollups } from '../src/db/maintenance.js';
 import { migrate } from '../src/db/migrate.js';
+import { ROLLUPS } from '../src/db/rollups.js';
 import { CONTINENTS, countriesOf } from '../src/query/geo.js';
 import { parseArgs, prng, zipfPicker } from './lib.js';
+import { benchServer } from './server.js';
 
 export const DATASETS = {
   S: { rows: 500_000, ases: 400 },
   M: { rows: 2_000_000, ases: 1200 },
   L: { rows: 5_000_000, ases: 3000 },
+  XL: { rows: 200_000_000, ases: 20_000 },
 } as const;
 export type DatasetName = keyof typeof DATASETS;
 
@@ -155,27 +162,62 @@ export async function openDataset(
   return { db, info };
 }
 
-async function copyCsv(db: Database, table: string, csv: string): Promise<void> {
-  await db.pglite!.query(`COPY ${table} FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob: new Blob([csv]) });
+/** Where generated rows go: COPY … FROM of CSV lines, given in pieces. */
+interface Sink {
+  copy(table: string, lines: Iterable<string[]>): Promise<void>;
 }
 
-async function generate(name: DatasetName, dir: string, log: (s: string) => void): Promise<DatasetInfo> {
-  const t0 = performance.now();
-  const DATASET_END = Math.floor(Date.now() / MINUTE) * MINUTE;
-  const db = await openDatabase({ dataDir: dir });
-  try {
-    await migrate(db);
-    const { keys, asns } = datasetKeys(name);
-    const p = presence(keys, DATASETS[name].rows);
-    const rand = prng(7 + DATASETS[name].ases);
-    // Bytes per minute of the whole network at the daily peak: ~40 Gbit/s.
-    const peakBytes = 300e9;
-    const firstMinute = Math.floor(DATASET_END / MINUTE) - DAYS * 1440 + 1;
-    const lastMinute = Math.floor(DATASET_END / MINUTE);
-    let rows = 0;
-    for (let day = 0; day < DAYS; day++) {
-      const from = firstMinute + day * 1440;
-      const to = Math.min(lastMinute + 1, from + 1440);
+const embeddedSink = (db: Database): Sink => ({
+  async copy(table, lines) {
+    const parts: string[] = [];
+    for (const piece of lines) parts.push(piece.join('\n'), '\n');
+    await db.pglite!.query(`COPY ${table} FROM '/dev/blob' WITH (FORMAT csv)`, [], { blob: new Blob(parts) });
+  },
+});
+
+const serverSink = (client: postgres.Sql): Sink => ({
+  async copy(table, lines) {
+    const stream = await client.unsafe(`COPY ${table} FROM STDIN WITH (FORMAT csv)`).writable();
+    for (const piece of lines) {
+      // Backpressure: let the server parse while the next piece is made.
+      if (!stream.write(`${piece.join('\n')}\n`)) await once(stream, 'drain');
+    }
+    stream.end();
+    await finished(stream);
+  },
+});
+
+const TRAFFIC_COLUMNS = 'traffic (time, asn, location, product, direction, bytes, packets, flows)';
+/** Rows per COPY piece: bounded memory whatever the dataset's size. */
+const PIECE = 50_000;
+
+/** The rows of a dataset, one day at a time, and what every generator does around them. */
+function dayGenerator(name: DatasetName, endMs: number, calendar = false) {
+  const { keys, asns } = datasetKeys(name);
+  const p = presence(keys, DATASETS[name].rows);
+  const rand = prng(7 + DATASETS[name].ases);
+  // Bytes per minute of the whole network at the daily peak: ~40 Gbit/s.
+  const peakBytes = 300e9;
+  const firstMinute = Math.floor(endMs / MINUTE) - DAYS * 1440 + 1;
+  const lastMinute = Math.floor(endMs / MINUTE);
+  const csvKeys = keys.map((k) => `,${k.asn},${k.location},${k.product},${k.direction},`);
+  // Rolling days from the first minute, or UTC calendar days (a partial one at each end), which
+  // are the chunks of `traffic`.
+  const spans: [number, number][] = [];
+  for (let from = firstMinute; from <= lastMinute; ) {
+    const to = Math.min(lastMinute + 1, calendar ? (Math.floor(from / 1440) + 1) * 1440 : from + 1440);
+    spans.push([from, to]);
+    from = to;
+  }
+  return {
+    asns,
+    /** The number of days (spans) of the dataset. */
+    days: spans.length,
+    /** Minutes [from, to) of day `day` of the dataset. */
+    span: (day: number): [number, number] => spans[day]!,
+    /** The traffic rows of day `day`, in pieces of CSV lines; `count.rows` grows as they are made. */
+    *traffic(day: number, count: { rows: number }): Generator<string[]> {
+      const [from, to] = this.span(day);
       // Minutes of this day where each key appears: geometric gaps, so work is per row.
       const perMinute: number[][] = Array.from({ length: to - from }, () => []);
       keys.forEach((_, k) => {
@@ -191,7 +233,7 @@ async function generate(name: DatasetName, dir: string, log: (s: string) => void
           m += 1 + Math.floor(Math.log(1 - rand()) / logq);
         }
       });
-      const lines: string[] = [];
+      let lines: string[] = [];
       for (let m = 0; m < to - from; m++) {
         const minute = from + m;
         const iso = new Date(minute * MINUTE).toISOString();
@@ -205,18 +247,21 @@ async function generate(name: DatasetName, dir: string, log: (s: string) => void
           );
           const packets = Math.max(1, Math.round(bytes / 900));
           const flows = Math.max(1, Math.round(packets / 40));
-          lines.push(
-            `${iso},${key.asn},${key.location},${key.product},${key.direction},${bytes},${packets},${flows}`,
-          );
+          lines.push(`${iso}${csvKeys[k]}${bytes},${packets},${flows}`);
+        }
+        perMinute[m] = [];
+        if (lines.length >= PIECE) {
+          count.rows += lines.length;
+          yield lines;
+          lines = [];
         }
       }
-      rows += lines.length;
-      await copyCsv(
-        db,
-        'traffic (time, asn, location, product, direction, bytes, packets, flows)',
-        lines.join('\n'),
-      );
-      // Two exporters report every minute; a little loss now and then.
+      count.rows += lines.length;
+      if (lines.length) yield lines;
+    },
+    /** Two exporters report every minute; a little loss now and then. */
+    exporterMinutes(day: number): string[] {
+      const [from, to] = this.span(day);
       const em: string[] = [];
       for (let minute = from; minute < to; minute++) {
         const iso = new Date(minute * MINUTE).toISOString();
@@ -226,36 +271,53 @@ async function generate(name: DatasetName, dir: string, log: (s: string) => void
           em.push(`${iso},${exporter},${records},${lost},0`);
         }
       }
-      await copyCsv(
-        db,
-        'exporter_minutes (time, exporter, records, lost_records, unsampled_records)',
-        em.join('\n'),
-      );
+      return em;
+    },
+    names: () => asns.map((asn, i) => `${asn},AS-NAME-${i},`),
+  };
+}
+
+/** Compresses what the service's maintenance would have: chunks older than the dataset's last 7 days. */
+async function compressLikeTheService(db: Database, endMs: number): Promise<void> {
+  // compressAfter is measured from the wall clock; the dataset ends at endMs, so pass the age of
+  // its 7-day mark instead.
+  const config = loadConfig({});
+  await compressAndRetain(db, {
+    compressAfter: Math.max(0, Date.now() - (endMs - 7 * 86_400_000)),
+    retention: {
+      raw: 10 * 365 * 86_400_000,
+      hourly: 20 * 365 * 86_400_000,
+      daily: config.retention.daily * 4,
+    },
+  });
+}
+
+async function generate(name: DatasetName, dir: string, log: (s: string) => void): Promise<DatasetInfo> {
+  const t0 = performance.now();
+  const DATASET_END = Math.floor(Date.now() / MINUTE) * MINUTE;
+  const db = await openDatabase({ dataDir: dir });
+  try {
+    await migrate(db);
+    const gen = dayGenerator(name, DATASET_END);
+    const sink = embeddedSink(db);
+    const count = { rows: 0 };
+    for (let day = 0; day < gen.days; day++) {
+      await sink.copy(TRAFFIC_COLUMNS, gen.traffic(day, count));
+      await sink.copy(EXPORTER_COLUMNS, [gen.exporterMinutes(day)]);
       if (day % 10 === 9)
-        log(`dataset ${name}: day ${day + 1}/${DAYS}, ${rows.toLocaleString('en-US')} rows`);
+        log(`dataset ${name}: day ${day + 1}/${DAYS}, ${count.rows.toLocaleString('en-US')} rows`);
     }
-    const names = asns.map((asn, i) => `${asn},AS-NAME-${i},`);
-    await copyCsv(db, 'asn_names (asn, name, country)', names.join('\n'));
+    await sink.copy('asn_names (asn, name, country)', [gen.names()]);
     log(`dataset ${name}: refreshing rollups`);
     await refreshRollups(db);
     log(`dataset ${name}: compressing chunks older than 7 days (as the service's maintenance does)`);
-    // compressAfter is measured from the wall clock; the dataset ends at DATASET_END, so pass
-    // the age of its 7-day mark instead.
-    const config = loadConfig({});
-    await compressAndRetain(db, {
-      compressAfter: Math.max(0, Date.now() - (DATASET_END - 7 * 86_400_000)),
-      retention: {
-        raw: 10 * 365 * 86_400_000,
-        hourly: 20 * 365 * 86_400_000,
-        daily: config.retention.daily * 4,
-      },
-    });
+    await compressLikeTheService(db, DATASET_END);
     await db.exec('CHECKPOINT');
-    const [count] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM traffic`);
+    const [n] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM traffic`);
     return {
       name,
       dir,
-      rows: count?.n ?? rows,
+      rows: n?.n ?? count.rows,
       generatedSeconds: (performance.now() - t0) / 1000,
       endMs: DATASET_END,
     };
@@ -264,15 +326,162 @@ async function generate(name: DatasetName, dir: string, log: (s: string) => void
   }
 }
 
+const EXPORTER_COLUMNS = 'exporter_minutes (time, exporter, records, lost_records, unsampled_records)';
+const DAY_MS = 86_400_000;
+
+/** A dataset on the benchmarks' real TimescaleDB server (bench/server.ts), in a database of its own. */
+export interface ServerDataset {
+  db: Database;
+  info: DatasetInfo;
+  url: string;
+}
+
+/**
+ * Opens dataset `name` on the benchmarks' server, generating it first when missing or stale: the
+ * same rows as the embedded dataset of that name, written with COPY FROM STDIN while the server
+ * refreshes the rollups and compresses the chunks of the days already written on a second
+ * connection (one day behind), so both cores work and each day is read back while it is in
+ * shared buffers.
+ */
+export async function openServerDataset(
+  name: DatasetName,
+  opts: { force?: boolean; log?: (s: string) => void; max?: number } = {},
+): Promise<ServerDataset> {
+  const server = await benchServer();
+  const dbName = `flowradar_${name.toLowerCase()}`;
+  let url = server.urlOf(dbName);
+  const saved = (() => {
+    try {
+      const text = server.psql('SELECT info FROM bench_dataset', dbName).trim();
+      return text ? (JSON.parse(text) as DatasetInfo & { version: number }) : undefined;
+    } catch {
+      return undefined;
+    }
+  })();
+  let info: DatasetInfo | undefined = !opts.force && saved?.version === VERSION ? saved : undefined;
+  if (!info) {
+    server.psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    url = server.urlOf(dbName);
+    info = await generateOnServer(name, url, opts.log ?? (() => {}));
+    server.psql(
+      `CREATE TABLE bench_dataset (info jsonb); INSERT INTO bench_dataset VALUES ('${JSON.stringify({ ...info, version: VERSION })}')`,
+      dbName,
+    );
+  }
+  const db = await openDatabase({ databaseUrl: url, max: opts.max ?? 4 });
+  await migrate(db);
+  return { db, info, url };
+}
+
+/**
+ * Generates on the server. A day of minute rows is COPYed into a bare table (no index, so no
+ * index maintenance per row) which is then attached to `traffic` as that day's chunk
+ * (`attach_chunk` builds its indexes in one pass); the rollups are refreshed over the day and the
+ * chunk is compressed when it is older than the dataset's last 7 days, as maintenance would. Three
+ * connections work one step apart (copy day d, attach and compress, refresh day d − 1), so the
+ * server and the generator keep both cores busy. An attached chunk leaves no invalidation behind
+ * (its rows were never inserted through the hypertable), so each day is refreshed with `force`.
+ * The continuous aggregates are read
+ * materialized-only meanwhile: refreshing a rollup of rollups otherwise re-aggregates, in its
+ * parents' real-time part, every minute not yet refreshed.
+ */
+async function generateOnServer(
+  name: DatasetName,
+  url: string,
+  log: (s: string) => void,
+): Promise<DatasetInfo> {
+  const t0 = performance.now();
+  const DATASET_END = Math.floor(Date.now() / MINUTE) * MINUTE;
+  const db = await openDatabase({ databaseUrl: url, max: 1 });
+  const chunks = await openDatabase({ databaseUrl: url, max: 1 });
+  const copier = postgres(url, { max: 1, onnotice: () => {} });
+  const iso = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
+  const seconds = () => ((performance.now() - t0) / 1000).toFixed(0);
+  const rollups = ROLLUPS.map((r) => r.name).filter((n) => n !== 'exporter_hours');
+  const setRealtime = (on: boolean) =>
+    db.exec(
+      ROLLUPS.map(
+        (r) => `ALTER MATERIALIZED VIEW ${r.name} SET (timescaledb.materialized_only = ${!on});`,
+      ).join('\n'),
+    );
+  try {
+    await migrate(db);
+    await setRealtime(false);
+    const gen = dayGenerator(name, DATASET_END, true);
+    const sink = serverSink(copier);
+    const count = { rows: 0 };
+    const compressBefore = DATASET_END - 7 * DAY_MS;
+    const dayStart = (day: number) => Math.floor((gen.span(day)[0] * MINUTE) / DAY_MS) * DAY_MS;
+    const stage = (day: number) =>
+      `_timescaledb_internal.bench_traffic_${new Date(dayStart(day)).toISOString().slice(0, 10).replaceAll('-', '')}`;
+    let attaching: Promise<unknown> = Promise.resolve();
+    let refreshing: Promise<unknown> = Promise.resolve();
+    const refreshed: Promise<unknown>[] = [];
+    for (let day = 0; day < gen.days; day++) {
+      const from = dayStart(day);
+      const to = from + DAY_MS;
+      await copier.unsafe(
+        `CREATE TABLE ${stage(day)} (LIKE traffic INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+      );
+      await sink.copy(`${stage(day)}${TRAFFIC_COLUMNS.slice('traffic'.length)}`, gen.traffic(day, count));
+      await sink.copy(EXPORTER_COLUMNS, [gen.exporterMinutes(day)]);
+      const attached = attaching.then(() =>
+        chunks.exec(
+          `CALL attach_chunk('traffic', '${stage(day)}', '{"time": ["${new Date(from).toISOString()}", "${new Date(to).toISOString()}"]}');`,
+        ),
+      );
+      attaching = attached;
+      refreshing = Promise.all([refreshing, attached]).then(async () => {
+        for (const r of rollups)
+          await db.exec(
+            `CALL refresh_continuous_aggregate('${r}', ${iso(from)}, ${iso(to)}, force => true);`,
+          );
+      });
+      refreshed[day] = refreshing;
+      if (to <= compressBefore)
+        attaching = Promise.all([attaching, refreshed[day]]).then(() =>
+          chunks.exec(`SELECT compress_chunk('${stage(day)}', if_not_compressed => true);`),
+        );
+      // At most two days ahead of the refresh: bounded memory on the server and here.
+      if (day >= 2) await refreshed[day - 2];
+      log(
+        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds()} s`,
+      );
+    }
+    await Promise.all([attaching, refreshing]);
+    await sink.copy('asn_names (asn, name, country)', [gen.names()]);
+    await setRealtime(true);
+    log(`dataset ${name} (server): rollups to now, exporter_hours, compression; ${seconds()} s`);
+    await refreshRollups(db);
+    await compressLikeTheService(db, DATASET_END);
+    await db.exec('ANALYZE');
+    await db.exec('CHECKPOINT');
+    const [n] = await db.query<{ n: number }>(sql`SELECT count(*)::float8 AS n FROM traffic`);
+    log(`dataset ${name} (server): done in ${seconds()} s`);
+    return {
+      name,
+      dir: url,
+      rows: n?.n ?? count.rows,
+      generatedSeconds: (performance.now() - t0) / 1000,
+      endMs: DATASET_END,
+    };
+  } finally {
+    await copier.end({ timeout: 5 });
+    await chunks.close();
+    await db.close();
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = parseArgs();
   const name = (args.only[0] ?? 'S') as DatasetName;
   if (!(name in DATASETS)) throw new Error(`dataset: one of ${Object.keys(DATASETS).join(', ')}`);
-  const { db, info } = await openDataset(name, {
-    ...(args.opts.dir ? { dir: args.opts.dir } : {}),
-    force: args.opts.force === 'true',
-    log: (s) => process.stderr.write(`${s}\n`),
-  });
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const force = args.opts.force === 'true';
+  const { db, info } =
+    args.opts.server === 'true'
+      ? await openServerDataset(name, { force, log })
+      : await openDataset(name, { ...(args.opts.dir ? { dir: args.opts.dir } : {}), force, log });
   await db.close();
   process.stdout.write(`${JSON.stringify(info)}\n`);
 }
