@@ -376,7 +376,7 @@ export async function openServerDataset(
 /**
  * Generates on the server. A day of minute rows is COPYed into a bare table (no index, so no
  * index maintenance per row) which is then attached to `traffic` as that day's chunk
- * (`attach_chunk` builds its indexes in one pass); the rollups are refreshed over the day and the
+ * (`attach_chunk` builds its unique key in one pass); the rollups are refreshed over the day and the
  * chunk is compressed when it is older than the dataset's last 7 days, as maintenance would. Three
  * connections work one step apart (copy day d, attach and compress, refresh day d − 1), so the
  * server and the generator keep both cores busy. An attached chunk leaves no invalidation behind
@@ -407,6 +407,14 @@ async function generateOnServer(
   try {
     await migrate(db);
     await setRealtime(false);
+    // The minute table's secondary indexes serve only its uncompressed days: they are dropped for
+    // the load (an attached chunk builds every index of the table) and built again, by their own
+    // definitions, once the old days are compressed. The unique key stays.
+    const indexes = await db.query<{ name: string; def: string }>(
+      sql`SELECT indexname AS name, indexdef AS def FROM pg_indexes
+           WHERE schemaname = 'public' AND tablename = 'traffic' AND indexname <> 'traffic_key'`,
+    );
+    for (const index of indexes) await db.exec(`DROP INDEX ${index.name};`);
     const gen = dayGenerator(name, DATASET_END, true);
     const sink = serverSink(copier);
     const count = { rows: 0 };
@@ -450,6 +458,7 @@ async function generateOnServer(
     }
     await Promise.all([attaching, refreshing]);
     await sink.copy('asn_names (asn, name, country)', [gen.names()]);
+    for (const index of indexes) await db.exec(`${index.def};`);
     await setRealtime(true);
     log(`dataset ${name} (server): rollups to now, exporter_hours, compression; ${seconds()} s`);
     await refreshRollups(db);
