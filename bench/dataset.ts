@@ -50,6 +50,8 @@ export const DAYS = 90;
 const MINUTE = 60_000;
 /** Bumped when the generator changes, so stale directories are rebuilt. */
 const VERSION = 4;
+/** The same for datasets on the server (calendar days, a generator per day). */
+const SERVER_VERSION = 1;
 
 export const DATA_ROOT = resolve(new URL('.', import.meta.url).pathname, 'data');
 
@@ -195,7 +197,7 @@ const PIECE = 50_000;
 function dayGenerator(name: DatasetName, endMs: number, calendar = false) {
   const { keys, asns } = datasetKeys(name);
   const p = presence(keys, DATASETS[name].rows);
-  const rand = prng(7 + DATASETS[name].ases);
+  let rand = prng(7 + DATASETS[name].ases);
   // Bytes per minute of the whole network at the daily peak: ~40 Gbit/s.
   const peakBytes = 300e9;
   const firstMinute = Math.floor(endMs / MINUTE) - DAYS * 1440 + 1;
@@ -218,6 +220,8 @@ function dayGenerator(name: DatasetName, endMs: number, calendar = false) {
     /** The traffic rows of day `day`, in pieces of CSV lines; `count.rows` grows as they are made. */
     *traffic(day: number, count: { rows: number }): Generator<string[]> {
       const [from, to] = this.span(day);
+      // Calendar days each have a generator of their own, so a generation can resume at any day.
+      if (calendar) rand = prng(7 + DATASETS[name].ases + 7919 * (day + 1));
       // Minutes of this day where each key appears: geometric gaps, so work is per row.
       const perMinute: number[][] = Array.from({ length: to - from }, () => []);
       keys.forEach((_, k) => {
@@ -352,19 +356,23 @@ export async function openServerDataset(
   let url = server.urlOf(dbName);
   const saved = (() => {
     try {
-      const text = server.psql('SELECT info FROM bench_dataset', dbName).trim();
+      const exists = server.psql("SELECT to_regclass('bench_dataset') IS NOT NULL", dbName).trim() === 't';
+      const text = exists ? server.psql('SELECT info FROM bench_dataset', dbName).trim() : '';
       return text ? (JSON.parse(text) as DatasetInfo & { version: number }) : undefined;
     } catch {
       return undefined;
     }
   })();
-  let info: DatasetInfo | undefined = !opts.force && saved?.version === VERSION ? saved : undefined;
+  let info: DatasetInfo | undefined = !opts.force && saved?.version === SERVER_VERSION ? saved : undefined;
   if (!info) {
-    server.psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    // A generation stopped midway resumes (bench_progress) unless forced.
+    const stopped =
+      server.psql("SELECT to_regclass('bench_progress_meta') IS NOT NULL", dbName).trim() === 't';
+    if (opts.force || !stopped) server.psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     url = server.urlOf(dbName);
     info = await generateOnServer(name, url, opts.log ?? (() => {}));
     server.psql(
-      `CREATE TABLE bench_dataset (info jsonb); INSERT INTO bench_dataset VALUES ('${JSON.stringify({ ...info, version: VERSION })}')`,
+      `CREATE TABLE bench_dataset (info jsonb); INSERT INTO bench_dataset VALUES ('${JSON.stringify({ ...info, version: SERVER_VERSION })}')`,
       dbName,
     );
   }
@@ -391,12 +399,10 @@ async function generateOnServer(
   log: (s: string) => void,
 ): Promise<DatasetInfo> {
   const t0 = performance.now();
-  const DATASET_END = Math.floor(Date.now() / MINUTE) * MINUTE;
   const db = await openDatabase({ databaseUrl: url, max: 1 });
   const chunks = await openDatabase({ databaseUrl: url, max: 1 });
   const copier = postgres(url, { max: 1, onnotice: () => {} });
   const iso = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
-  const seconds = () => ((performance.now() - t0) / 1000).toFixed(0);
   const rollups = ROLLUPS.map((r) => r.name).filter((n) => n !== 'exporter_hours');
   const setRealtime = (on: boolean) =>
     db.exec(
@@ -405,19 +411,45 @@ async function generateOnServer(
       ).join('\n'),
     );
   try {
-    await migrate(db);
-    await setRealtime(false);
-    // The minute table's secondary indexes serve only its uncompressed days: they are dropped for
-    // the load (an attached chunk builds every index of the table) and built again, by their own
-    // definitions, once the old days are compressed. The unique key stays.
-    const indexes = await db.query<{ name: string; def: string }>(
-      sql`SELECT indexname AS name, indexdef AS def FROM pg_indexes
-           WHERE schemaname = 'public' AND tablename = 'traffic' AND indexname <> 'traffic_key'`,
+    // A generation that was stopped resumes after its last refreshed day (bench_progress); its
+    // time is the sum of its sessions'.
+    const [resumed] = await db
+      .query<{ end_ms: number; indexes: { name: string; def: string }[] }>(
+        sql`SELECT end_ms, indexes FROM bench_progress_meta`,
+      )
+      .catch(() => []);
+    const DATASET_END = resumed?.end_ms ?? Math.floor(Date.now() / MINUTE) * MINUTE;
+    let indexes = resumed?.indexes ?? [];
+    if (!resumed) {
+      await migrate(db);
+      await setRealtime(false);
+      // The minute table's secondary indexes serve only its uncompressed days: they are dropped
+      // for the load (an attached chunk builds every index of the table) and built again, by
+      // their own definitions, once the old days are compressed. The unique key stays.
+      indexes = await db.query<{ name: string; def: string }>(
+        sql`SELECT indexname AS name, indexdef AS def FROM pg_indexes
+             WHERE schemaname = 'public' AND tablename = 'traffic' AND indexname <> 'traffic_key'`,
+      );
+      for (const index of indexes) await db.exec(`DROP INDEX ${index.name};`);
+      await db.exec(
+        `CREATE TABLE bench_progress (day int PRIMARY KEY, rows bigint NOT NULL, seconds float8 NOT NULL);
+         CREATE TABLE bench_progress_meta (end_ms float8 NOT NULL, indexes jsonb NOT NULL);`,
+      );
+      await db.query(
+        sql`INSERT INTO bench_progress_meta VALUES (${DATASET_END}, ${JSON.stringify(indexes)}::jsonb)`,
+      );
+    }
+    const [before] = await db.query<{ day: number; rows: number; seconds: number }>(
+      sql`SELECT coalesce(max(day), -1)::int AS day, coalesce(sum(rows), 0)::float8 AS rows,
+                 coalesce(max(seconds), 0)::float8 AS seconds FROM bench_progress`,
     );
-    for (const index of indexes) await db.exec(`DROP INDEX ${index.name};`);
+    const firstDay = (before?.day ?? -1) + 1;
+    const secondsBefore = before?.seconds ?? 0;
+    const seconds = () => secondsBefore + (performance.now() - t0) / 1000;
     const gen = dayGenerator(name, DATASET_END, true);
     const sink = serverSink(copier);
-    const count = { rows: 0 };
+    const count = { rows: before?.rows ?? 0 };
+    if (firstDay > 0) log(`dataset ${name} (server): resuming at day ${firstDay + 1}/${gen.days}`);
     const compressBefore = DATASET_END - 7 * DAY_MS;
     const dayStart = (day: number) => Math.floor((gen.span(day)[0] * MINUTE) / DAY_MS) * DAY_MS;
     const stage = (day: number) =>
@@ -425,13 +457,21 @@ async function generateOnServer(
     let attaching: Promise<unknown> = Promise.resolve();
     let refreshing: Promise<unknown> = Promise.resolve();
     const refreshed: Promise<unknown>[] = [];
-    for (let day = 0; day < gen.days; day++) {
+    for (let day = firstDay; day < gen.days; day++) {
       const from = dayStart(day);
       const to = from + DAY_MS;
+      const [span0, span1] = gen.span(day);
+      // What a stopped session left of this day goes.
+      await copier.unsafe(`DROP TABLE IF EXISTS ${stage(day)}`);
+      await copier.unsafe(
+        `DELETE FROM exporter_minutes WHERE time >= ${iso(span0 * MINUTE)} AND time < ${iso(span1 * MINUTE)}`,
+      );
       await copier.unsafe(
         `CREATE TABLE ${stage(day)} (LIKE traffic INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
       );
+      const rows0 = count.rows;
       await sink.copy(`${stage(day)}${TRAFFIC_COLUMNS.slice('traffic'.length)}`, gen.traffic(day, count));
+      const dayRows = count.rows - rows0;
       await sink.copy(EXPORTER_COLUMNS, [gen.exporterMinutes(day)]);
       const attached = attaching.then(() =>
         chunks.exec(
@@ -444,6 +484,7 @@ async function generateOnServer(
           await db.exec(
             `CALL refresh_continuous_aggregate('${r}', ${iso(from)}, ${iso(to)}, force => true);`,
           );
+        await db.query(sql`INSERT INTO bench_progress VALUES (${day}, ${dayRows}, ${seconds()})`);
       });
       refreshed[day] = refreshing;
       if (to <= compressBefore)
@@ -451,27 +492,29 @@ async function generateOnServer(
           chunks.exec(`SELECT compress_chunk('${stage(day)}', if_not_compressed => true);`),
         );
       // At most two days ahead of the refresh: bounded memory on the server and here.
-      if (day >= 2) await refreshed[day - 2];
+      if (day >= firstDay + 2) await refreshed[day - 2];
       log(
-        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds()} s`,
+        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds().toFixed(0)} s`,
       );
     }
     await Promise.all([attaching, refreshing]);
+    await copier.unsafe('TRUNCATE asn_names');
     await sink.copy('asn_names (asn, name, country)', [gen.names()]);
     for (const index of indexes) await db.exec(`${index.def};`);
     await setRealtime(true);
-    log(`dataset ${name} (server): rollups to now, exporter_hours, compression; ${seconds()} s`);
+    log(`dataset ${name} (server): rollups to now, exporter_hours, compression; ${seconds().toFixed(0)} s`);
     await refreshRollups(db);
     await compressLikeTheService(db, DATASET_END);
+    await db.exec('DROP TABLE bench_progress; DROP TABLE bench_progress_meta;');
     await db.exec('ANALYZE');
     await db.exec('CHECKPOINT');
     const [n] = await db.query<{ n: number }>(sql`SELECT count(*)::float8 AS n FROM traffic`);
-    log(`dataset ${name} (server): done in ${seconds()} s`);
+    log(`dataset ${name} (server): done in ${seconds().toFixed(0)} s`);
     return {
       name,
       dir: url,
       rows: n?.n ?? count.rows,
-      generatedSeconds: (performance.now() - t0) / 1000,
+      generatedSeconds: seconds(),
       endMs: DATASET_END,
     };
   } finally {
