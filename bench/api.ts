@@ -5,14 +5,24 @@
  * Windows are absolute (dateStart/dateEnd inside the dataset): the service's clock is the wall
  * clock, and the data ends when the dataset was generated.
  *
+ * `--server` runs the distinct workload in server mode instead: the service on dataset M (or
+ * `--dataset`) of the benchmarks' real TimescaleDB server (bench/server.ts, openServerDataset),
+ * once per entry of `--api-processes` (0 = the one process of plain `serve`, N = `serve
+ * --api-processes N`), after a few seconds of warm-up each; CPU per request is split between the
+ * Node processes (the service and its workers) and the PostgreSQL processes (the server's). With
+ * `--embedded` the embedded figure of the same workload is measured in the same run.
+ *
  * Run: node --import tsx bench/api.ts [--quick] [--dataset M] [--duration 15]
+ *      flock /tmp/bench.lock node --import tsx bench/api.ts --server --api-processes 1,2 [--embedded]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type DatasetName, datasetKeys, openDataset } from './dataset.js';
+import { DAYS, type DatasetName, datasetKeys, openDataset, openServerDataset } from './dataset.js';
 import { cpuSecondsOf, emit, mib, ms, num, parseArgs, rssOf, table, tempDir } from './lib.js';
+import { benchServer, treeCpuSeconds } from './server.js';
 
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: object) => Promise<{
   requests: { average: number; total: number };
@@ -27,6 +37,9 @@ const QUICK = args.quick;
 const DATASET = (args.opts.dataset ?? (QUICK ? 'S' : 'M')) as DatasetName;
 const DURATION = Number(args.opts.duration ?? (QUICK ? 5 : 15));
 const CONNECTIONS = Number(args.opts.connections ?? 10);
+const SERVER = args.opts.server === 'true';
+const API_PROCESSES = (args.opts['api-processes'] ?? '1,2').split(',').map(Number);
+const WARMUP_S = QUICK ? 2 : 4;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 const Q15 = 15 * 60_000;
@@ -102,11 +115,16 @@ function queries(name: DatasetName, endMs: number) {
     ...asns.slice(0, 15).map((a) => `/radar/netflows/timeseries?${series([`asn=${a}`], w7)}&aggInterval=1h`),
   ];
   let n = 0;
-  /** A query not asked before: an AS of the long tail and a window shifted by a few hours. */
+  // Every hour of the dataset where a 7-day window fits: the windows cover all of its span.
+  const hours = (DAYS - 8) * 24;
+  /**
+   * A query not asked before: any AS (the long tail included) and a 7-day window ending at any
+   * hour of the dataset; (AS, hour) pairs repeat only after ASes × hours requests (M: 2.4 M).
+   */
   const distinct = () => {
     n++;
-    const asn = asns[(n * 7919) % asns.length]!;
-    const end = lastHour - (n % 500) * 3_600_000;
+    const asn = asns[n % asns.length]!;
+    const end = lastHour - ((Math.floor(n / asns.length) + n * 7919) % hours) * 3_600_000;
     const w = { start: iso(end - 7 * 86_400_000), end: iso(end - Q15) };
     return `/radar/netflows/timeseries?${series([`asn=${asn}`, `location=DE&asn=${asn}`], w)}&aggInterval=1h`;
   };
@@ -180,7 +198,103 @@ Target on cache hits: ≥ 3,000 req/s with p99 ≤ 20 ms → ${num(rps)} req/s, 
   }
 }
 
+/** One autocannon run of `seconds` against `server`, every request's path from `path`. */
+function cannon(server: Server, path: () => string, seconds: number) {
+  return autocannon({
+    url: server.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { authorization: `Bearer ${server.token}` },
+    requests: [{ method: 'GET', setupRequest: (req: object) => ({ ...req, path: path() }) }],
+  });
+}
+
+/**
+ * The distinct workload after a warm-up, with CPU per request: the Node processes of the service
+ * (`server.pid` and its children, the API workers), the database's processes (`dbPid` and its
+ * children; none for the embedded database, which is inside the service) and this process, the
+ * load generator, which shares the machine.
+ */
+async function distinctRow(label: string, server: Server, path: () => string, dbPid?: number) {
+  await cannon(server, path, WARMUP_S);
+  const node0 = treeCpuSeconds(server.pid);
+  const db0 = dbPid ? treeCpuSeconds(dbPid) : 0;
+  const gen0 = process.cpuUsage();
+  const r = await cannon(server, path, DURATION);
+  const gen = process.cpuUsage(gen0);
+  const perReq = (cpuS: number) => ((cpuS * 1000) / Math.max(1, r.requests.total)).toFixed(2);
+  const nodeS = treeCpuSeconds(server.pid) - node0;
+  const dbS = dbPid ? treeCpuSeconds(dbPid) - db0 : 0;
+  const genS = (gen.user + gen.system) / 1e6;
+  process.stderr.write(
+    `api ${label}: ${num(r.requests.average)} req/s p50 ${r.latency.p50} p99 ${r.latency.p99}, CPU ms/req node ${perReq(nodeS)} db ${perReq(dbS)}\n`,
+  );
+  return [
+    label,
+    num(r.requests.average),
+    r.latency.p50,
+    r.latency.p99,
+    num(r.requests.total),
+    r.non2xx + r.errors + r.timeouts,
+    perReq(nodeS),
+    dbPid ? perReq(dbS) : '(in Node)',
+    perReq(nodeS + dbS),
+    perReq(genS),
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+  ];
+}
+
+/** `--server`: distinct queries on the server dataset with 0, 1, 2… API processes. */
+async function serverMain() {
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const { db, info, url } = await openServerDataset(DATASET, { log, max: 2 });
+  await db.close();
+  const pg = await benchServer();
+  const q = queries(DATASET, info.endMs);
+  const rows: (string | number)[][] = [];
+  const startLoad = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  for (const n of API_PROCESSES) {
+    const dir = tempDir('api-server');
+    const server = await startServer(dir, n > 0 ? ['--api-processes', String(n)] : [], { DATABASE_URL: url });
+    try {
+      const probe = await fetch(server.url + q.distinct(), {
+        headers: { authorization: `Bearer ${server.token}` },
+      });
+      if (probe.status !== 200) throw new Error(`probe: ${probe.status} ${await probe.text()}`);
+      const label = n === 0 ? 'server, 1 process (serve)' : `server, --api-processes ${n}`;
+      rows.push(await distinctRow(label, server, q.distinct, pg.pid()));
+    } finally {
+      await server.stop();
+      execFileSync('rm', ['-rf', dir]);
+    }
+  }
+  if (args.opts.embedded === 'true') {
+    const { dir, endMs } = await datasetCopy(DATASET);
+    const server = await startServer(dir);
+    try {
+      rows.push(await distinctRow('embedded, 1 process', server, queries(DATASET, endMs).distinct));
+    } finally {
+      await server.stop();
+      execFileSync('rm', ['-rf', join(dir, '..')]);
+    }
+  }
+  emit(`### API at scale, server mode (dataset ${DATASET}, distinct queries)
+
+autocannon ${CONNECTIONS} connections × ${DURATION} s after ${WARMUP_S} s of warm-up, every request new (2 series, 7d@1h, any AS,
+a window ending at any hour of the dataset), against bench/api-server.ts on the benchmarks' TimescaleDB server
+(${num(info.rows)} minute rows); load average at start ${startLoad}. CPU in ms per request: the service's Node
+processes, PostgreSQL's processes, both, and the load generator (autocannon, same machine). Load is the 1/5/15-minute
+average after the row's run.
+
+${table(['setup', 'req/s', 'p50', 'p99', 'requests', 'errors + non-2xx', 'Node CPU ms/req', 'PG CPU ms/req', 'total ms/req', 'autocannon ms/req', 'load'], rows)}`);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await main();
+  if (SERVER) await serverMain();
+  else await main();
   process.exit(0);
 }

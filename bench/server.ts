@@ -12,7 +12,8 @@ import { freePort } from '../test/helpers/net.js';
 import { PG_BIN, SERVER_SCRIPT, serverMissing } from '../test/helpers/pg-server.js';
 import { BENCH_SERVER_SETTINGS } from './lib.js';
 
-const DIR = join(new URL('.', import.meta.url).pathname, 'data', 'pg');
+/** FLOWRADAR_BENCH_PG points a checkout (a git worktree) at another checkout's kept server. */
+const DIR = process.env.FLOWRADAR_BENCH_PG ?? join(new URL('.', import.meta.url).pathname, 'data', 'pg');
 const DATA = join(DIR, 'data');
 const LOG = join(DIR, 'server.log');
 

@@ -5,6 +5,7 @@ import { getTrafficAnomalies, parseAnomalyQuery, type TrafficAnomaly } from './a
 import { type AnomalyStatus, setAnomalyStatus } from './anomalies/store.js';
 import { parseScopes } from './auth/scopes.js';
 import { createToken, listTokens, revokeToken, type TokenInfo } from './auth/tokens.js';
+import { startCluster } from './cluster.js';
 import { type Config, loadConfig, parseDuration } from './config.js';
 import { isDataDirLocked } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
@@ -94,6 +95,10 @@ withListeners(withCommon(program.command('serve')))
     'run the API, the collector and maintenance on the configured database; applies migrations first',
   )
   .option(
+    '--api-processes <n>',
+    'answer HTTP with N processes sharing the port; this one migrates, maintains, collects (env FLOWRADAR_API_PROCESSES; needs DATABASE_URL)',
+  )
+  .option(
     '--demo',
     'demo traffic: five weeks written at once, then live exports from a simulator (FLOWRADAR_DEMO=0 turns it off)',
   )
@@ -102,8 +107,16 @@ withListeners(withCommon(program.command('serve')))
     const demo = opts.demo
       ? demoEnv === undefined || !['0', 'false', 'no', 'off'].includes(demoEnv)
       : undefined;
-    const config = configOf(opts, { ...listenerFlags(opts), demo });
-    const service = await startService(config).catch((err: Error) => fail(err));
+    let config: Config;
+    try {
+      config = configOf(opts, { ...listenerFlags(opts), demo, apiProcesses: opts.apiProcesses });
+    } catch (err) {
+      fail(err as Error);
+    }
+    const service =
+      config.apiProcesses > 0
+        ? await startCluster(config).catch((err: Error) => fail(err))
+        : await startService(config).catch((err: Error) => fail(err));
     runUntilSignal(() => service.stop());
   });
 

@@ -28,6 +28,12 @@ const ConfigFields = z.object({
    */
   databasePooler: z.enum(['none', 'transaction']).default('none'),
   /**
+   * `serve` only: HTTP is answered by this many API processes (node:cluster workers sharing the
+   * port) while the first process migrates, maintains, collects and runs the demo; 0 = that one
+   * process also answers HTTP. Server mode only: the embedded database admits one process.
+   */
+  apiProcesses: z.coerce.number().int().min(0).max(64).default(0),
+  /**
    * postgres://… to a streaming replica of databaseUrl: the NetFlows API (answers, lastUpdated and
    * the response cache's watermark) reads there; tokens, admin, ingest and maintenance stay on
    * the primary. Only with databaseUrl.
@@ -182,6 +188,13 @@ export const ConfigSchema = ConfigFields.superRefine((c, ctx) => {
       path: ['databaseReadUrl'],
       message: 'a read replica needs databaseUrl (DATABASE_URL), the primary it replicates',
     });
+  if (c.apiProcesses > 0 && c.databaseUrl === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['apiProcesses'],
+      message:
+        'API processes need databaseUrl (DATABASE_URL): the embedded database admits one process, so without a server there is one API process',
+    });
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -203,6 +216,7 @@ const ENV_KEYS: Record<string, string> = {
   DATABASE_URL: 'databaseUrl',
   FLOWRADAR_DATABASE_POOL_SIZE: 'databasePoolSize',
   FLOWRADAR_DATABASE_POOLER: 'databasePooler',
+  FLOWRADAR_API_PROCESSES: 'apiProcesses',
   DATABASE_READ_URL: 'databaseReadUrl',
   FLOWRADAR_DEMO: 'demo',
   FLOWRADAR_CORS_ORIGINS: 'corsOrigins',

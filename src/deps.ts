@@ -8,6 +8,11 @@ import type { Database } from './db/client.js';
 import type { Enricher } from './ingest/enrich.js';
 import type { IngestMetrics } from './ingest/metrics.js';
 
+/** What /metrics answers: a prom-client registry, or one read from elsewhere (src/cluster.ts). */
+export interface MetricsSource {
+  registry: Pick<IngestMetrics['registry'], 'metrics' | 'contentType'>;
+}
+
 /** What the app needs from its host; injected so Node, Workers and tests build it alike. */
 export interface Deps {
   /** The primary: tokens, admin, ingest, embed keys; every read when there is no `readDb`. */
@@ -24,8 +29,8 @@ export interface Deps {
   now: () => number;
   /** Enrichment for POST /ingest/flows; without it the endpoint answers 503. */
   enricher?: Enricher;
-  /** Collector metrics for /metrics, when this process collects. */
-  metrics?: IngestMetrics;
+  /** Collector metrics for /metrics, when this process collects (or its primary does). */
+  metrics?: MetricsSource;
   /** The client's address (socket peer on Node, CF-Connecting-IP on Workers). */
   clientIp?: (c: Context) => string | undefined;
   /**

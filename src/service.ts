@@ -19,6 +19,7 @@ import { startMaintenance } from './db/maintenance.js';
 import { migrate } from './db/migrate.js';
 import { getStatementTimeout, replayLagBytes } from './db/status.js';
 import { seedDemo } from './demo.js';
+import type { MetricsSource } from './deps.js';
 import { startUdp, type UdpListeners } from './ingest/collector.js';
 import { createEnricher, type Enricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
@@ -111,6 +112,7 @@ async function ensureAdminToken(
 }
 
 export interface Service {
+  /** http://host:port of the API; empty when this process serves no HTTP (`http: false`). */
   url: string;
   db: Database;
   /** The read replica, when `databaseReadUrl` is set. */
@@ -118,12 +120,16 @@ export interface Service {
   /** The collector, when this process collects. */
   pipeline?: Pipeline;
   udp?: UdpListeners;
+  /** This process's collector metrics (what its /metrics answers, or its API processes'). */
+  metrics: IngestMetrics;
   stop(): Promise<void>;
 }
 
 /**
  * `flowradar serve`: migrations, admin token, maintenance, the collector, optional demo traffic,
  * the HTTP API. `flowradar collect` is the same without maintenance and the first admin token.
+ * Role `api` is one of the HTTP processes of `serve --api-processes N` (src/cluster.ts): the HTTP
+ * API only, on a database its primary has migrated; the primary runs with `http: false`.
  */
 export async function startService(
   config: Config,
@@ -132,12 +138,18 @@ export async function startService(
     print?: (s: string) => void;
     /** Whether `print` reaches a terminal (default: whether stdout is one); see {@link adminTokenNotice}. */
     tty?: boolean;
-    role?: 'all' | 'collector';
+    role?: 'all' | 'collector' | 'api';
     collect?: boolean;
+    /** Whether this process answers HTTP (default true). */
+    http?: boolean;
+    /** What /metrics answers, when not this process's own collector metrics (an API process's). */
+    metrics?: MetricsSource;
   } = {},
 ): Promise<Service> {
   const role = opts.role ?? 'all';
-  const collect = opts.collect ?? true;
+  const api = role === 'api';
+  const collect = !api && (opts.collect ?? true);
+  const http = opts.http ?? true;
   const logger = opts.logger ?? createLogger(config);
   const print = opts.print ?? ((s: string) => process.stdout.write(s));
   const db = await openConfigured(config, { lockWaitMs: 12_000 });
@@ -148,9 +160,11 @@ export async function startService(
   let udp: UdpListeners | undefined;
   let spool: Spool | undefined;
   try {
-    await migrate(db, config.retention);
-    if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
-    if (readDb) await reportReplica(db, readDb, logger);
+    if (!api) {
+      await migrate(db, config.retention);
+      if (config.databasePooler === 'transaction') await checkRoleTimeout(db, logger);
+      if (readDb) await reportReplica(db, readDb, logger);
+    }
     if (role === 'all') {
       await ensureAdminToken(db, config, print, opts.tty ?? process.stdout.isTTY === true);
       stops.push(startMaintenance(db, config, logger));
@@ -164,11 +178,11 @@ export async function startService(
       mmdb: config.mmdb,
       cityMmdb: config.demo ? [...config.cityMmdb, DEMO_CITY_MMDB] : config.cityMmdb,
     });
-    await upsertAsnNames(db, enricher.asNames());
+    if (!api) await upsertAsnNames(db, enricher.asNames());
     if (enricher.locatesSubdivisions)
       stops.push(startAdm1NameWriter(db, enricher, config.flushInterval, logger));
     const metrics = new IngestMetrics();
-    registerAnomalyGauge(metrics.registry, readDb ?? db);
+    if (!api) registerAnomalyGauge(metrics.registry, readDb ?? db);
     if (collect) {
       if (config.spool.maxBytes > 0) {
         spool = await Spool.open({
@@ -201,7 +215,7 @@ export async function startService(
         logger,
       );
     }
-    if (config.demo) {
+    if (config.demo && !api) {
       if (!udp) throw new Error('demo traffic needs the collector');
       const liveFrom = await seedDemo(db, Date.now(), logger, config.retention);
       const sim = await startSimulator({
@@ -221,38 +235,41 @@ export async function startService(
       logger,
       now: Date.now,
       enricher,
-      metrics,
+      metrics: opts.metrics ?? metrics,
       clientIp: socketPeer,
       ...(config.cacheEntries > 0
         ? { responseCache: new ResponseCache({ maxEntries: config.cacheEntries }) }
         : {}),
     });
-    const port = await new Promise<number>((ok, fail) => {
-      server = serve(
-        { fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: SERVER_TIMEOUTS },
-        (info) => ok(info.port),
-      );
-      server.once('error', fail);
-    });
-    const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    const port = !http
+      ? 0
+      : await new Promise<number>((ok, fail) => {
+          server = serve(
+            { fetch: app.fetch, port: config.port, hostname: config.host, serverOptions: SERVER_TIMEOUTS },
+            (info) => ok(info.port),
+          );
+          server.once('error', fail);
+        });
+    const url = http ? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}` : '';
     if (db.kind === 'embedded')
       writeFileSync(serviceFilePath(config), JSON.stringify({ pid: process.pid, url }), { mode: 0o600 });
     logger.info(
       {
-        url,
+        ...(http ? { url } : {}),
         database: db.kind,
         demo: config.demo,
         ...(collect ? { collector: collectorIdOf(config, hostname()) } : {}),
       },
-      'flowradar is serving',
+      http ? 'flowradar is serving' : 'flowradar is running; its API processes serve HTTP',
     );
-    print(`flowradar API on ${url}  (docs: ${url}/docs)\n`);
+    if (http && !api) print(`flowradar API on ${url}  (docs: ${url}/docs)\n`);
     return {
       url,
       db,
       ...(readDb ? { readDb } : {}),
       ...(pipeline ? { pipeline } : {}),
       ...(udp ? { udp } : {}),
+      metrics,
       async stop() {
         for (const s of stops) await s();
         await udp?.close();

@@ -3,6 +3,8 @@
  * a databaseUrl) and the Worker (one client per request through Hyperdrive), so it imports
  * nothing Node-only and nothing of the embedded database.
  */
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { Database, Orm } from './client.js';
@@ -25,6 +27,8 @@ export interface ServerClientOptions {
    */
   pooler?: 'none' | 'transaction' | undefined;
 }
+
+const dialect = new PgDialect();
 
 /** A postgres.js client with the settings both hosts use. */
 export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
@@ -53,13 +57,31 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
  * `lockClient` makes the one-connection client that holds {@link Database.exclusive} locks (a
  * connection apart from the pool, which `f` needs whole); without it `exclusive` refuses.
  */
-export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres.Sql): Database {
+export function serverDatabase(
+  client: postgres.Sql,
+  lockClient?: () => postgres.Sql,
+  opts: { prepare?: boolean } = {},
+): Database {
   const orm = drizzle(client, { schema }) as unknown as Orm;
   let locks: postgres.Sql | undefined;
+  const rows = rowQueries(orm);
   return {
     kind: 'server',
     orm,
-    ...rowQueries(orm),
+    ...rows,
+    // drizzle runs `execute` unnamed (Parse, Bind, Execute every time) whatever the client says:
+    // with `prepare`, each distinct statement text is parsed once per connection and then only
+    // bound, which the API's few statement shapes with new parameters every request profit from.
+    ...(opts.prepare
+      ? {
+          query: async <T>(q: SQL) => {
+            const { sql: text, params } = dialect.sqlToQuery(q);
+            return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
+              prepare: true,
+            })) as unknown as T[];
+          },
+        }
+      : {}),
     exec: async (text) => {
       await client.unsafe(text).simple();
     },
@@ -81,7 +103,13 @@ export function serverDatabase(client: postgres.Sql, lockClient?: () => postgres
 
 /** A pool and its lock connection on `url`: what `openDatabase` does with a databaseUrl. */
 export function openServer(url: string, opts: ServerClientOptions = {}): Database {
-  return serverDatabase(serverClient(url, opts), () => serverClient(url, { ...opts, max: 1 }));
+  return serverDatabase(
+    serverClient(url, opts),
+    () => serverClient(url, { ...opts, max: 1 }),
+    // A transaction-mode pooler hands each statement to any server connection, where a statement
+    // prepared elsewhere is unknown (see ServerClientOptions.pooler).
+    { prepare: opts.pooler !== 'transaction' && (opts.prepare ?? true) },
+  );
 }
 
 /**
