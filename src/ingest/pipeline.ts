@@ -2,16 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
-import { BatchBuilder, type ExporterAccount } from './batch-builder.js';
-import { decodeDatagram } from './decode.js';
-import { type DatagramKind, dedupe } from './dedupe.js';
+import type { DatagramKind } from './dedupe.js';
 import type { Enricher } from './enrich.js';
 import { type IngestMetrics, writeFailureCause } from './metrics.js';
-import { TemplateRegistry } from './netflow/index.js';
-import { SequenceTracker } from './sequence.js';
+import type { TemplateRegistry } from './netflow/index.js';
+import { IngestShard } from './shard.js';
 import type { Spool } from './spool.js';
-import { TemplateStore } from './template-store.js';
-import { type FlowRecord, newFlowRecord } from './types.js';
+import { flowTemplateTable, type TemplateStore } from './template-store.js';
 import { BatchWriter } from './writer.js';
 
 export interface PipelineOptions {
@@ -57,39 +54,26 @@ const MINUTE = 60_000;
  * const udp = await startUdp(pipeline, { host: '0.0.0.0', netflowPort: 2055, sflowPort: 6343 }, logger);
  */
 export class Pipeline {
-  readonly registry: TemplateRegistry;
-  /** Templates and sampler state shared with the other collectors through the database. */
-  readonly templates: TemplateStore;
   readonly writer: BatchWriter;
   readonly collectorId: string;
-  private readonly batch: BatchBuilder;
-  private readonly sequences = new SequenceTracker();
-  private readonly record: FlowRecord = newFlowRecord();
+  /** Decoding on this thread (one decode worker). */
+  private readonly shard: IngestShard;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  /** The exporter of the datagram being decoded: the record sink counts on it. */
-  private current: ExporterAccount | undefined;
-  private readonly sink = (r: FlowRecord) => this.batch.addRecord(r, this.current!);
 
   constructor(private readonly opts: PipelineOptions) {
     this.now = opts.now ?? Date.now;
     this.collectorId = opts.collectorId ?? hostname();
-    this.batch = new BatchBuilder({
+    this.shard = new IngestShard({
+      table: flowTemplateTable(opts.db),
       enricher: opts.enricher,
+      counts: opts.metrics.pending,
+      logger: opts.logger,
+      now: this.now,
       defaultSamplingRate: opts.defaultSamplingRate ?? 1,
       ...(opts.samplingOverrides ? { samplingOverrides: opts.samplingOverrides } : {}),
+      templateExpiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
       collectorId: this.collectorId,
-    });
-    this.registry = new TemplateRegistry({
-      expiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
-      onChange: (change) => this.templates.changed(change),
-    });
-    this.templates = new TemplateStore({
-      db: opts.db,
-      registry: this.registry,
-      expiryMs: this.registry.expiryMs,
-      now: this.now,
-      logger: opts.logger,
     });
     this.writer = new BatchWriter(opts.db, {
       maxBufferedRows: opts.maxBufferedRows ?? 2_000_000,
@@ -116,12 +100,22 @@ export class Pipeline {
     });
   }
 
+  /** v9/IPFIX templates and sampler state of this thread's exporters. */
+  get registry(): TemplateRegistry {
+    return this.shard.registry;
+  }
+
+  /** Templates and sampler state shared with the other collectors through the database. */
+  get templates(): TemplateStore {
+    return this.shard.templates;
+  }
+
   /**
    * Restores templates and sampling state saved by an earlier run or by other collectors, so the
    * next data set decodes at once and with the right rate. Returns templates restored.
    */
   loadTemplates(): Promise<number> {
-    return this.templates.load();
+    return this.shard.templates.load();
   }
 
   /**
@@ -129,7 +123,7 @@ export class Pipeline {
    * interval and at shutdown); never deletes what other collectors saved (see TemplateStore).
    */
   saveTemplates(): Promise<void> {
-    return this.templates.save();
+    return this.shard.templates.save();
   }
 
   /** Datagrams the receiving thread dropped because this thread fell too far behind. */
@@ -142,67 +136,12 @@ export class Pipeline {
    * protocol family: sFlow has its own port, NetFlow v5/v9 and IPFIX share one.
    */
   handleDatagram(buf: Uint8Array, address: string, kind: DatagramKind): void {
-    const nowMs = this.now();
-    const exporter = this.batch.exporter(address, nowMs);
-    exporter.datagrams++;
-    exporter.collectors[this.collectorId] = nowMs;
-    const id = dedupe(this.sequences, buf, address, kind);
-    if (id === 'duplicate') {
-      exporter.countError('duplicate');
-      this.opts.metrics.dropped('duplicate', 1);
-      return;
-    }
-    const unsampledBefore = exporter.unsampledRecords;
-    this.current = exporter;
-    const ctx = { exporter: address, registry: this.registry, nowMs, record: this.record };
-    const res = decodeDatagram(buf, kind, ctx, this.sink, (err) =>
-      this.opts.logger.error({ err }, 'decoder threw'),
-    );
-    const bytes = this.batch.takeAddedBytes();
-    if (bytes !== 0) this.opts.metrics.bytes(bytes);
-    this.opts.metrics.datagram(res.protocol);
-    if (!res.ok) {
-      const reason = res.reason ?? 'bad_record';
-      exporter.countError(reason);
-      this.opts.metrics.decodeError(reason);
-      return;
-    }
-    for (const [reason, n] of Object.entries(res.skipped)) {
-      exporter.countError(reason, n);
-      this.opts.metrics.decodeError(reason, n);
-    }
-    this.opts.metrics.records(res.protocol, res.records);
-    // v5 sequences count flow records, IPFIX every data record (options too), v9 and sFlow datagrams.
-    const units =
-      res.protocol === 'v5' ? res.records : res.protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1;
-    const source = id.key ?? `${res.protocol}|${address}`;
-    const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, id.hash);
-    // This collector's sequence tracking measured the minute's loss; another's would not agree.
-    const minute = this.batch.minute(address, nowMs);
-    minute.records += res.records;
-    const unsampled = exporter.unsampledRecords - unsampledBefore;
-    minute.unsampledRecords += unsampled;
-    if (unsampled) this.opts.metrics.unsampled(unsampled);
-    // A template or sampler another collector received may be in the database by now.
-    if (
-      (res.protocol === 'v9' || res.protocol === 'ipfix') &&
-      ((res.skipped.unknown_template ?? 0) > 0 || unsampled > 0)
-    )
-      this.templates.want(res.protocol, address, res.domain);
-    if (seq.restarted) {
-      if (res.protocol === 'v9') this.registry.resetSource(address, res.domain);
-      this.opts.logger.info({ protocol: res.protocol, domain: res.domain }, 'exporter restart detected');
-    }
-    if (seq.lost !== 0) {
-      minute.lostRecords += seq.lost;
-      exporter.lostRecords += seq.lost;
-      if (seq.lost > 0) this.opts.metrics.lost(seq.lost);
-    }
+    this.shard.handleDatagram(buf, address, kind);
   }
 
   /** Moves everything aggregated so far into a batch for the writer. */
   flush(): void {
-    const { traffic, exporters, minutes } = this.batch.drain();
+    const { traffic, exporters, minutes } = this.shard.drain();
     if (traffic.length === 0 && exporters.length === 0) return;
     this.writer.enqueue({ id: randomUUID(), traffic, exporters, minutes });
     this.opts.metrics.bufferDepth(this.writer.depth);
@@ -213,8 +152,7 @@ export class Pipeline {
     const every = this.opts.flushIntervalMs ?? 5000;
     this.timer = setInterval(() => {
       this.flush();
-      this.registry.expire(this.now());
-      this.opts.metrics.templates(this.registry.size);
+      this.opts.metrics.templates(this.shard.expire(this.now()));
       void this.saveTemplates().catch((err) =>
         this.opts.logger.warn({ err }, 'saving templates failed; will retry'),
       );
