@@ -43,6 +43,7 @@ const config = loadConfig({
     compressAfter: '5200w',
     rateLimit: { requests: 1_000_000_000, authFailures: 1_000_000_000 },
     ...(process.env.BENCH_FLUSH_INTERVAL ? { flushInterval: process.env.BENCH_FLUSH_INTERVAL } : {}),
+    ...(process.env.BENCH_DECODE_WORKERS ? { decodeWorkers: process.env.BENCH_DECODE_WORKERS } : {}),
   },
 });
 

@@ -3,7 +3,7 @@
  * of a benchmark's Markdown section to `bench/run.ts`.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -143,6 +143,40 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU time (user + system, every thread) of a process and all its live descendants, seconds: what
+ * a receiver that starts helper processes costs, not only its first process.
+ */
+export function cpuSecondsOfTree(pid: number): number {
+  const parents = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return cpuSecondsOf(pid);
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = parents.get(ppid) ?? [];
+      list.push(Number(e));
+      parents.set(ppid, list);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  let sum = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    sum += cpuSecondsOf(p);
+    todo.push(...(parents.get(p) ?? []));
+  }
+  return sum;
 }
 
 /** Deterministic PRNG (mulberry32): the datasets and streams are the same on every run. */

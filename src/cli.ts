@@ -79,6 +79,10 @@ const withListeners = (cmd: Command) =>
     .option(
       '--collector-id <id>',
       'this collector in the database, stable across restarts (env FLOWRADAR_COLLECTOR_ID, default <hostname>:<netflow port>)',
+    )
+    .option(
+      '--decode-workers <n>',
+      'threads decoding datagrams, each for its own exporters (env FLOWRADAR_DECODE_WORKERS, default 1 on up to 3 cores, else cores - 2 up to 8)',
     );
 
 /** The configuration flags the options of {@link withListeners} give. */
@@ -88,6 +92,7 @@ const listenerFlags = (opts: Record<string, unknown>) => ({
   netflowPort: opts.netflowPort,
   sflowPort: opts.sflowPort,
   collectorId: opts.collectorId,
+  decodeWorkers: opts.decodeWorkers,
 });
 
 withListeners(withCommon(program.command('serve')))

@@ -93,6 +93,12 @@ const ConfigFields = z.object({
    * between collectors; unset = `<hostname>:<netflowPort>` (see collectorIdOf).
    */
   collectorId: z.string().trim().min(1).max(200).optional(),
+  /**
+   * Threads that decode and aggregate datagrams, each for its own exporters (datagrams are
+   * sharded by exporter address). 1 = decoding on the main thread beside the writer. Unset = a
+   * default for the machine's cores (see defaultDecodeWorkers in src/ingest/pipeline.ts).
+   */
+  decodeWorkers: z.coerce.number().int().min(1).max(64).optional(),
   /** How often aggregated minutes are written. */
   flushInterval: duration.prefault('5s'),
   /** Rows held in memory while the database is away; beyond, batches are dropped and counted. */
@@ -233,6 +239,7 @@ const ENV_KEYS: Record<string, string> = {
   FLOWRADAR_NETFLOW_PORT: 'netflowPort',
   FLOWRADAR_SFLOW_PORT: 'sflowPort',
   FLOWRADAR_COLLECTOR_ID: 'collectorId',
+  FLOWRADAR_DECODE_WORKERS: 'decodeWorkers',
   FLOWRADAR_FLUSH_INTERVAL: 'flushInterval',
   FLOWRADAR_DEFAULT_SAMPLING_RATE: 'defaultSamplingRate',
   FLOWRADAR_LOCAL_NETWORKS: 'localNetworks',

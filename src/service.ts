@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
@@ -23,7 +23,7 @@ import type { MetricsSource } from './deps.js';
 import { startUdp, type UdpListeners } from './ingest/collector.js';
 import { createEnricher, type Enricher } from './ingest/enrich.js';
 import { IngestMetrics } from './ingest/metrics.js';
-import { Pipeline } from './ingest/pipeline.js';
+import { defaultDecodeWorkers, Pipeline } from './ingest/pipeline.js';
 import { Spool } from './ingest/spool.js';
 import { createLogger } from './logger.js';
 import { startSimulator } from './sim/simulate.js';
@@ -170,14 +170,15 @@ export async function startService(
       stops.push(startMaintenance(db, config, logger));
     }
     // The demo's simulated exporter uses its own address blocks and local network.
-    const enricher = await createEnricher({
+    const enrichOptions = {
       localNetworks:
         config.demo && config.localNetworks.length === 0 ? [DEMO_LOCAL_NETWORK] : config.localNetworks,
       useExporterAs: config.useExporterAs,
       asnTsv: config.demo ? [...config.asnTsv, DEMO_TSV] : config.asnTsv,
       mmdb: config.mmdb,
       cityMmdb: config.demo ? [...config.cityMmdb, DEMO_CITY_MMDB] : config.cityMmdb,
-    });
+    };
+    const enricher = await createEnricher(enrichOptions);
     if (!api) await upsertAsnNames(db, enricher.asNames());
     if (enricher.locatesSubdivisions)
       stops.push(startAdm1NameWriter(db, enricher, config.flushInterval, logger));
@@ -205,6 +206,8 @@ export async function startService(
         samplingOverrides: config.samplingOverrides,
         templateExpiryMs: config.templateExpiry,
         collectorId: collectorIdOf(config, hostname()),
+        decodeWorkers: config.decodeWorkers ?? defaultDecodeWorkers(availableParallelism()),
+        enrichOptions,
       });
       const restored = await pipeline.loadTemplates();
       if (restored) logger.info({ templates: restored }, 'templates restored');

@@ -3,6 +3,54 @@ import { dbErrorCode, isConnectionError } from '../db/errors.js';
 import type { WriteDropReason } from './writer.js';
 
 /**
+ * The per-datagram counters of the collector as plain numbers: counting a datagram in prom-client
+ * (a label lookup and a hash per call, several per datagram) cost more than its dedupe and
+ * sequence steps together. They are added to {@link IngestMetrics} when /metrics is read
+ * ({@link IngestMetrics.pending}) or, from a decode worker, sent as deltas with every batch.
+ * Plain data, so it crosses threads by structured clone.
+ * @example
+ * const counts = newIngestCounts();
+ * countIn(counts.datagrams, 'ipfix');
+ * metrics.add(counts); // then reset: resetIngestCounts(counts)
+ */
+export interface IngestCounts {
+  /** By protocol. */
+  datagrams: Record<string, number>;
+  /** Records decoded, by protocol. */
+  records: Record<string, number>;
+  /** Decode errors, by reason. */
+  errors: Record<string, number>;
+  bytes: number;
+  duplicates: number;
+  lost: number;
+  unsampled: number;
+}
+
+export const newIngestCounts = (): IngestCounts => ({
+  datagrams: {},
+  records: {},
+  errors: {},
+  bytes: 0,
+  duplicates: 0,
+  lost: 0,
+  unsampled: 0,
+});
+
+/** Adds `n` to `counts[key]`. */
+export function countIn(counts: Record<string, number>, key: string, n = 1): void {
+  counts[key] = (counts[key] ?? 0) + n;
+}
+
+/** Zeroes `c` in place (its label keys stay, so the next counts reuse them). */
+export function resetIngestCounts(c: IngestCounts): void {
+  for (const m of [c.datagrams, c.records, c.errors]) for (const k in m) m[k] = 0;
+  c.bytes = 0;
+  c.duplicates = 0;
+  c.lost = 0;
+  c.unsampled = 0;
+}
+
+/**
  * Collector metrics for /metrics. Labels come from closed sets only (protocol, reason): never an
  * exporter address or a template id, which an unvetted sender could multiply.
  * @example
@@ -63,8 +111,36 @@ export class IngestMetrics {
     ['cause'],
   );
 
+  /**
+   * Counts the collector's thread adds without touching prom-client; taken into the counters
+   * whenever /metrics is read, and by {@link add}.
+   */
+  readonly pending: IngestCounts = newIngestCounts();
+
   private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) {
-    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
+    return new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: () => this.takePending(),
+    });
+  }
+
+  /** Adds counts kept as plain numbers (a decode worker's deltas, or {@link pending}). */
+  add(c: IngestCounts): void {
+    for (const [protocol, n] of Object.entries(c.datagrams)) if (n > 0) this.datagrams.inc({ protocol }, n);
+    for (const [protocol, n] of Object.entries(c.records)) this.records(protocol, n);
+    for (const [reason, n] of Object.entries(c.errors)) if (n > 0) this.errors.inc({ reason }, n);
+    if (c.bytes > 0) this.bytesTotal.inc(c.bytes);
+    if (c.duplicates > 0) this.drops.inc({ reason: 'duplicate' }, c.duplicates);
+    if (c.lost > 0) this.lostRecords.inc(c.lost);
+    if (c.unsampled > 0) this.unsampledRecords.inc(c.unsampled);
+  }
+
+  private takePending(): void {
+    this.add(this.pending);
+    resetIngestCounts(this.pending);
   }
 
   private gauge(name: string, help: string) {

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
-import { BatchBuilder, type ExporterAccount } from './batch-builder.js';
-import { decodeDatagram } from './decode.js';
-import { type DatagramKind, dedupe } from './dedupe.js';
-import type { Enricher } from './enrich.js';
+import type { BatchContent } from './batch-builder.js';
+import { DecodeWorkers } from './decode-workers.js';
+import type { DatagramKind } from './dedupe.js';
+import type { Enricher, EnrichOptions } from './enrich.js';
 import { type IngestMetrics, writeFailureCause } from './metrics.js';
-import { TemplateRegistry } from './netflow/index.js';
-import { SequenceTracker } from './sequence.js';
+import type { TemplateRegistry } from './netflow/index.js';
+import { IngestShard } from './shard.js';
 import type { Spool } from './spool.js';
-import { TemplateStore } from './template-store.js';
-import { type FlowRecord, newFlowRecord } from './types.js';
+import { flowTemplateTable, type TemplateStore } from './template-store.js';
 import { BatchWriter } from './writer.js';
 
 export interface PipelineOptions {
@@ -41,14 +41,37 @@ export interface PipelineOptions {
   /** Writer retry backoff, first and largest delay. */
   retryMs?: number;
   maxRetryMs?: number;
+  /**
+   * Threads decoding datagrams (see {@link defaultDecodeWorkers}); 1 (default) decodes on this
+   * thread. More need `enrichOptions`: each worker builds its own enricher from them.
+   */
+  decodeWorkers?: number;
+  /** What `enricher` was made from (createEnricher). */
+  enrichOptions?: EnrichOptions;
+}
+
+/**
+ * Decode workers for a machine of `cores` cores. The receiving thread takes up to a core at high
+ * rates and the main thread another (the writer, and the embedded database, WebAssembly on that
+ * thread); below 4 cores a decode worker would take its core from those two, and the merge and a
+ * second copy of the enricher's tables would cost without a gain (on 2 cores, 2 workers lost records
+ * at a lower rate than 1: BENCHMARKS.md, "Ingest at scale"). From 4 cores, the cores left after
+ * those two, up to 8: past that the single writer and the receiving thread are the limit.
+ * @example
+ * defaultDecodeWorkers(os.availableParallelism()); // 1 on 2 cores, 6 on 8
+ */
+export function defaultDecodeWorkers(cores: number): number {
+  return cores < 4 ? 1 : Math.min(8, cores - 2);
 }
 
 const MINUTE = 60_000;
 
 /**
- * The UDP collector: per datagram dedupe → decode → (per record, in {@link BatchBuilder}) sample →
- * classify → aggregate, then sequence tracking and exporter accounting; every flush interval the
- * batch goes to the writer. One per process; the receiving thread hands it datagrams.
+ * The UDP collector: per datagram dedupe → decode → (per record, in BatchBuilder) sample →
+ * classify → aggregate, then sequence tracking and exporter accounting ({@link IngestShard});
+ * every flush interval the batch goes to the writer. One per process; the receiving thread hands
+ * it datagrams. With `decodeWorkers` > 1 the shards run on worker threads, each for its own
+ * exporters, and every flush merges their batches into one for the single writer.
  * `POST /ingest/flows` runs the same record steps (ndjson.ts).
  * @example
  * const pipeline = new Pipeline({ db, enricher, metrics, logger, collectorId: 'c1' });
@@ -57,40 +80,44 @@ const MINUTE = 60_000;
  * const udp = await startUdp(pipeline, { host: '0.0.0.0', netflowPort: 2055, sflowPort: 6343 }, logger);
  */
 export class Pipeline {
-  readonly registry: TemplateRegistry;
-  /** Templates and sampler state shared with the other collectors through the database. */
-  readonly templates: TemplateStore;
   readonly writer: BatchWriter;
   readonly collectorId: string;
-  private readonly batch: BatchBuilder;
-  private readonly sequences = new SequenceTracker();
-  private readonly record: FlowRecord = newFlowRecord();
+  /** Decoding on this thread (one decode worker), or on worker threads. */
+  private readonly shard: IngestShard | undefined;
+  private readonly workers: DecodeWorkers | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  /** The exporter of the datagram being decoded: the record sink counts on it. */
-  private current: ExporterAccount | undefined;
-  private readonly sink = (r: FlowRecord) => this.batch.addRecord(r, this.current!);
+  /** The flush running now (decode workers answer asynchronously); the next one waits for it. */
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: PipelineOptions) {
     this.now = opts.now ?? Date.now;
     this.collectorId = opts.collectorId ?? hostname();
-    this.batch = new BatchBuilder({
-      enricher: opts.enricher,
+    const table = flowTemplateTable(opts.db);
+    const shared = {
       defaultSamplingRate: opts.defaultSamplingRate ?? 1,
       ...(opts.samplingOverrides ? { samplingOverrides: opts.samplingOverrides } : {}),
+      templateExpiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
       collectorId: this.collectorId,
-    });
-    this.registry = new TemplateRegistry({
-      expiryMs: opts.templateExpiryMs ?? 30 * MINUTE,
-      onChange: (change) => this.templates.changed(change),
-    });
-    this.templates = new TemplateStore({
-      db: opts.db,
-      registry: this.registry,
-      expiryMs: this.registry.expiryMs,
-      now: this.now,
-      logger: opts.logger,
-    });
+    };
+    if ((opts.decodeWorkers ?? 1) > 1) {
+      if (!opts.enrichOptions) throw new Error('decode workers need the enricher options');
+      this.workers = new DecodeWorkers({
+        count: opts.decodeWorkers!,
+        table,
+        logger: opts.logger,
+        enrich: opts.enrichOptions,
+        ...shared,
+      });
+    } else
+      this.shard = new IngestShard({
+        table,
+        enricher: opts.enricher,
+        counts: opts.metrics.pending,
+        logger: opts.logger,
+        now: this.now,
+        ...shared,
+      });
     this.writer = new BatchWriter(opts.db, {
       maxBufferedRows: opts.maxBufferedRows ?? 2_000_000,
       retryMs: opts.retryMs ?? 1000,
@@ -116,12 +143,27 @@ export class Pipeline {
     });
   }
 
+  /** v9/IPFIX templates and sampler state (decoding on this thread only). */
+  get registry(): TemplateRegistry {
+    return this.local().registry;
+  }
+
+  /** Templates and sampler state shared with the other collectors through the database (this thread only). */
+  get templates(): TemplateStore {
+    return this.local().templates;
+  }
+
+  private local(): IngestShard {
+    if (!this.shard) throw new Error('the templates are in the decode workers');
+    return this.shard;
+  }
+
   /**
    * Restores templates and sampling state saved by an earlier run or by other collectors, so the
    * next data set decodes at once and with the right rate. Returns templates restored.
    */
   loadTemplates(): Promise<number> {
-    return this.templates.load();
+    return this.workers ? this.workers.load() : this.local().templates.load();
   }
 
   /**
@@ -129,7 +171,20 @@ export class Pipeline {
    * interval and at shutdown); never deletes what other collectors saved (see TemplateStore).
    */
   saveTemplates(): Promise<void> {
-    return this.templates.save();
+    return this.workers ? this.workers.save() : this.local().templates.save();
+  }
+
+  /** Datagrams decoded so far, on this thread or in the decode workers (tests wait on it). */
+  async handled(): Promise<number> {
+    return this.workers ? this.workers.handled() : this.local().handled;
+  }
+
+  /**
+   * The decode workers' datagram ports, for the receiving thread (startUdp): empty when decoding
+   * on this thread, which then gets every datagram through {@link handleDatagram}.
+   */
+  takeDatagramPorts(): MessagePort[] {
+    return this.workers?.takeDatagramPorts() ?? [];
   }
 
   /** Datagrams the receiving thread dropped because this thread fell too far behind. */
@@ -142,67 +197,36 @@ export class Pipeline {
    * protocol family: sFlow has its own port, NetFlow v5/v9 and IPFIX share one.
    */
   handleDatagram(buf: Uint8Array, address: string, kind: DatagramKind): void {
-    const nowMs = this.now();
-    const exporter = this.batch.exporter(address, nowMs);
-    exporter.datagrams++;
-    exporter.collectors[this.collectorId] = nowMs;
-    const id = dedupe(this.sequences, buf, address, kind);
-    if (id === 'duplicate') {
-      exporter.countError('duplicate');
-      this.opts.metrics.dropped('duplicate', 1);
-      return;
-    }
-    const unsampledBefore = exporter.unsampledRecords;
-    this.current = exporter;
-    const ctx = { exporter: address, registry: this.registry, nowMs, record: this.record };
-    const res = decodeDatagram(buf, kind, ctx, this.sink, (err) =>
-      this.opts.logger.error({ err }, 'decoder threw'),
-    );
-    const bytes = this.batch.takeAddedBytes();
-    if (bytes !== 0) this.opts.metrics.bytes(bytes);
-    this.opts.metrics.datagram(res.protocol);
-    if (!res.ok) {
-      const reason = res.reason ?? 'bad_record';
-      exporter.countError(reason);
-      this.opts.metrics.decodeError(reason);
-      return;
-    }
-    for (const [reason, n] of Object.entries(res.skipped)) {
-      exporter.countError(reason, n);
-      this.opts.metrics.decodeError(reason, n);
-    }
-    this.opts.metrics.records(res.protocol, res.records);
-    // v5 sequences count flow records, IPFIX every data record (options too), v9 and sFlow datagrams.
-    const units =
-      res.protocol === 'v5' ? res.records : res.protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1;
-    const source = id.key ?? `${res.protocol}|${address}`;
-    const seq = this.sequences.observe(source, res.sequence, units, res.records, res.uptimeMs, id.hash);
-    // This collector's sequence tracking measured the minute's loss; another's would not agree.
-    const minute = this.batch.minute(address, nowMs);
-    minute.records += res.records;
-    const unsampled = exporter.unsampledRecords - unsampledBefore;
-    minute.unsampledRecords += unsampled;
-    if (unsampled) this.opts.metrics.unsampled(unsampled);
-    // A template or sampler another collector received may be in the database by now.
-    if (
-      (res.protocol === 'v9' || res.protocol === 'ipfix') &&
-      ((res.skipped.unknown_template ?? 0) > 0 || unsampled > 0)
-    )
-      this.templates.want(res.protocol, address, res.domain);
-    if (seq.restarted) {
-      if (res.protocol === 'v9') this.registry.resetSource(address, res.domain);
-      this.opts.logger.info({ protocol: res.protocol, domain: res.domain }, 'exporter restart detected');
-    }
-    if (seq.lost !== 0) {
-      minute.lostRecords += seq.lost;
-      exporter.lostRecords += seq.lost;
-      if (seq.lost > 0) this.opts.metrics.lost(seq.lost);
-    }
+    this.local().handleDatagram(buf, address, kind);
   }
 
-  /** Moves everything aggregated so far into a batch for the writer. */
-  flush(): void {
-    const { traffic, exporters, minutes } = this.batch.drain();
+  /**
+   * Moves everything aggregated so far into a batch for the writer: at once on this thread; with
+   * decode workers once they all answered (the promise), their templates expired and saved too.
+   */
+  flush(): Promise<void> {
+    if (this.shard) {
+      this.enqueue(this.shard.drain());
+      return Promise.resolve();
+    }
+    return this.flushWorkers(false);
+  }
+
+  private flushWorkers(awaitSave: boolean): Promise<void> {
+    const workers = this.workers!;
+    this.flushing = this.flushing
+      .then(async () => {
+        const drained = await workers.drain(awaitSave);
+        for (const c of drained.counts) this.opts.metrics.add(c);
+        this.opts.metrics.templates(drained.templates);
+        if (drained.adm1Names.length > 0) this.opts.enricher.giveBackAdm1Names(drained.adm1Names);
+        this.enqueue(drained.batch);
+      })
+      .catch((err) => this.opts.logger.error({ err }, 'draining the decode workers failed'));
+    return this.flushing;
+  }
+
+  private enqueue({ traffic, exporters, minutes }: BatchContent): void {
     if (traffic.length === 0 && exporters.length === 0) return;
     this.writer.enqueue({ id: randomUUID(), traffic, exporters, minutes });
     this.opts.metrics.bufferDepth(this.writer.depth);
@@ -212,9 +236,13 @@ export class Pipeline {
   start(): void {
     const every = this.opts.flushIntervalMs ?? 5000;
     this.timer = setInterval(() => {
-      this.flush();
-      this.registry.expire(this.now());
-      this.opts.metrics.templates(this.registry.size);
+      if (this.workers) {
+        // Each worker expires and saves its own templates when drained.
+        void this.flush();
+        return;
+      }
+      void this.flush();
+      this.opts.metrics.templates(this.local().expire(this.now()));
       void this.saveTemplates().catch((err) =>
         this.opts.logger.warn({ err }, 'saving templates failed; will retry'),
       );
@@ -225,10 +253,15 @@ export class Pipeline {
   /** Flushes and writes what is left (SIGTERM). Returns rows that could not be written. */
   async stop(timeoutMs = 10_000): Promise<number> {
     if (this.timer) clearInterval(this.timer);
-    this.flush();
-    await this.saveTemplates().catch((err) =>
-      this.opts.logger.warn({ err }, 'saving templates at shutdown failed'),
-    );
+    if (this.workers) {
+      await this.flushWorkers(true);
+      await this.workers.terminate();
+    } else {
+      void this.flush();
+      await this.saveTemplates().catch((err) =>
+        this.opts.logger.warn({ err }, 'saving templates at shutdown failed'),
+      );
+    }
     return this.writer.close(timeoutMs);
   }
 }

@@ -10,7 +10,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 
 export type ListenerKind = 'netflow' | 'sflow';
 
@@ -22,6 +22,11 @@ export interface ReceiverSettings {
   recvBufferSize: number;
   /** Datagrams held while the main thread is busy; past it they are dropped and counted. */
   maxQueuedBytes: number;
+  /**
+   * Decode workers' ports: datagrams of one exporter address always go to the same one
+   * ({@link shardOf}); empty = every datagram to the main thread.
+   */
+  shards: MessagePort[];
 }
 
 /** Messages from the receiving thread. */
@@ -31,40 +36,65 @@ export type ReceiverMessage =
   /** A socket failed (at bind: the start fails). */
   | { error: string }
   /**
-   * Datagrams in one buffer: `meta` holds (kind, sender address, offset, length) per datagram;
-   * `dropped` counts datagrams dropped since the last batch because the queue was full.
+   * Datagrams in one buffer: `meta` holds (kind, sender address, offset, length) per datagram,
+   * the address as {@link plainAddress} gives it; `dropped` counts datagrams dropped since the last batch because the queue was full.
    */
   | { meta: (string | number)[]; data: Uint8Array; dropped: number };
 
 /** Sent by the main thread: flush what is queued, close the sockets, exit. */
 export type CloseMessage = 'close';
 
+/** IPv4-mapped IPv6 senders are reported as plain IPv4, so one exporter has one name. */
+export const plainAddress = (a: string) => (a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a);
+
+/**
+ * The decode worker of an exporter address, of `n`: a hash of the address, so an exporter's
+ * templates, sequences and counters stay in one worker however many exporters there are.
+ */
+export function shardOf(address: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % n;
+}
+
 /** Datagrams that arrived in one turn of this thread's loop go together, or every this many. */
 const BATCH_DATAGRAMS = 64;
 
 function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): void {
-  const { host, ports, recvBufferSize, maxQueuedBytes } = settings;
+  const { host, ports, recvBufferSize, maxQueuedBytes, shards } = settings;
   const wildcard = host === '0.0.0.0' || host === '::';
   // One dual-stack socket per kind unless bound to a specific IPv4 address.
   const v4 = !wildcard && isIPv4(host);
-  let queue: [ListenerKind, string, Buffer][] = [];
+  // One queue per destination: the main thread, or each decode worker.
+  const targets: Pick<MessagePort, 'postMessage'>[] = shards.length > 0 ? shards : [port];
+  let queues: [ListenerKind, string, Buffer][][] = targets.map(() => []);
+  let queued = 0;
   let queuedBytes = 0;
   let dropped = 0;
   let scheduled = false;
 
   const flush = (): void => {
     scheduled = false;
-    if (queue.length === 0 && dropped === 0) return;
-    const data = new Uint8Array(queuedBytes);
-    const meta: (string | number)[] = [];
-    let at = 0;
-    for (const [kind, address, msg] of queue) {
-      data.set(msg, at);
-      meta.push(kind, address, at, msg.length);
-      at += msg.length;
+    if (queued === 0 && dropped === 0) return;
+    for (let t = 0; t < targets.length; t++) {
+      const queue = queues[t]!;
+      if (queue.length === 0) continue;
+      let bytes = 0;
+      for (const [, , msg] of queue) bytes += msg.length;
+      const data = new Uint8Array(bytes);
+      const meta: (string | number)[] = [];
+      let at = 0;
+      for (const [kind, address, msg] of queue) {
+        data.set(msg, at);
+        meta.push(kind, address, at, msg.length);
+        at += msg.length;
+      }
+      targets[t]!.postMessage({ meta, data, dropped: 0 } satisfies ReceiverMessage, [data.buffer]);
     }
-    port.postMessage({ meta, data, dropped } satisfies ReceiverMessage, [data.buffer]);
-    queue = [];
+    if (dropped > 0)
+      port.postMessage({ meta: [], data: new Uint8Array(0), dropped } satisfies ReceiverMessage);
+    queues = targets.map(() => []);
+    queued = 0;
     queuedBytes = 0;
     dropped = 0;
   };
@@ -79,9 +109,10 @@ function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): 
         dropped++;
         return;
       }
-      queue.push([kind, rinfo.address, msg]);
+      const address = plainAddress(rinfo.address);
+      queues[targets.length === 1 ? 0 : shardOf(address, targets.length)]!.push([kind, address, msg]);
       queuedBytes += msg.length;
-      if (queue.length >= BATCH_DATAGRAMS) flush();
+      if (++queued >= BATCH_DATAGRAMS * targets.length) flush();
       else if (!scheduled) {
         scheduled = true;
         setImmediate(flush);

@@ -126,12 +126,29 @@ export class SequenceTracker {
 }
 
 /**
- * FNV-1a over a datagram: tells a repeated datagram from new data under a reused sequence number.
+ * A 32-bit hash of a whole datagram: tells a repeated datagram from new data under a reused
+ * sequence number. It runs on every datagram before decoding, so it reads four bytes per step
+ * (a multiply-xorshift mix, as in MurmurHash3) rather than one: byte-wise FNV-1a cost half as
+ * much as decoding the records. Only compared with hashes of this process, never stored.
  * @example
  * sequences.isDuplicate(key, sequence, contentHash(datagram));
  */
 export function contentHash(buf: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < buf.length; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  const n = buf.length;
+  const words = n >>> 2;
+  let h = 0x811c9dc5 ^ n;
+  if (words > 0) {
+    const dv = new DataView(buf.buffer, buf.byteOffset, words << 2);
+    for (let i = 0; i < words; i++) {
+      let k = Math.imul(dv.getUint32(i << 2, true), 0xcc9e2d51);
+      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+      h ^= k;
+      h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+    }
+  }
+  for (let i = words << 2; i < n; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
   return h >>> 0;
 }

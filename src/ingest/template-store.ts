@@ -10,7 +10,6 @@
  * a data set without its template (or records without their sampler) reads that source's rows
  * again, at most once per few seconds per source, backing off while the database has nothing new.
  */
-import type { Logger } from 'pino';
 import type { Database } from '../db/client.js';
 import {
   deleteExpiredFlowTemplates,
@@ -36,13 +35,41 @@ export const RELOAD_MAX_MS = 5 * 60_000;
 const MAX_RELOAD_SOURCES = 10_000;
 const SOURCES_PER_RELOAD = 200;
 
+/**
+ * The statements TemplateStore runs on `flow_templates`. A decode worker has no database of its
+ * own: its table forwards each call to the main thread (decode-worker.ts), which runs it with
+ * {@link flowTemplateTable}.
+ */
+export interface FlowTemplateTable {
+  read(sources?: readonly TemplateSourceKey[]): Promise<FlowTemplateRow[]>;
+  /** Upserts in one transaction. */
+  upsert(
+    templates: readonly SerializedTemplate[],
+    sources: readonly SerializedSource[],
+    samplerCutoffMs: number,
+  ): Promise<void>;
+  deleteBefore(exporter: string, domain: number, atMs: number): Promise<unknown>;
+  deleteExpired(nowMs: number, expiryMs: number): Promise<unknown>;
+}
+
+/** {@link FlowTemplateTable} on a database. */
+export const flowTemplateTable = (db: Database): FlowTemplateTable => ({
+  read: (sources) => readFlowTemplates(db, sources),
+  upsert: (templates, sources, cutoff) =>
+    db.transaction((tx) => upsertFlowTemplates(tx, templates, sources, cutoff)),
+  deleteBefore: (exporter, domain, atMs) => deleteFlowTemplatesBefore(db, exporter, domain, atMs),
+  deleteExpired: (nowMs, expiryMs) => deleteExpiredFlowTemplates(db, nowMs, expiryMs),
+});
+
 export interface TemplateStoreOptions {
-  db: Database;
+  /** The database, or (decode workers) a table on someone else's; one of the two. */
+  db?: Database;
+  table?: FlowTemplateTable;
   registry: TemplateRegistry;
   /** The registry's template expiry: rows nobody refreshed for this long are deleted. */
   expiryMs: number;
   now: () => number;
-  logger: Logger;
+  logger: { warn(obj: object, msg: string): void };
 }
 
 const templateKey = (protocol: string, exporter: string, domain: number, id: number) =>
@@ -84,7 +111,12 @@ export class TemplateStore {
   /** Reload queries run so far (each reads every source waiting at the time). */
   reloadQueries = 0;
 
+  private readonly table: FlowTemplateTable;
+
   constructor(private readonly opts: TemplateStoreOptions) {
+    const table = opts.table ?? (opts.db ? flowTemplateTable(opts.db) : undefined);
+    if (table === undefined) throw new Error('TemplateStore needs a database or a table');
+    this.table = table;
     this.refreshMs = Math.max(1000, Math.min(opts.expiryMs / 4, 5 * 60_000));
   }
 
@@ -103,7 +135,7 @@ export class TemplateStore {
 
   /** Reads every saved template and source (at start). Returns templates accepted. */
   async load(): Promise<number> {
-    return this.importRows(await readFlowTemplates(this.opts.db));
+    return this.importRows(await this.table.read());
   }
 
   /**
@@ -171,10 +203,7 @@ export class TemplateStore {
       const batch = [...this.reloadQueue].slice(0, SOURCES_PER_RELOAD);
       for (const [key] of batch) this.reloadQueue.delete(key);
       this.reloadQueries++;
-      const rows = await readFlowTemplates(
-        this.opts.db,
-        batch.map(([, s]) => s),
-      );
+      const rows = await this.table.read(batch.map(([, s]) => s));
       const bySource = new Map<string, FlowTemplateRow[]>();
       for (const row of rows) {
         const key = sourceKey(row.protocol, row.exporter, row.domain);
@@ -253,14 +282,11 @@ export class TemplateStore {
       }
     }
     try {
-      for (const [exporter, domain, atMs] of resets)
-        await deleteFlowTemplatesBefore(this.opts.db, exporter, domain, atMs);
+      for (const [exporter, domain, atMs] of resets) await this.table.deleteBefore(exporter, domain, atMs);
       if (templates.length > 0 || sources.length > 0)
-        await this.opts.db.transaction((tx) =>
-          upsertFlowTemplates(tx, templates, sources, nowMs - this.opts.expiryMs),
-        );
+        await this.table.upsert(templates, sources, nowMs - this.opts.expiryMs);
       if (scan && nowMs - this.lastPurgeMs >= this.refreshMs) {
-        await deleteExpiredFlowTemplates(this.opts.db, nowMs, this.opts.expiryMs);
+        await this.table.deleteExpired(nowMs, this.opts.expiryMs);
         this.lastPurgeMs = nowMs;
       }
     } catch (err) {

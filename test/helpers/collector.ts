@@ -28,12 +28,13 @@ export async function testCollector(
       recvBufferSize?: number;
     } = {},
 ): Promise<TestCollector> {
-  const enricher = await createEnricher({
+  const enrichOptions = {
     localNetworks: opts.localNetworks ?? [],
     useExporterAs: opts.useExporterAs ?? true,
     asnTsv: opts.asnTsv ?? [],
     mmdb: opts.mmdb ?? [],
-  });
+  };
+  const enricher = await createEnricher(enrichOptions);
   const metrics = new IngestMetrics();
   const logger = pino({ level: 'silent' });
   const pipeline = new Pipeline({
@@ -43,6 +44,7 @@ export async function testCollector(
     logger,
     flushIntervalMs: 60_000,
     retryMs: 200,
+    enrichOptions,
     ...opts,
   } as PipelineOptions);
   await pipeline.loadTemplates();
@@ -75,21 +77,29 @@ export async function testCollector(
     original(buf, address, kind);
     handled++;
   };
+  // Decode workers get datagrams on their own threads: ask them how many they handled.
+  const workers = (opts.decodeWorkers ?? 1) > 1;
+  const poll = async () => {
+    await new Promise((r) => setTimeout(r, 5));
+    if (workers) handled = await pipeline.handled();
+  };
   return {
     pipeline,
     udp,
     metrics,
     async send(datagrams, kind = 'netflow', from) {
+      if (workers) handled = await pipeline.handled();
       const target = handled + datagrams.length;
       const port = kind === 'netflow' ? udp.netflowPort : udp.sflowPort;
       const sender = await socketFrom(from);
       for (const d of datagrams) {
         await new Promise<void>((ok, fail) => sender.send(d, port, '127.0.0.1', (e) => (e ? fail(e) : ok())));
         // Loopback drops bursts beyond the socket buffer; pace a little.
-        if (handled + 64 < target - datagrams.length) await new Promise((r) => setImmediate(r));
+        if (workers) await new Promise((r) => setImmediate(r));
+        else if (handled + 64 < target - datagrams.length) await new Promise((r) => setImmediate(r));
       }
       const deadline = Date.now() + 10_000;
-      while (handled < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      while (handled < target && Date.now() < deadline) await poll();
       if (handled < target)
         throw new Error(
           `only ${handled - (target - datagrams.length)} of ${datagrams.length} datagrams arrived`,
