@@ -4,7 +4,11 @@
  * limits out of the way. Prints one JSON line {url, token, netflowPort, sflowPort, pid} when ready;
  * SIGTERM stops it (flushing the collector).
  *
- * Run: node --import tsx bench/api-server.ts <data dir> [--collect]
+ * The environment is read as `flowradar` reads it (DATABASE_URL, FLOWRADAR_COLLECTOR_ID…), so a
+ * collector of server mode is this with DATABASE_URL set; the flags below win over it.
+ * `--role collector` runs it as `flowradar collect` does (no maintenance, no first admin token).
+ *
+ * Run: node --import tsx bench/api-server.ts <data dir> [--collect] [--role collector]
  */
 import { createToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
@@ -13,7 +17,9 @@ import { startService } from '../src/service.js';
 const dataDir = process.argv[2];
 if (!dataDir) throw new Error('usage: api-server.ts <data dir> [--collect]');
 const collect = process.argv.includes('--collect');
+const role = process.argv[process.argv.indexOf('--role') + 1] === 'collector' ? 'collector' : 'all';
 const config = loadConfig({
+  env: process.env,
   flags: {
     dataDir,
     host: '127.0.0.1',
@@ -30,7 +36,7 @@ const config = loadConfig({
     ...(process.env.BENCH_FLUSH_INTERVAL ? { flushInterval: process.env.BENCH_FLUSH_INTERVAL } : {}),
   },
 });
-const service = await startService(config, { print: () => {}, collect, role: 'all' });
+const service = await startService(config, { print: () => {}, collect, role });
 const { token } = await createToken(service.db, { name: `bench-${process.pid}`, scopes: ['read'] });
 process.stdout.write(
   `${JSON.stringify({
