@@ -79,16 +79,17 @@ async function startCollector(i: number, databaseUrl?: string): Promise<Collecto
     child.once('exit', (code) => fail(new Error(`collector ${i} exited with ${code}`)));
   });
   const info = JSON.parse(line) as { url: string; netflowPort: number; pid: number };
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
   return {
     url: info.url,
     port: info.netflowPort,
     pid: info.pid,
     dataDir,
-    stop: () =>
-      new Promise<void>((ok) => {
-        child.once('exit', () => ok());
-        child.kill('SIGTERM');
-      }),
+    // Stopping twice (the finally blocks) waits for the same exit.
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
   };
 }
 
@@ -344,19 +345,22 @@ async function memoryRun(kind: 'embedded' | 'server', keys: number, pg?: BenchSe
 
 /** Node, the built service's modules, then PGlite with TimescaleDB migrated: memoryUsage() after each. */
 const BREAKDOWN = `
+import { readFileSync } from 'node:fs';
 const steps = [];
 const mark = (step, extra = {}) => {
   globalThis.gc?.();
   const m = process.memoryUsage();
-  steps.push({ step, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...extra });
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (k) => Number(new RegExp(k + ':\\s+(\\d+) kB').exec(status)?.[1] ?? 0) * 1024;
+  steps.push({ step, rss: m.rss, anon: kb('RssAnon'), file: kb('RssFile'), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...extra });
 };
 mark('node');
-const dist = process.argv[1];
+const [dist, dataDir] = process.argv.slice(-2);
 await import(dist + '/service.js');
 mark('modules');
 const { openDatabase } = await import(dist + '/db/client.js');
 const { migrate } = await import(dist + '/db/migrate.js');
-const db = await openDatabase({ dataDir: process.argv[2] });
+const db = await openDatabase({ dataDir });
 await migrate(db);
 const show = async (n) => (await db.pglite.query('SHOW ' + n)).rows[0][n];
 const wasm = db.pglite.mod?.HEAPU8?.byteLength ?? 0;
@@ -369,6 +373,8 @@ process.exit(0);
 interface BreakdownStep {
   step: string;
   rss: number;
+  anon: number;
+  file: number;
   heapUsed: number;
   heapTotal: number;
   external: number;
@@ -653,8 +659,24 @@ What the parts weigh (a child process of its own, after a GC at each step: Node 
 imported, then the embedded database opened on an empty directory and migrated):
 
 ${table(
-  ['after', 'RSS', 'V8 heap used', 'external', 'array buffers'],
-  b.map((x) => [x.step, mib(x.rss), mib(x.heapUsed), mib(x.external), mib(x.arrayBuffers)]),
+  [
+    'after',
+    'RSS',
+    'anonymous',
+    'file-backed',
+    'V8 heap used',
+    'external (WebAssembly memory included)',
+    'array buffers',
+  ],
+  b.map((x) => [
+    x.step,
+    mib(x.rss),
+    mib(x.anon),
+    mib(x.file),
+    mib(x.heapUsed),
+    mib(x.external),
+    mib(x.arrayBuffers),
+  ]),
 )}
 
 PGlite's WebAssembly memory: ${mib(pgl.wasm ?? 0)}; its shared_buffers ${pgl.sharedBuffers}, work_mem ${pgl.workMem}.`);
