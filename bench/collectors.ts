@@ -21,7 +21,7 @@
  *
  * Run: flock /tmp/bench.lock node --import tsx bench/collectors.ts [--quick] [--rate 100000]
  *      [--seconds 30] [--collectors 1,2,4] [--keys 250000,500000,1000000] [--memory-seconds 180]
- *      [--rest 60] [--parts servers,memory,service]
+ *      [--rest 60] [--parts servers,memory,service] [--databases embedded,server]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -40,7 +40,12 @@ const args = parseArgs();
 const QUICK = args.quick;
 const RATE = Number(args.opts.rate ?? 100_000);
 const SECONDS = Number(args.opts.seconds ?? (QUICK ? 10 : 30));
-const COUNTS = (args.opts.collectors ?? '1,2,4').split(',').map(Number);
+const COUNTS = (args.opts.collectors ?? '1,2,4')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
+/** Which databases: the embedded one, the bench server, or both. */
+const DATABASES = (args.opts.databases ?? 'embedded,server').split(',');
 const KEYS = (args.opts.keys ?? '250000,500000,1000000').split(',').map(Number);
 const MEMORY_S = Number(args.opts['memory-seconds'] ?? (QUICK ? 75 : 180));
 const REST_S = Number(args.opts.rest ?? 60);
@@ -532,12 +537,14 @@ const loss = (sent: number, got: number) =>
   got >= sent ? 'none' : `${(((sent - got) / sent) * 100).toFixed(2)} %`;
 
 async function main() {
-  const needServer = PARTS.includes('servers') || PARTS.includes('memory');
+  const needServer =
+    DATABASES.includes('server') &&
+    ((PARTS.includes('servers') && COUNTS.length > 0) || PARTS.includes('memory'));
   const pg = needServer ? await benchServer() : undefined;
   const sections: string[] = [];
   if (PARTS.includes('servers')) {
-    const rows: ServerRow[] = [await serversRun('embedded', 1)];
-    for (const n of COUNTS) rows.push(await serversRun('server', n, pg));
+    const rows: ServerRow[] = DATABASES.includes('embedded') ? [await serversRun('embedded', 1)] : [];
+    if (pg) for (const n of COUNTS) rows.push(await serversRun('server', n, pg));
     sections.push(`#### Collectors into one server (IPFIX, ${rate(RATE)} records/s per collector, ${SECONDS} s)
 
 Each collector: \`bench/api-server.ts --collect --role collector\` (startService as \`flowradar collect\` runs it, flush
@@ -587,7 +594,8 @@ exporter_minutes.records after each row: ${rows.map((r) => num(r.stored.exporter
   if (PARTS.includes('memory')) {
     const rows: MemoryRow[] = [];
     for (const kind of ['embedded', 'server'] as const)
-      for (const k of KEYS) rows.push(await memoryRun(kind, k, kind === 'server' ? pg : undefined));
+      if (DATABASES.includes(kind))
+        for (const k of KEYS) rows.push(await memoryRun(kind, k, kind === 'server' ? pg : undefined));
     const per = (kind: string) => {
       const pts = rows
         .filter((r) => r.kind === kind && Number.isFinite(r.steady))
@@ -601,7 +609,8 @@ puts every key in the current minute, one pass a minute, so the collector meets 
 (minute, AS, country, subdivision, product, direction) every minute, each once (AS 100,000 + k, country XX,
 product HTTP, direction in); one record per key, so records/s = keys/60. RSS every 5 s; idle = 3 s after start,
 before the first datagram; steady = median of the samples after the first minute; rows/min = traffic rows written
-in the minutes after the first. Backlog: rows waiting for the database when sending ended.
+in the minutes after the first. Write buffer: rows queued for the database at the last flush (one batch when the
+writer keeps up; more when batches queue).
 
 ${table(
   [
@@ -614,7 +623,7 @@ ${table(
     'steady − idle',
     'per M keys/min',
     'rows written/min',
-    'backlog',
+    'write buffer',
     'flushes × mean',
     'sent / in DB',
     'load at start',
