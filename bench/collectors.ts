@@ -356,7 +356,7 @@ const mark = (step, extra = {}) => {
   globalThis.gc?.();
   const m = process.memoryUsage();
   const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k) => Number(new RegExp(k + ':\\s+(\\d+) kB').exec(status)?.[1] ?? 0) * 1024;
+  const kb = (k) => Number.parseInt(status.split('\\n').find((l) => l.startsWith(k + ':'))?.slice(k.length + 1) ?? '0', 10) * 1024;
   steps.push({ step, rss: m.rss, anon: kb('RssAnon'), file: kb('RssFile'), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...extra });
 };
 mark('node');
