@@ -4,12 +4,16 @@
  * limits out of the way. Prints one JSON line {url, token, netflowPort, sflowPort, pid} when ready;
  * SIGTERM stops it (flushing the collector).
  *
+ * The environment is read as `flowradar` reads it (DATABASE_URL, FLOWRADAR_COLLECTOR_ID…), so a
+ * collector of server mode is this with DATABASE_URL set; the flags below win over it.
+ * `--role collector` runs it as `flowradar collect` does (no maintenance, no first admin token).
  * With DATABASE_URL it runs in server mode on that database (the data directory then only holds
  * the admin token); with `--api-processes N` (server mode only) HTTP is answered by N worker
  * processes as `flowradar serve --api-processes N` does (src/cluster.ts): `pid` is then the
  * primary's, the workers are its children.
  *
- * Run: [DATABASE_URL=postgres://…] node --import tsx bench/api-server.ts <data dir> [--collect] [--api-processes N]
+ * Run: [DATABASE_URL=postgres://…] node --import tsx bench/api-server.ts <data dir> [--collect]
+ *        [--role collector] [--api-processes N]
  */
 import cluster from 'node:cluster';
 import { createToken } from '../src/auth/tokens.js';
@@ -25,7 +29,9 @@ const collect = process.argv.includes('--collect');
 const at = process.argv.indexOf('--api-processes');
 const apiProcesses = at > 0 ? Number(process.argv[at + 1]) : 0;
 const databaseUrl = process.env.DATABASE_URL || undefined;
+const role = process.argv[process.argv.indexOf('--role') + 1] === 'collector' ? 'collector' : 'all';
 const config = loadConfig({
+  env: process.env,
   flags: {
     dataDir,
     ...(databaseUrl ? { databaseUrl } : {}),
@@ -62,7 +68,7 @@ if (apiProcesses > 0) {
     );
   }
 } else {
-  const service = await startService(config, { print: () => {}, collect, role: 'all' });
+  const service = await startService(config, { print: () => {}, collect, role });
   const { token } = await createToken(service.db, { name: `bench-${process.pid}`, scopes: ['read'] });
   process.stdout.write(
     `${JSON.stringify({

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --write] [-- --only decode,query,api,ingest,writers]`
+ * `npm run bench [-- --quick] [-- --write] [-- --only decode,query,api,ingest,writers,collectors]`
  *
  * Runs each benchmark in its own Node process (decode needs --expose-gc; the others must not
  * share a heap or a CPU with each other), prints their tables, and with --write appends them to
@@ -11,7 +11,7 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineLine, parseArgs, tempDir } from './lib.js';
 
-const ALL = ['decode', 'query', 'api', 'ingest', 'writers'] as const;
+const ALL = ['decode', 'query', 'api', 'ingest', 'writers', 'collectors'] as const;
 const args = parseArgs();
 const only = args.only.length ? args.only : [...ALL];
 for (const b of only) if (!(ALL as readonly string[]).includes(b)) throw new Error(`unknown benchmark ${b}`);

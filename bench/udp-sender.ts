@@ -1,0 +1,125 @@
+/**
+ * The exporters of bench/collectors.ts: pre-encoded v9 or IPFIX datagrams replayed at a fixed rate
+ * from a loopback address of their own (127.0.0.x, so each stream is an exporter of its own to the
+ * collector), with the header's sequence and export time made current on every send so no datagram
+ * is a duplicate. In v9 the flows' times are offsets from the header's uptime, which is left as
+ * encoded: moving the export time moves every flow, so a v9 stream replayed for an hour brings new
+ * minutes (and new minute keys) as a live exporter does. IPFIX carries absolute times and replays
+ * the same minutes.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
+import { newFlowRecord } from '../src/ingest/types.js';
+import type { SimFlow } from '../src/sim/encode.js';
+import { encodeStream } from './flows.js';
+import { sleep } from './lib.js';
+
+export type StreamProtocol = 'v9' | 'ipfix';
+
+/** One exporter: its datagrams, what each carries, and its running sequence. */
+export class ExporterStream {
+  readonly datagrams: Buffer[];
+  /** Records per datagram, as our decoder counts them. */
+  readonly records: number[];
+  /** Records in one pass over the datagrams. */
+  readonly recordsPerPass: number;
+  readonly recordsPerDatagram: number;
+  /** Sequence units per datagram: IPFIX data records, v9 one. */
+  private readonly units: number[];
+  private i = 0;
+  private sequence = 0;
+
+  constructor(
+    readonly protocol: StreamProtocol,
+    flows: SimFlow[],
+    nowMs: number,
+    /** Observation domain (IPFIX) or source id (v9). */
+    domain = 1,
+  ) {
+    this.datagrams = encodeStream(protocol, flows, nowMs, { domain }).datagrams.map((d) => Buffer.from(d));
+    const registry = new TemplateRegistry();
+    const record = newFlowRecord();
+    this.records = [];
+    this.units = [];
+    for (const d of this.datagrams) {
+      const res = decodeNetflow(d, { exporter: 'x', registry, nowMs, record }, () => {});
+      this.records.push(res.records);
+      this.units.push(protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1);
+    }
+    this.recordsPerPass = this.records.reduce((a, b) => a + b, 0);
+    this.recordsPerDatagram = this.recordsPerPass / this.datagrams.length;
+  }
+
+  /** The next datagram, its sequence and export time made current; returns [buffer, records]. */
+  next(): [Buffer, number] {
+    const k = this.i++ % this.datagrams.length;
+    const d = this.datagrams[k]!;
+    const secs = Math.floor(Date.now() / 1000) >>> 0;
+    if (this.protocol === 'ipfix') {
+      d.writeUInt32BE(secs, 4);
+      d.writeUInt32BE(this.sequence >>> 0, 8);
+    } else {
+      d.writeUInt32BE(secs, 8);
+      d.writeUInt32BE(this.sequence >>> 0, 12);
+    }
+    this.sequence += this.units[k]!;
+    return [d, this.records[k]!];
+  }
+}
+
+/** A socket bound to `address` (any of 127.0.0.0/8 on Linux): the exporter's source address. */
+export async function exporterSocket(address: string): Promise<Socket> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((ok, fail) => {
+    socket.once('error', fail);
+    socket.bind(0, address, () => {
+      socket.off('error', fail);
+      ok();
+    });
+  });
+  return socket;
+}
+
+export interface Sent {
+  records: number;
+  datagrams: number;
+  seconds: number;
+}
+
+/**
+ * Sends `stream` to 127.0.0.1:`port` at `recordsPerSecond` for `seconds`, paced every millisecond.
+ * Several calls run side by side in one event loop (one sender process for every exporter).
+ */
+export async function pace(
+  stream: ExporterStream,
+  socket: Socket,
+  port: number,
+  recordsPerSecond: number,
+  seconds: number,
+): Promise<Sent> {
+  const dgRate = recordsPerSecond / stream.recordsPerDatagram;
+  let datagrams = 0;
+  let records = 0;
+  const t0 = performance.now();
+  for (;;) {
+    const elapsed = (performance.now() - t0) / 1000;
+    if (elapsed >= seconds) break;
+    const due = Math.floor(elapsed * dgRate);
+    while (datagrams < due) {
+      const [d, n] = stream.next();
+      socket.send(d, port, '127.0.0.1');
+      datagrams++;
+      records += n;
+    }
+    await sleep(1);
+  }
+  return { records, datagrams, seconds: (performance.now() - t0) / 1000 };
+}
+
+export function udpInErrors(text: string): number {
+  const lines = text.split('\n').filter((l) => l.startsWith('Udp:'));
+  if (lines.length < 2) return 0;
+  const head = lines[0]!.split(/\s+/);
+  const vals = lines[1]!.split(/\s+/).map(Number);
+  return vals[head.indexOf('InErrors')] ?? 0;
+}
