@@ -399,8 +399,9 @@ async function generateOnServer(
   log: (s: string) => void,
 ): Promise<DatasetInfo> {
   const t0 = performance.now();
-  const db = await openDatabase({ databaseUrl: url, max: 1 });
-  const chunks = await openDatabase({ databaseUrl: url, max: 1 });
+  // Refreshing a day of a rollup is work enough for parallel workers, unlike the service's reads.
+  const db = await openDatabase({ databaseUrl: url, max: 1, parallelQueries: true });
+  const chunks = await openDatabase({ databaseUrl: url, max: 1, parallelQueries: true });
   const copier = postgres(url, { max: 1, onnotice: () => {} });
   const iso = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
   const rollups = ROLLUPS.map((r) => r.name).filter((n) => n !== 'exporter_hours');

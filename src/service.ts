@@ -37,6 +37,7 @@ export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {
     statementTimeoutMs: config.queryTimeout,
     max: config.databasePoolSize,
     pooler: config.databasePooler,
+    parallelQueries: config.databaseParallelQueries,
   });
 }
 
@@ -51,6 +52,7 @@ export async function openReadReplica(config: Config): Promise<Database | undefi
     statementTimeoutMs: config.queryTimeout,
     max: config.databasePoolSize,
     pooler: config.databasePooler,
+    parallelQueries: config.databaseParallelQueries,
   });
 }
 

@@ -55,6 +55,8 @@ export interface OpenOptions {
   statementTimeoutMs?: number;
   /** Server: `transaction` when the URL is a transaction-mode pooler (see ServerClientOptions). */
   pooler?: 'none' | 'transaction';
+  /** Server: parallel workers for its statements (see ServerClientOptions); default off. */
+  parallelQueries?: boolean;
 }
 
 /** Opens the database of the configuration: a server when databaseUrl is set, else embedded. */

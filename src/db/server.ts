@@ -26,6 +26,12 @@ export interface ServerClientOptions {
    * `client_min_messages` and `statement_timeout`: set the timeout on the role instead).
    */
   pooler?: 'none' | 'transaction' | undefined;
+  /**
+   * Parallel workers for this client's statements: false (the default) sends
+   * max_parallel_workers_per_gather = 0, true leaves the server's setting. A transaction pooler
+   * takes no such startup parameter: set it on the role there.
+   */
+  parallelQueries?: boolean | undefined;
 }
 
 const dialect = new PgDialect();
@@ -47,6 +53,7 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
         : {
             client_min_messages: 'warning',
             ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+            ...(opts.parallelQueries ? {} : { max_parallel_workers_per_gather: '0' }),
           }),
     },
   });
