@@ -42,6 +42,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
+import { exporterSocket, pace } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
 const FULL_RATES = '100000,200000,400000,800000,1200000,1600000,2000000,2400000';
@@ -217,36 +218,12 @@ function udpStats(): { inErrors: number; rcvbufErrors: number } {
  * kernel.
  */
 export async function send(replays: Replay[], port: number, recordsPerSecond: number, seconds: number) {
-  const sockets = await Promise.all(
-    replays.map(async (_, i) => {
-      const s = createSocket('udp4');
-      await new Promise<void>((ok, fail) => {
-        s.once('error', fail);
-        s.bind({ address: exporterAddress(i), port: 0 }, () => ok());
-      });
-      return s;
-    }),
-  );
-  const perDatagram = replays.reduce((a, r) => a + r.recordsPerDatagram, 0) / replays.length;
-  const dgRate = recordsPerSecond / perDatagram;
-  let datagrams = 0;
-  let records = 0;
-  const t0 = performance.now();
-  for (;;) {
-    const elapsed = (performance.now() - t0) / 1000;
-    if (elapsed >= seconds) break;
-    const due = Math.floor(elapsed * dgRate);
-    while (datagrams < due) {
-      const k = datagrams % replays.length;
-      const [d, n] = replays[k]!.next();
-      sockets[k]!.send(d, port, '127.0.0.1');
-      datagrams++;
-      records += n;
-    }
-    await sleep(1);
+  const sockets = await Promise.all(replays.map((_, i) => exporterSocket(exporterAddress(i))));
+  try {
+    return await pace(replays, sockets, port, recordsPerSecond, seconds);
+  } finally {
+    await Promise.all(sockets.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
   }
-  await Promise.all(sockets.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
-  return { records, datagrams, seconds: (performance.now() - t0) / 1000 };
 }
 
 async function metric(url: string, name: string): Promise<number> {

@@ -86,18 +86,28 @@ export interface Sent {
   seconds: number;
 }
 
+/** What `pace` sends: a datagram and the records it carries, made current on every call. */
+export interface PacedStream {
+  readonly recordsPerDatagram: number;
+  next(): [Buffer, number];
+}
+
 /**
- * Sends `stream` to 127.0.0.1:`port` at `recordsPerSecond` for `seconds`, paced every millisecond.
- * Several calls run side by side in one event loop (one sender process for every exporter).
+ * Sends `streams` to 127.0.0.1:`port` at `recordsPerSecond` in all for `seconds`, paced every
+ * millisecond, the streams taking turns datagram by datagram, each from its socket. Several calls
+ * run side by side in one event loop (one sender process for every exporter).
  */
 export async function pace(
-  stream: ExporterStream,
-  socket: Socket,
+  streams: PacedStream | PacedStream[],
+  sockets: Socket | Socket[],
   port: number,
   recordsPerSecond: number,
   seconds: number,
 ): Promise<Sent> {
-  const dgRate = recordsPerSecond / stream.recordsPerDatagram;
+  const all = Array.isArray(streams) ? streams : [streams];
+  const from = Array.isArray(sockets) ? sockets : [sockets];
+  const perDatagram = all.reduce((a, r) => a + r.recordsPerDatagram, 0) / all.length;
+  const dgRate = recordsPerSecond / perDatagram;
   let datagrams = 0;
   let records = 0;
   const t0 = performance.now();
@@ -106,8 +116,9 @@ export async function pace(
     if (elapsed >= seconds) break;
     const due = Math.floor(elapsed * dgRate);
     while (datagrams < due) {
-      const [d, n] = stream.next();
-      socket.send(d, port, '127.0.0.1');
+      const k = datagrams % all.length;
+      const [d, n] = all[k]!.next();
+      from[k]!.send(d, port, '127.0.0.1');
       datagrams++;
       records += n;
     }
