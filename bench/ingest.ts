@@ -42,7 +42,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
-import { exporterSocket, pace } from './udp-sender.js';
+import { exporterSocket, pace, stampHeader } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
 const FULL_RATES = '100000,200000,400000,800000,1200000,1600000,2000000,2400000';
@@ -163,17 +163,7 @@ export class Replay {
   next(): [Buffer, number] {
     const k = this.i++ % this.datagrams.length;
     const d = this.datagrams[k]!;
-    const secs = Math.floor(Date.now() / 1000) >>> 0;
-    if (this.protocol === 'ipfix') {
-      d.writeUInt32BE(secs, 4);
-      d.writeUInt32BE(this.sequence >>> 0, 8);
-    } else if (this.protocol === 'v9') {
-      d.writeUInt32BE(secs, 8);
-      d.writeUInt32BE(this.sequence >>> 0, 12);
-    } else if (this.protocol === 'sflow') {
-      // Agent address is IPv4 (4 bytes): sequence after version, type, address, sub-agent.
-      d.writeUInt32BE(this.sequence >>> 0, 16);
-    }
+    stampHeader(this.protocol, d, this.sequence);
     this.sequence += this.units[k]!;
     return [d, this.records[k]!];
   }

@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
 import { newFlowRecord } from '../src/ingest/types.js';
 import type { SimFlow } from '../src/sim/encode.js';
-import { encodeStream } from './flows.js';
+import { encodeStream, type Protocol } from './flows.js';
 import { sleep } from './lib.js';
 
 export type StreamProtocol = 'v9' | 'ipfix';
@@ -54,17 +54,26 @@ export class ExporterStream {
   next(): [Buffer, number] {
     const k = this.i++ % this.datagrams.length;
     const d = this.datagrams[k]!;
-    const secs = Math.floor(Date.now() / 1000) >>> 0;
-    if (this.protocol === 'ipfix') {
-      d.writeUInt32BE(secs, 4);
-      d.writeUInt32BE(this.sequence >>> 0, 8);
-    } else {
-      d.writeUInt32BE(secs, 8);
-      d.writeUInt32BE(this.sequence >>> 0, 12);
-    }
+    stampHeader(this.protocol, d, this.sequence);
     this.sequence += this.units[k]!;
     return [d, this.records[k]!];
   }
+}
+
+/**
+ * Makes a datagram's header current: export time (NetFlow v9, IPFIX) and sequence. sFlow carries no
+ * export time; its sequence follows an IPv4 agent address (version, type, address, sub-agent). v5 is
+ * left as encoded.
+ */
+export function stampHeader(protocol: Protocol, d: Buffer, sequence: number): void {
+  const secs = Math.floor(Date.now() / 1000) >>> 0;
+  if (protocol === 'ipfix') {
+    d.writeUInt32BE(secs, 4);
+    d.writeUInt32BE(sequence >>> 0, 8);
+  } else if (protocol === 'v9') {
+    d.writeUInt32BE(secs, 8);
+    d.writeUInt32BE(sequence >>> 0, 12);
+  } else if (protocol === 'sflow') d.writeUInt32BE(sequence >>> 0, 16);
 }
 
 /** A socket bound to `address` (any of 127.0.0.0/8 on Linux): the exporter's source address. */
