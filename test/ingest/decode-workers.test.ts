@@ -36,13 +36,17 @@ const EXPORTERS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 interface Outcome {
   traffic: unknown[];
   exporters: unknown[];
+  /** exporter_minutes without its minute, which is the receive time's (compared on its own below). */
   minutes: unknown[];
+  /** Whether every exporter_minutes row lies in a minute the run was receiving in. */
+  minutesInRun: boolean;
   templates: { exporter: string; n: number }[];
   badVersion: number;
 }
 
 /** The same datagrams, from the same exporters, through a collector with `decodeWorkers`. */
 async function run(db: Database, decodeWorkers: number): Promise<Outcome> {
+  const startMinute = Math.floor(Date.now() / 60_000) * 60_000;
   const c = await testCollector(db, { localNetworks: ['10.20.0.0/16'], decodeWorkers, collectorId: 'c1' });
   try {
     for (const [i, from] of EXPORTERS.entries()) {
@@ -73,9 +77,18 @@ async function run(db: Database, decodeWorkers: number): Promise<Outcome> {
     exporters: await db.query(
       sql`SELECT address, datagrams::float8, records::float8, lost_records::float8, errors, sampling_rates FROM exporters ORDER BY address`,
     ),
+    // exporter_minutes is keyed by the minute a datagram was received in: two runs one after the
+    // other can straddle a minute boundary, so rows are summed per exporter and their minutes
+    // checked against the run's own window.
     minutes: await db.query(
-      sql`SELECT time::text AS minute, exporter, records::float8, lost_records::float8 FROM exporter_minutes ORDER BY 1, 2`,
+      sql`SELECT exporter, sum(records)::float8 AS records, sum(lost_records)::float8 AS lost_records FROM exporter_minutes GROUP BY 1 ORDER BY 1`,
     ),
+    minutesInRun:
+      (
+        await db.query<{ ok: boolean }>(
+          sql`SELECT bool_and(time >= to_timestamp(${startMinute / 1000}) AND time <= now()) AS ok FROM exporter_minutes`,
+        )
+      )[0]?.ok === true,
     templates: await db.query(
       sql`SELECT exporter, count(*)::int AS n FROM flow_templates WHERE template_id >= 256 GROUP BY 1 ORDER BY 1`,
     ),
@@ -98,6 +111,8 @@ describe('decode workers', () => {
       expect(b.traffic).toEqual(a.traffic);
       expect(b.exporters).toEqual(a.exporters);
       expect(b.minutes).toEqual(a.minutes);
+      expect(a.minutes.length).toBe(EXPORTERS.length);
+      expect([a.minutesInRun, b.minutesInRun]).toEqual([true, true]);
       expect(await trafficTotal(two, 'flows')).toBe(300 + 350 + 400 + 450);
       // Each exporter's templates were learned and saved by the worker that decoded it.
       expect(b.templates.map((t) => t.exporter)).toEqual(EXPORTERS);
