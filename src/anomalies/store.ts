@@ -3,7 +3,7 @@
  * (the rollups of src/db/rollups.ts), the buckets whose data quality rules them out, the anomalies
  * already recorded, and the detector's own progress.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.js';
 import { rollupNamed } from '../db/rollups.js';
 import { LOSS_THRESHOLD } from '../query/meta.js';
@@ -312,26 +312,20 @@ export interface VerifiedAnomalyRow extends AnomalyRow {
 }
 
 /**
- * The VERIFIED anomalies overlapping any of the windows (an ongoing one from its start on), oldest
- * first, at most 50.
- * @example await getVerifiedAnomalies(db, q.series)
+ * The VERIFIED anomalies overlapping any of the windows (not empty; an ongoing one from its start
+ * on), oldest first, at most 50: the statement, whose rows are {@link VerifiedAnomalyRow}s.
+ * @example await db.query<VerifiedAnomalyRow>(verifiedAnomaliesSql(q.series))
  */
-export function getVerifiedAnomalies(
-  db: Queryable,
-  windows: readonly { start: number; end: number }[],
-): Promise<VerifiedAnomalyRow[]> {
-  if (windows.length === 0) return Promise.resolve([]);
+export function verifiedAnomaliesSql(windows: readonly { start: number; end: number }[]): SQL {
   const overlapsAny = sql.join(
     windows.map(
       (w) => sql`(a.start_time < ${ts(w.end)} AND (a.end_time IS NULL OR a.end_time > ${ts(w.start)}))`,
     ),
     sql` OR `,
   );
-  return db.query<VerifiedAnomalyRow>(
-    sql`SELECT a.uuid::text, a.type, a.asn, a.location::text, ${msOf('a.start_time')} AS start_ms,
+  return sql`SELECT a.uuid::text, a.type, a.asn, a.location::text, ${msOf('a.start_time')} AS start_ms,
                ${msOf('a.end_time')} AS end_ms, a.status, a.depth::float8, n.name AS as_name
           FROM traffic_anomalies a LEFT JOIN asn_names n ON n.asn = a.asn
          WHERE a.status = 'VERIFIED' AND (${overlapsAny})
-         ORDER BY a.start_time, a.uuid LIMIT 50`,
-  );
+         ORDER BY a.start_time, a.uuid LIMIT 50`;
 }

@@ -4,7 +4,6 @@
  * collectors. src/query/meta.ts turns them into a response's `confidenceInfo`.
  */
 import { type SQL, sql } from 'drizzle-orm';
-import type { Queryable } from './client.js';
 import { type Sources, VIEWS } from './rollup-sources.js';
 
 /** A window of time, Unix ms: start inclusive, end exclusive. */
@@ -40,11 +39,11 @@ export interface AnnotationRow {
 
 /**
  * The operator annotations overlapping any of the windows (an open-ended one from its start on),
- * oldest first, at most 50.
+ * oldest first, at most 50: the statement, whose rows are {@link AnnotationRow}s.
  * @example
- * await getAnnotations(db, q.series) // [{ description: 'maintenance', start_ms: …, end_ms: null, level: 3, … }]
+ * await db.query<AnnotationRow>(annotationsSql(q.series)) // [{ description: 'maintenance', start_ms: …, end_ms: null, level: 3, … }]
  */
-export function getAnnotations(db: Queryable, windows: readonly TimeWindow[]): Promise<AnnotationRow[]> {
+export function annotationsSql(windows: readonly TimeWindow[]): SQL {
   const overlapsAny = sql.join(
     windows.map(
       (w) =>
@@ -52,10 +51,10 @@ export function getAnnotations(db: Queryable, windows: readonly TimeWindow[]): P
     ),
     sql` OR `,
   );
-  return db.query<AnnotationRow>(sql`SELECT description, (extract(epoch from start_time) * 1000)::float8 AS start_ms,
+  return sql`SELECT description, (extract(epoch from start_time) * 1000)::float8 AS start_ms,
                   (extract(epoch from end_time) * 1000)::float8 AS end_ms, event_type, linked_url, level
              FROM annotations WHERE ${overlapsAny}
-             ORDER BY start_time LIMIT 50`);
+             ORDER BY start_time LIMIT 50`;
 }
 
 /**
@@ -100,24 +99,18 @@ export interface ExporterQualityRow {
 /**
  * Per exporter with lost records or records of unknown sampling in the windows: its totals and the
  * span they come from, at most 50 exporters. Hours come from `src` (materialized rows below the
- * watermark, see rollup-sources.ts).
+ * watermark, see rollup-sources.ts). The statement, whose rows are {@link ExporterQualityRow}s.
  * @example
- * await getExporterQuality(db, q.series, await sourcesOf(db)()) // [{ exporter: '192.0.2.1', records: 3630, lost: 120, … }]
+ * await db.query<ExporterQualityRow>(exporterQualitySql(q.series, await sourcesOf(db)())) // [{ exporter: '192.0.2.1', records: 3630, lost: 120, … }]
  */
-export function getExporterQuality(
-  db: Queryable,
-  windows: readonly TimeWindow[],
-  src: Sources = VIEWS,
-): Promise<ExporterQualityRow[]> {
-  return db.query<ExporterQualityRow>(
-    sql`SELECT exporter, sum(records)::float8 AS records, sum(lost_records)::float8 AS lost,
+export function exporterQualitySql(windows: readonly TimeWindow[], src: Sources = VIEWS): SQL {
+  return sql`SELECT exporter, sum(records)::float8 AS records, sum(lost_records)::float8 AS lost,
                  sum(unsampled_records)::float8 AS unsampled,
                  (extract(epoch from min(first_minute)) * 1000)::float8 AS first_ms,
                  (extract(epoch from max(last_minute)) * 1000 + 60000)::float8 AS last_ms
             FROM (${qualityRows(windows, src)}) m
            GROUP BY exporter HAVING sum(lost_records) > 0 OR sum(unsampled_records) > 0
-           ORDER BY exporter LIMIT 50`,
-  );
+           ORDER BY exporter LIMIT 50`;
 }
 
 export interface SplitMinutesRow {
@@ -132,18 +125,19 @@ export interface SplitMinutesRow {
 /**
  * Per exporter, the minutes inside the windows that more than one collector received (a load
  * balancer splitting the exporter): their loss is unknown. Read from exporter_minutes through its
- * partial index on split minutes, so a window of clean minutes costs nothing.
+ * partial index on split minutes, so a window of clean minutes costs nothing. The statement, whose
+ * rows are {@link SplitMinutesRow}s.
  * @example
- * await getSplitMinutes(db, q.series) // [{ exporter: '192.0.2.1', minutes: 3, collectors: 2, … }]
+ * await db.query<SplitMinutesRow>(splitMinutesSql(q.series)) // [{ exporter: '192.0.2.1', minutes: 3, collectors: 2, … }]
  */
-export function getSplitMinutes(db: Queryable, windows: readonly TimeWindow[]): Promise<SplitMinutesRow[]> {
+export function splitMinutesSql(windows: readonly TimeWindow[]): SQL {
   const within = mergedWindows(windows).map(
     ([start, end]) => sql`(time >= ${ts(start)} AND time < ${ts(end)})`,
   );
-  return db.query<SplitMinutesRow>(sql`SELECT exporter, count(*)::float8 AS minutes, max(split)::float8 AS collectors,
+  return sql`SELECT exporter, count(*)::float8 AS minutes, max(split)::float8 AS collectors,
                     sum(records)::float8 AS records,
                     (extract(epoch from min(time)) * 1000)::float8 AS first_ms,
                     (extract(epoch from max(time)) * 1000 + 60000)::float8 AS last_ms
                FROM exporter_minutes WHERE split > 0 AND (${sql.join(within, sql` OR `)})
-              GROUP BY exporter ORDER BY exporter LIMIT 50`);
+              GROUP BY exporter ORDER BY exporter LIMIT 50`;
 }

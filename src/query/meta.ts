@@ -1,8 +1,15 @@
-import { sql } from 'drizzle-orm';
-import { getVerifiedAnomalies } from '../anomalies/store.js';
+import { type SQL, sql } from 'drizzle-orm';
+import { type VerifiedAnomalyRow, verifiedAnomaliesSql } from '../anomalies/store.js';
 import type { Database } from '../db/client.js';
-import { getAnnotations, getExporterQuality, getSplitMinutes } from '../db/confidence.js';
-import { sourcesOf } from '../db/rollup-sources.js';
+import {
+  type AnnotationRow,
+  annotationsSql,
+  type ExporterQualityRow,
+  exporterQualitySql,
+  type SplitMinutesRow,
+  splitMinutesSql,
+} from '../db/confidence.js';
+import { type Sources, sourcesOf } from '../db/rollup-sources.js';
 import { getNewestMinute } from '../db/watermarks.js';
 import type { AnswerAnnotation, AnswerMeta, AnswerTimeseriesMeta, Normalization } from '../routes/schemas.js';
 import { countryName } from './geo.js';
@@ -18,19 +25,59 @@ export type TimeseriesMeta = AnswerTimeseriesMeta;
 /** Estimated loss above this share of records lowers the confidence level. */
 export const LOSS_THRESHOLD = 0.01;
 
+/** What a response's confidenceInfo is made of, read by {@link confidenceRows}. */
+interface ConfidenceRows {
+  notes: AnnotationRow[];
+  quality: ExporterQualityRow[];
+  split: SplitMinutesRow[];
+  outages: VerifiedAnomalyRow[];
+  /** Whether any first-level subdivision has a name; asked only with `subdivisions`. */
+  subdivisionsKnown: boolean;
+}
+
+/**
+ * The operator annotations, exporter quality, split minutes and verified anomalies of the windows
+ * (src/db/confidence.ts, src/anomalies/store.ts), and with `subdivisions` whether adm1_names holds
+ * a name, in one statement: as four or five statements of a few rows each they cost the database
+ * and the client more in round trips than in reading (a distinct request spent as long on them as
+ * on its answer). Each is a scalar subquery aggregated to JSON text, which reads alike on every
+ * driver; the rows are sorted again by their statement's ORDER BY, which an aggregate over a
+ * subquery keeps in practice but does not promise.
+ */
+async function confidenceRows(
+  db: Database,
+  q: ParsedQuery,
+  src: Sources,
+  subdivisions: boolean,
+): Promise<ConfidenceRows> {
+  const rowsOf = (part: SQL) => sql`coalesce((SELECT json_agg(x) FROM (${part}) x), '[]')::text`;
+  const [row] = await db.query<
+    Record<'notes' | 'quality' | 'split' | 'outages', string> & { known: boolean }
+  >(
+    sql`SELECT ${rowsOf(annotationsSql(q.series))} AS notes, ${rowsOf(exporterQualitySql(q.series, src))} AS quality,
+               ${rowsOf(splitMinutesSql(q.series))} AS split, ${rowsOf(verifiedAnomaliesSql(q.series))} AS outages,
+               ${subdivisions ? sql`EXISTS (SELECT 1 FROM adm1_names)` : sql`true`} AS known`,
+  );
+  const parse = <T>(text: string | undefined) => JSON.parse(text ?? '[]') as T[];
+  const order = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    notes: parse<AnnotationRow>(row?.notes).sort((a, b) => a.start_ms - b.start_ms),
+    quality: parse<ExporterQualityRow>(row?.quality).sort((a, b) => order(a.exporter, b.exporter)),
+    split: parse<SplitMinutesRow>(row?.split).sort((a, b) => order(a.exporter, b.exporter)),
+    outages: parse<VerifiedAnomalyRow>(row?.outages).sort(
+      (a, b) => a.start_ms - b.start_ms || order(a.uuid, b.uuid),
+    ),
+    subdivisionsKnown: row?.known !== false,
+  };
+}
+
 /**
  * Data quality for the windows of a request: operator annotations overlapping them, traffic
  * anomalies an operator verified, and the exporters whose estimated loss or unknown sampling makes
  * the numbers less certain, or whose datagrams reached several collectors (loss unknown there).
  */
-async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confidenceInfo']> {
-  const src = await sourcesOf(db)();
-  const [notes, quality, split, outages] = await Promise.all([
-    getAnnotations(db, q.series),
-    getExporterQuality(db, q.series, src),
-    getSplitMinutes(db, q.series),
-    getVerifiedAnomalies(db, q.series),
-  ]);
+function confidenceOf(q: ParsedQuery, rows: ConfidenceRows): Meta['confidenceInfo'] {
+  const { notes, quality, split, outages } = rows;
   const splitOf = new Map(split.map((s) => [s.exporter, s]));
   let level = 5;
   const annotations: Annotation[] = notes.map((n) => {
@@ -110,11 +157,8 @@ async function confidenceOf(db: Database, q: ParsedQuery): Promise<Meta['confide
  * subdivisions, so while it is empty every subdivision is unknown (an empty ADM1 breakdown, a
  * geoId series of zeros) and the answer says why.
  */
-async function subdivisionNote(db: Database, q: ParsedQuery, breakdown: boolean): Promise<Annotation[]> {
-  if (!breakdown && !q.series.some((s) => s.geoId.include.length > 0 || s.geoId.exclude.length > 0))
-    return [];
-  const [row] = await db.query<{ known: boolean }>(sql`SELECT EXISTS (SELECT 1 FROM adm1_names) AS known`);
-  if (row?.known) return [];
+function subdivisionNote(q: ParsedQuery, subdivisionsKnown: boolean): Annotation[] {
+  if (subdivisionsKnown) return [];
   return [
     {
       dataSource: 'NET',
@@ -128,6 +172,10 @@ async function subdivisionNote(db: Database, q: ParsedQuery, breakdown: boolean)
     },
   ];
 }
+
+/** Whether an answer depends on subdivisions: an ADM1 breakdown, or a series filtered by geoId. */
+const needsSubdivisions = (q: ParsedQuery, breakdown: boolean) =>
+  breakdown || q.series.some((s) => s.geoId.include.length > 0 || s.geoId.exclude.length > 0);
 
 /**
  * `meta.lastUpdated` of a database that holds no traffic yet. Radar's clients type the field as a
@@ -164,12 +212,17 @@ export async function withMeta<T>(
   opts: { normalization: Normalization; withInterval: boolean; unit?: string; subdivisions?: boolean },
   answer: () => Promise<T>,
 ): Promise<[T, Meta | TimeseriesMeta]> {
-  const [[value, last], confidence, noCity] = await Promise.all([
+  const [[value, last], rows] = await Promise.all([
     getNewestMinute(db).then(async (last) => [await answer(), last] as const),
-    confidenceOf(db, q),
-    subdivisionNote(db, q, opts.subdivisions ?? false),
+    sourcesOf(db)().then((src) =>
+      confidenceRows(db, q, src, needsSubdivisions(q, opts.subdivisions ?? false)),
+    ),
   ]);
-  const confidenceInfo = { ...confidence, annotations: [...confidence.annotations, ...noCity] };
+  const confidence = confidenceOf(q, rows);
+  const confidenceInfo = {
+    ...confidence,
+    annotations: [...confidence.annotations, ...subdivisionNote(q, rows.subdivisionsKnown)],
+  };
   return [
     value,
     {
