@@ -134,28 +134,10 @@ function queries(name: DatasetName, endMs: number) {
 async function run(server: Server, label: string, path: () => string): Promise<(string | number)[]> {
   const cpu0 = cpuSecondsOf(server.pid);
   const t0 = performance.now();
-  const r = await autocannon({
-    url: server.url,
-    connections: CONNECTIONS,
-    duration: DURATION,
-    headers: { authorization: `Bearer ${server.token}` },
-    requests: [{ method: 'GET', setupRequest: (req: object) => ({ ...req, path: path() }) }],
-  });
+  const r = await cannon(server, path, DURATION);
   const secs = (performance.now() - t0) / 1000;
   const cpu = (cpuSecondsOf(server.pid) - cpu0) / secs;
-  process.stderr.write(
-    `api ${label}: ${num(r.requests.average)} req/s p50 ${r.latency.p50} p99 ${r.latency.p99}\n`,
-  );
-  return [
-    label,
-    num(r.requests.average),
-    r.latency.p50,
-    r.latency.p99,
-    num(r.requests.total),
-    r.non2xx + r.errors + r.timeouts,
-    `${(cpu * 100).toFixed(0)} %`,
-    mib(rssOf(server.pid)),
-  ];
+  return [...cannonCells(label, r), `${(cpu * 100).toFixed(0)} %`, mib(rssOf(server.pid))];
 }
 
 async function main() {
@@ -198,6 +180,21 @@ Target on cache hits: ≥ 3,000 req/s with p99 ≤ 20 ms → ${num(rps)} req/s, 
   }
 }
 
+/** A run's first cells: label, req/s, p50, p99, requests, errors + non-2xx (and a line on stderr). */
+function cannonCells(label: string, r: Awaited<ReturnType<typeof autocannon>>): (string | number)[] {
+  process.stderr.write(
+    `api ${label}: ${num(r.requests.average)} req/s p50 ${r.latency.p50} p99 ${r.latency.p99}\n`,
+  );
+  return [
+    label,
+    num(r.requests.average),
+    r.latency.p50,
+    r.latency.p99,
+    num(r.requests.total),
+    r.non2xx + r.errors + r.timeouts,
+  ];
+}
+
 /** One autocannon run of `seconds` against `server`, every request's path from `path`. */
 function cannon(server: Server, path: () => string, seconds: number) {
   return autocannon({
@@ -226,16 +223,9 @@ async function distinctRow(label: string, server: Server, path: () => string, db
   const nodeS = treeCpuSeconds(server.pid) - node0;
   const dbS = dbPid ? treeCpuSeconds(dbPid) - db0 : 0;
   const genS = (gen.user + gen.system) / 1e6;
-  process.stderr.write(
-    `api ${label}: ${num(r.requests.average)} req/s p50 ${r.latency.p50} p99 ${r.latency.p99}, CPU ms/req node ${perReq(nodeS)} db ${perReq(dbS)}\n`,
-  );
+  process.stderr.write(`  CPU ms/req node ${perReq(nodeS)} db ${perReq(dbS)}\n`);
   return [
-    label,
-    num(r.requests.average),
-    r.latency.p50,
-    r.latency.p99,
-    num(r.requests.total),
-    r.non2xx + r.errors + r.timeouts,
+    ...cannonCells(label, r),
     perReq(nodeS),
     dbPid ? perReq(dbS) : '(in Node)',
     perReq(nodeS + dbS),

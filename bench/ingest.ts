@@ -42,7 +42,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
-import { exporterSocket, pace, stampHeader } from './udp-sender.js';
+import { exporterSocket, pace, ReplayStream } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
 const FULL_RATES = '100000,200000,400000,800000,1200000,1600000,2000000,2400000';
@@ -123,50 +123,20 @@ function encoded(protocol: Protocol, flows: number): Encoded {
  * const replays = [1, 2, 3, 4].map((domain) => new Replay('ipfix', { flows: 40_000, domain }));
  * const [datagram, records] = replays[0].next();
  */
-export class Replay {
-  readonly datagrams: Buffer[];
-  /** Sequence units per datagram: IPFIX data records, v9/sFlow 1. */
-  private readonly units: number[];
-  readonly records: number[];
-  readonly recordsPerDatagram: number;
-  private i = 0;
-  private sequence = 0;
-
-  constructor(
-    readonly protocol: Protocol,
-    opts: ReplayOptions = {},
-  ) {
+export class Replay extends ReplayStream {
+  constructor(protocol: Protocol, opts: ReplayOptions = {}) {
     const enc = encoded(protocol, opts.flows ?? 100_000);
-    this.datagrams = enc.datagrams.map((d) => Buffer.from(d));
-    this.units = enc.units;
-    this.records = enc.records;
-    this.recordsPerDatagram = this.records.reduce((a, b) => a + b, 0) / this.datagrams.length;
-    if (opts.domain !== undefined) for (const d of this.datagrams) this.patchDomain(d, opts.domain);
+    const datagrams = enc.datagrams.map((d) => Buffer.from(d));
+    if (opts.domain !== undefined) for (const d of datagrams) patchDomain(protocol, d, opts.domain);
+    super(protocol, datagrams, enc.records, enc.units);
   }
+}
 
-  private patchDomain(d: Buffer, domain: number): void {
-    if (this.protocol === 'ipfix') d.writeUInt32BE(domain >>> 0, 12);
-    else if (this.protocol === 'v9') d.writeUInt32BE(domain >>> 0, 16);
-    else if (this.protocol === 'sflow') d.writeUInt32BE(domain >>> 0, 12);
-  }
-
-  /**
-   * Back to the first datagram, which carries the templates: a receiver started afresh (nfcapd per
-   * step) then decodes every datagram of its warm-up, and the warm-up can be subtracted exactly.
-   * The sequence keeps going: to the receiver this is one exporter sending on.
-   */
-  rewind(): void {
-    this.i = 0;
-  }
-
-  /** The next datagram with its sequence (and export time) made current; returns [buffer, records]. */
-  next(): [Buffer, number] {
-    const k = this.i++ % this.datagrams.length;
-    const d = this.datagrams[k]!;
-    stampHeader(this.protocol, d, this.sequence);
-    this.sequence += this.units[k]!;
-    return [d, this.records[k]!];
-  }
+/** Sets a datagram's observation domain (IPFIX), source id (v9) or agent sub-id (sFlow). */
+function patchDomain(protocol: Protocol, d: Buffer, domain: number): void {
+  if (protocol === 'ipfix') d.writeUInt32BE(domain >>> 0, 12);
+  else if (protocol === 'v9') d.writeUInt32BE(domain >>> 0, 16);
+  else if (protocol === 'sflow') d.writeUInt32BE(domain >>> 0, 12);
 }
 
 /**

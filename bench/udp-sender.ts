@@ -16,38 +16,39 @@ import { sleep } from './lib.js';
 
 export type StreamProtocol = 'v9' | 'ipfix';
 
-/** One exporter: its datagrams, what each carries, and its running sequence. */
-export class ExporterStream {
-  readonly datagrams: Buffer[];
-  /** Records per datagram, as our decoder counts them. */
-  readonly records: number[];
+/**
+ * Datagrams replayed in a loop as one exporter sending on: every send gets the header's next
+ * sequence and the current export time ({@link stampHeader}), so no datagram is a duplicate.
+ * @example
+ * const stream = new ReplayStream('ipfix', datagrams, records, units);
+ * const [datagram, n] = stream.next();
+ */
+export class ReplayStream {
   /** Records in one pass over the datagrams. */
   readonly recordsPerPass: number;
   readonly recordsPerDatagram: number;
-  /** Sequence units per datagram: IPFIX data records, v9 one. */
-  private readonly units: number[];
   private i = 0;
   private sequence = 0;
 
   constructor(
-    readonly protocol: StreamProtocol,
-    flows: SimFlow[],
-    nowMs: number,
-    /** Observation domain (IPFIX) or source id (v9). */
-    domain = 1,
+    readonly protocol: Protocol,
+    readonly datagrams: Buffer[],
+    /** Records per datagram, as our decoder counts them. */
+    readonly records: number[],
+    /** Sequence units per datagram: IPFIX data records (v5 records), v9 and sFlow one. */
+    private readonly units: number[],
   ) {
-    this.datagrams = encodeStream(protocol, flows, nowMs, { domain }).datagrams.map((d) => Buffer.from(d));
-    const registry = new TemplateRegistry();
-    const record = newFlowRecord();
-    this.records = [];
-    this.units = [];
-    for (const d of this.datagrams) {
-      const res = decodeNetflow(d, { exporter: 'x', registry, nowMs, record }, () => {});
-      this.records.push(res.records);
-      this.units.push(protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1);
-    }
-    this.recordsPerPass = this.records.reduce((a, b) => a + b, 0);
-    this.recordsPerDatagram = this.recordsPerPass / this.datagrams.length;
+    this.recordsPerPass = records.reduce((a, b) => a + b, 0);
+    this.recordsPerDatagram = this.recordsPerPass / datagrams.length;
+  }
+
+  /**
+   * Back to the first datagram, which carries the templates: a receiver started afresh then
+   * decodes every datagram of its warm-up, and the warm-up can be subtracted exactly. The sequence
+   * keeps going: to the receiver this is one exporter sending on.
+   */
+  rewind(): void {
+    this.i = 0;
   }
 
   /** The next datagram, its sequence and export time made current; returns [buffer, records]. */
@@ -57,6 +58,29 @@ export class ExporterStream {
     stampHeader(this.protocol, d, this.sequence);
     this.sequence += this.units[k]!;
     return [d, this.records[k]!];
+  }
+}
+
+/** One exporter of generated flows, encoded once as v9 or IPFIX and counted by our decoder. */
+export class ExporterStream extends ReplayStream {
+  constructor(
+    protocol: StreamProtocol,
+    flows: SimFlow[],
+    nowMs: number,
+    /** Observation domain (IPFIX) or source id (v9). */
+    domain = 1,
+  ) {
+    const datagrams = encodeStream(protocol, flows, nowMs, { domain }).datagrams.map((d) => Buffer.from(d));
+    const registry = new TemplateRegistry();
+    const record = newFlowRecord();
+    const records: number[] = [];
+    const units: number[] = [];
+    for (const d of datagrams) {
+      const res = decodeNetflow(d, { exporter: 'x', registry, nowMs, record }, () => {});
+      records.push(res.records);
+      units.push(protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1);
+    }
+    super(protocol, datagrams, records, units);
   }
 }
 
