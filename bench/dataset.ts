@@ -17,7 +17,8 @@
  * time (the fastest path into PGlite), so memory stays bounded.
  *
  * Usage: npx tsx bench/dataset.ts S [--dir bench/data/S] [--force]
- *        npx tsx bench/dataset.ts XL --server [--force]   (on the benchmarks' real server, bench/server.ts)
+ *        npx tsx bench/dataset.ts XL --server [--force] [--database NAME]   (on the benchmarks' real server,
+ *        bench/server.ts; --database generates into another database, e.g. to time a change)
  */
 import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -349,10 +350,11 @@ export interface ServerDataset {
  */
 export async function openServerDataset(
   name: DatasetName,
-  opts: { force?: boolean; log?: (s: string) => void; max?: number } = {},
+  opts: { force?: boolean; log?: (s: string) => void; max?: number; database?: string } = {},
 ): Promise<ServerDataset> {
   const server = await benchServer();
-  const dbName = `flowradar_${name.toLowerCase()}`;
+  // `database`: another copy (a trial of the generator beside the dataset the benchmarks read).
+  const dbName = opts.database ?? `flowradar_${name.toLowerCase()}`;
   let url = server.urlOf(dbName);
   const saved = (() => {
     try {
@@ -458,6 +460,18 @@ async function generateOnServer(
     let attaching: Promise<unknown> = Promise.resolve();
     let refreshing: Promise<unknown> = Promise.resolve();
     const refreshed: Promise<unknown>[] = [];
+    // Seconds each step of a day took on its connection (the steps of different days overlap).
+    const took: { copy?: number; attach?: number; refresh?: number; compress?: number; slowest?: string }[] =
+      [];
+    const timed = async (
+      day: number,
+      step: 'copy' | 'attach' | 'refresh' | 'compress',
+      f: () => Promise<unknown>,
+    ) => {
+      const t = performance.now();
+      await f();
+      took[day] = { ...took[day], [step]: (performance.now() - t) / 1000 };
+    };
     for (let day = firstDay; day < gen.days; day++) {
       const from = dayStart(day);
       const to = from + DAY_MS;
@@ -471,31 +485,59 @@ async function generateOnServer(
         `CREATE TABLE ${stage(day)} (LIKE traffic INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
       );
       const rows0 = count.rows;
-      await sink.copy(`${stage(day)}${TRAFFIC_COLUMNS.slice('traffic'.length)}`, gen.traffic(day, count));
+      await timed(day, 'copy', async () => {
+        await sink.copy(`${stage(day)}${TRAFFIC_COLUMNS.slice('traffic'.length)}`, gen.traffic(day, count));
+        await sink.copy(EXPORTER_COLUMNS, [gen.exporterMinutes(day)]);
+      });
       const dayRows = count.rows - rows0;
-      await sink.copy(EXPORTER_COLUMNS, [gen.exporterMinutes(day)]);
       const attached = attaching.then(() =>
-        chunks.exec(
-          `CALL attach_chunk('traffic', '${stage(day)}', '{"time": ["${new Date(from).toISOString()}", "${new Date(to).toISOString()}"]}');`,
+        timed(day, 'attach', () =>
+          chunks.exec(
+            `CALL attach_chunk('traffic', '${stage(day)}', '{"time": ["${new Date(from).toISOString()}", "${new Date(to).toISOString()}"]}');`,
+          ),
         ),
       );
       attaching = attached;
-      refreshing = Promise.all([refreshing, attached]).then(async () => {
-        for (const r of rollups)
-          await db.exec(
-            `CALL refresh_continuous_aggregate('${r}', ${iso(from)}, ${iso(to)}, force => true);`,
-          );
-        await db.query(sql`INSERT INTO bench_progress VALUES (${day}, ${dayRows}, ${seconds()})`);
-      });
+      refreshing = Promise.all([refreshing, attached]).then(() =>
+        timed(day, 'refresh', async () => {
+          const each: [string, number][] = [];
+          for (const r of rollups) {
+            const t = performance.now();
+            await db.exec(
+              `CALL refresh_continuous_aggregate('${r}', ${iso(from)}, ${iso(to)}, force => true);`,
+            );
+            each.push([r, (performance.now() - t) / 1000]);
+          }
+          took[day] = {
+            ...took[day],
+            slowest: each
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 3)
+              .map(([r, t]) => `${r} ${t.toFixed(1)}`)
+              .join(', '),
+          };
+          await db.query(sql`INSERT INTO bench_progress VALUES (${day}, ${dayRows}, ${seconds()})`);
+        }),
+      );
       refreshed[day] = refreshing;
       if (to <= compressBefore)
         attaching = Promise.all([attaching, refreshed[day]]).then(() =>
-          chunks.exec(`SELECT compress_chunk('${stage(day)}', if_not_compressed => true);`),
+          timed(day, 'compress', () =>
+            chunks.exec(`SELECT compress_chunk('${stage(day)}', if_not_compressed => true);`),
+          ),
         );
       // At most two days ahead of the refresh: bounded memory on the server and here.
       if (day >= firstDay + 2) await refreshed[day - 2];
+      const done = took[day - 2];
       log(
-        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds().toFixed(0)} s`,
+        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds().toFixed(0)} s${
+          done
+            ? `; day ${day - 1} took ${(['copy', 'attach', 'refresh', 'compress'] as const)
+                .filter((k) => done[k] !== undefined)
+                .map((k) => `${k} ${done[k]!.toFixed(1)}`)
+                .join(', ')} s (slowest refreshes ${done.slowest})`
+            : ''
+        }`,
       );
     }
     await Promise.all([attaching, refreshing]);
@@ -555,7 +597,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const force = args.opts.force === 'true';
   const { db, info } =
     args.opts.server === 'true'
-      ? await openServerDataset(name, { force, log })
+      ? await openServerDataset(name, {
+          force,
+          log,
+          ...(args.opts.database ? { database: args.opts.database } : {}),
+        })
       : await openDataset(name, { ...(args.opts.dir ? { dir: args.opts.dir } : {}), force, log });
   await db.close();
   process.stdout.write(`${JSON.stringify(info)}\n`);
