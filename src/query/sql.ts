@@ -93,18 +93,23 @@ function asContinents(f: Filter<string>): Filter<string> | undefined {
 }
 
 /**
- * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric; rollups
- * from `src` ({@link sourcesOf}: their materialized rows when the window ends below the watermark). A series
- * that only excludes (`asn=-174`, `location=-US`, `geoId=-2267056`) would read every other key from the keyed
- * rollup; it reads the series total instead, minus the excluded keys (a handful of rows), so the
- * cost follows the points. Sums stay exact: integers below 2^53.
+ * Where one timeseries series reads from, as `FROM …` with columns `time` and the metric. The
+ * window is tiled like {@link windowRows}, but only by widths that divide the interval, so every
+ * row still falls in one bucket: a 7d@1h window ending at :45 reads its whole hours from the hourly
+ * rollups and only its edge quarters from the 15-minute ones (or the minutes, when no 15-minute
+ * rollup keeps the series' keys: AS and location together), not the whole week at 15 minutes.
+ * Rollups come from `src` ({@link sourcesOf}: their materialized rows when a tile ends below the
+ * watermark). A series that only excludes (`asn=-174`, `location=-US`, `geoId=-2267056`) would
+ * read every other key from the keyed rollup; it reads the series total instead, minus the
+ * excluded keys (a handful of rows), so the cost follows the points. Sums stay exact: integers
+ * below 2^53.
  * @example
- * sql`SELECT ${bucketTime(ms)} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, g)} GROUP BY 1`
+ * sql`SELECT ${bucketTime(ms)} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, ms)} GROUP BY 1`
  */
 export function seriesFrom(
   s: SeriesSpec,
   q: Pick<ParsedQuery, 'direction' | 'metric'>,
-  g: Granularity,
+  intervalMs: number,
   src: Sources = VIEWS,
 ): SQL {
   // The one filter that only excludes, when the series has no other.
@@ -113,20 +118,34 @@ export function seriesFrom(
   );
   const onlyExcluded = filters.length === 1 && s[filters[0]!].include.length === 0 ? filters[0] : undefined;
   const m = sql.raw(q.metric);
-  if (g === MINUTES || onlyExcluded === undefined)
-    return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, s, q, undefined, src)}) w`;
-  const none = { include: [], exclude: [] };
-  const everything: SeriesSpec = { ...s, asn: none, location: none, geoId: none };
-  const excluded: SeriesSpec = {
-    ...everything,
-    [onlyExcluded]: { include: s[onlyExcluded].exclude, exclude: [] },
-  };
-  return sql`(SELECT time, ${m} FROM ${seriesRowsAt(g, everything, q, undefined, src)}
-    UNION ALL
-    SELECT time, -${m} AS ${m} FROM ${seriesRowsAt(g, excluded, q, undefined, src)}) w`;
+  const parts = tile(
+    s.start,
+    s.end,
+    GRANULARITIES.findIndex((g) => intervalMs % g.widthMs === 0),
+  ).flatMap(([g, start, end]): SQL[] => {
+    const within = { ...s, start, end };
+    if (g === MINUTES || onlyExcluded === undefined)
+      return [sql`SELECT time, ${m} FROM ${seriesRowsAt(g, within, q, undefined, src)}`];
+    const none = { include: [], exclude: [] };
+    const everything: SeriesSpec = { ...within, asn: none, location: none, geoId: none };
+    const excluded: SeriesSpec = {
+      ...everything,
+      [onlyExcluded]: { include: s[onlyExcluded].exclude, exclude: [] },
+    };
+    return [
+      sql`SELECT time, ${m} FROM ${seriesRowsAt(g, everything, q, undefined, src)}`,
+      sql`SELECT time, -${m} AS ${m} FROM ${seriesRowsAt(g, excluded, q, undefined, src)}`,
+    ];
+  });
+  if (parts.length === 0) return sql`(SELECT time, ${m} FROM traffic WHERE false) w`;
+  return sql`(${sql.join(parts, sql` UNION ALL `)}) w`;
 }
 
-/** [granularity, start, end) pieces tiling a window: whole days, then whole hours, then minutes. */
+/**
+ * [granularity, start, end) pieces tiling a window: whole days, then whole hours, then quarters,
+ * then minutes, starting at GRANULARITIES[level] (a timeseries starts at the coarsest width that
+ * divides its interval).
+ */
 function tile(start: number, end: number, level = 0): [Granularity, number, number][] {
   const g = GRANULARITIES[level]!;
   if (g === MINUTES) return start < end ? [[g, start, end]] : [];

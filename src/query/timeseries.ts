@@ -9,7 +9,7 @@ import { type Output, outputOf } from './format.js';
 import { withMeta, zeroBaselineNotes } from './meta.js';
 import { checkPercentageChange, normalizeSeries } from './normalize.js';
 import { bucketPosition, normalizationOf, type ParsedQuery, seriesBuckets } from './params.js';
-import { bucketTime, epochMs, granularityFor, metricSum, seriesFrom, unionAll } from './sql.js';
+import { bucketTime, epochMs, metricSum, seriesFrom, unionAll } from './sql.js';
 import { isoSeconds } from './time.js';
 
 export const TIMESERIES_NORMALIZATIONS = ['MIN0_MAX', 'MIN_MAX', 'PERCENTAGE_CHANGE', 'RAW_VALUES'] as const;
@@ -29,12 +29,11 @@ export function timeseriesNormalization(q: ParsedQuery): TimeseriesNormalization
 /** Values per series and bucket position, zero where a bucket has no traffic. */
 async function seriesValues(db: Database, q: ParsedQuery): Promise<number[][]> {
   const bucket = bucketTime(q.interval.ms);
-  const g = granularityFor(q.series, q.interval.ms);
   const src = await sourcesOf(db)();
   const parts = q.series.map(
     (s, i) =>
       sql`SELECT ${i}::int AS s, ${epochMs('t')} AS b, v FROM (
-        SELECT ${bucket} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, g, src)} GROUP BY 1) g`,
+        SELECT ${bucket} AS t, ${metricSum(q)} AS v FROM ${seriesFrom(s, q, q.interval.ms, src)} GROUP BY 1) g`,
   );
   const rows = await db.query<{ s: number; b: number; v: number }>(unionAll(parts));
   const values = q.series.map(() => new Array<number>(q.bucketCount).fill(0));

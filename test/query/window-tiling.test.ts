@@ -1,6 +1,7 @@
 /**
  * Top and summary answers tile a window with whole days, whole hours and edge minutes from the
- * rollups that keep the needed columns (src/query/sql.ts windowRows). Checked here against one
+ * rollups that keep the needed columns (src/query/sql.ts windowRows), and timeseries the same way
+ * by the widths that divide their interval (seriesFrom). Checked here against one
  * GROUP BY over the minutes, for windows whose edges fall mid-hour and mid-day, with filters and
  * exclusions, part of the data materialized and part not.
  */
@@ -127,6 +128,54 @@ describe('top and summary over tiled windows', () => {
       }
     }
   });
+
+  // Windows whose edges are not on the interval: whole buckets come from the rollups of the
+  // interval's width (or a coarser one that divides it), the edges from quarters or minutes.
+  it.each([
+    ['asn=174 and location=PT', { asn: '174', location: 'PT' }, sql`asn = 174 AND location = 'PT'`],
+    ['asn=-3243', { asn: '-3243' }, sql`asn <> 3243`],
+    ['location=DE', { location: 'DE' }, sql`location = 'DE'`],
+    ['no filter', {}, sql`true`],
+  ] as const)(
+    'timeseries with %s over windows off the interval equals the minutes per bucket',
+    async (_, params, where) => {
+      for (const [agg, start, end] of [
+        ['1h', '2026-11-17T05:15:00Z', '2026-11-19T10:45:00Z'],
+        ['1d', '2026-11-17T05:15:00Z', '2026-11-20T12:00:00Z'],
+        ['1h', '2026-11-18T13:15:00Z', '2026-11-18T13:45:00Z'],
+      ] as const) {
+        const width = agg === '1h' ? 3_600_000 : 86_400_000;
+        const r = await t.get(
+          url('/radar/netflows/timeseries', {
+            dateStart: start,
+            dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
+            aggInterval: agg,
+            normalization: 'RAW_VALUES',
+            ...params,
+          }),
+          raw,
+        );
+        expect(r.status, r.text).toBe(200);
+        const { timestamps, values } = (r.body as any).result.serie_0 as {
+          timestamps: string[];
+          values: string[];
+        };
+        const want = await t.db.query<{ b: number; v: number }>(
+          sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time, TIMESTAMPTZ '2000-01-03')) * 1000)::float8 AS b,
+                   sum(bytes)::float8 AS v
+              FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND ${where}
+             GROUP BY 1`,
+        );
+        expect(want.length, `${agg} ${start}`).toBeGreaterThan(0);
+        expect(timestamps.length).toBe(
+          Math.ceil((Date.parse(end) - Math.floor(Date.parse(start) / width) * width) / width),
+        );
+        timestamps.forEach((ts, k) => {
+          expect(Number(values[k]), `${agg} ${ts}`).toBe(want.find((x) => x.b === Date.parse(ts))?.v ?? 0);
+        });
+      }
+    },
+  );
 
   it.each([
     ['asn', '-3243', sql`asn <> 3243`, '1h', '2026-11-17T05:00:00Z', '2026-11-19T10:00:00Z'],
