@@ -5,7 +5,7 @@
  * GROUP BY over the minutes, for windows whose edges fall mid-hour and mid-day, with filters and
  * exclusions, part of the data materialized and part not.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from '../helpers/app.js';
 import { insertTraffic, rowsEvery, type TrafficRow } from '../helpers/db.js';
@@ -129,6 +129,45 @@ describe('top and summary over tiled windows', () => {
     }
   });
 
+  /** A RAW_VALUES timeseries over [start, end) equals, per bucket, the minutes matching `where`. */
+  async function expectSeriesEqualsMinutes(
+    agg: '15m' | '1h' | '1d',
+    start: string,
+    end: string,
+    params: Record<string, string>,
+    where: SQL,
+  ) {
+    const width = { '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 }[agg];
+    const r = await t.get(
+      url('/radar/netflows/timeseries', {
+        dateStart: start,
+        dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
+        aggInterval: agg,
+        normalization: 'RAW_VALUES',
+        ...params,
+      }),
+      raw,
+    );
+    expect(r.status, r.text).toBe(200);
+    const { timestamps, values } = (r.body as any).result.serie_0 as {
+      timestamps: string[];
+      values: string[];
+    };
+    const want = await t.db.query<{ b: number; v: number }>(
+      sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time, TIMESTAMPTZ '2000-01-03')) * 1000)::float8 AS b,
+                 sum(bytes)::float8 AS v
+            FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND ${where}
+           GROUP BY 1`,
+    );
+    expect(want.length, `${agg} ${start}`).toBeGreaterThan(0);
+    expect(timestamps.length).toBe(
+      Math.ceil((Date.parse(end) - Math.floor(Date.parse(start) / width) * width) / width),
+    );
+    timestamps.forEach((ts, k) => {
+      expect(Number(values[k]), `${agg} ${ts}`).toBe(want.find((x) => x.b === Date.parse(ts))?.v ?? 0);
+    });
+  }
+
   // Windows whose edges are not on the interval: whole buckets come from the rollups of the
   // interval's width (or a coarser one that divides it), the edges from quarters or minutes.
   it.each([
@@ -139,41 +178,9 @@ describe('top and summary over tiled windows', () => {
   ] as const)(
     'timeseries with %s over windows off the interval equals the minutes per bucket',
     async (_, params, where) => {
-      for (const [agg, start, end] of [
-        ['1h', '2026-11-17T05:15:00Z', '2026-11-19T10:45:00Z'],
-        ['1d', '2026-11-17T05:15:00Z', '2026-11-20T12:00:00Z'],
-        ['1h', '2026-11-18T13:15:00Z', '2026-11-18T13:45:00Z'],
-      ] as const) {
-        const width = agg === '1h' ? 3_600_000 : 86_400_000;
-        const r = await t.get(
-          url('/radar/netflows/timeseries', {
-            dateStart: start,
-            dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
-            aggInterval: agg,
-            normalization: 'RAW_VALUES',
-            ...params,
-          }),
-          raw,
-        );
-        expect(r.status, r.text).toBe(200);
-        const { timestamps, values } = (r.body as any).result.serie_0 as {
-          timestamps: string[];
-          values: string[];
-        };
-        const want = await t.db.query<{ b: number; v: number }>(
-          sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time, TIMESTAMPTZ '2000-01-03')) * 1000)::float8 AS b,
-                   sum(bytes)::float8 AS v
-              FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND ${where}
-             GROUP BY 1`,
-        );
-        expect(want.length, `${agg} ${start}`).toBeGreaterThan(0);
-        expect(timestamps.length).toBe(
-          Math.ceil((Date.parse(end) - Math.floor(Date.parse(start) / width) * width) / width),
-        );
-        timestamps.forEach((ts, k) => {
-          expect(Number(values[k]), `${agg} ${ts}`).toBe(want.find((x) => x.b === Date.parse(ts))?.v ?? 0);
-        });
-      }
+      await expectSeriesEqualsMinutes('1h', '2026-11-17T05:15:00Z', '2026-11-19T10:45:00Z', params, where);
+      await expectSeriesEqualsMinutes('1d', '2026-11-17T05:15:00Z', '2026-11-20T12:00:00Z', params, where);
+      await expectSeriesEqualsMinutes('1h', '2026-11-18T13:15:00Z', '2026-11-18T13:45:00Z', params, where);
     },
   );
 
@@ -197,33 +204,13 @@ describe('top and summary over tiled windows', () => {
     ],
   ] as const)(
     'timeseries with %s=%s at %s: total minus the excluded keys equals the minutes',
-    async (param, value, where, agg, start, end) => {
-      const width = { '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 }[agg];
-      const r = await t.get(
-        url('/radar/netflows/timeseries', {
-          dateStart: start,
-          dateEnd: new Date(Date.parse(end) - 15 * 60_000).toISOString(),
-          aggInterval: agg,
-          normalization: 'RAW_VALUES',
-          [param]: value,
-          product: 'HTTP',
-        }),
-        raw,
-      );
-      expect(r.status, r.text).toBe(200);
-      const values = (r.body as any).result.serie_0.values as string[];
-      const want = await t.db.query<{ b: number; v: number }>(
-        sql`SELECT (extract(epoch from time_bucket(${`${width / 1000} seconds`}::interval, time)) * 1000)::float8 AS b,
-                 sum(bytes)::float8 AS v
-            FROM traffic WHERE time >= ${start}::timestamptz AND time < ${end}::timestamptz AND product = 'HTTP' AND ${where}
-           GROUP BY 1`,
-      );
-      expect(values.length).toBe((Date.parse(end) - Date.parse(start)) / width);
-      expect(want.length).toBeGreaterThan(1);
-      values.forEach((v, k) => {
-        const b = Date.parse(start) + k * width;
-        expect(Number(v), new Date(b).toISOString()).toBe(want.find((x) => x.b === b)?.v ?? 0);
-      });
-    },
+    (param, value, where, agg, start, end) =>
+      expectSeriesEqualsMinutes(
+        agg,
+        start,
+        end,
+        { [param]: value, product: 'HTTP' },
+        sql`product = 'HTTP' AND ${where}`,
+      ),
   );
 });
