@@ -199,7 +199,9 @@ async function serversRun(kind: 'embedded' | 'server', n: number, pg?: BenchServ
     const sampler = setInterval(() => {
       rssMax = Math.max(rssMax, ...cs.map((c) => rssOf(c.pid)));
     }, 1000);
-    const sent = await Promise.all(cs.map((c, i) => pace(streams[i]!, sockets[i]!, c.port, RATE, SECONDS)));
+    const sent = await Promise.all(
+      cs.map((c, i) => pace([streams[i]!], [sockets[i]!], c.port, RATE, SECONDS)),
+    );
     const sendSeconds = Math.max(...sent.map((s) => s.seconds));
     const decoded = await settle(cs);
     // A flush interval more: what was decoded is written by the collectors' own timers.
@@ -309,7 +311,7 @@ async function memoryRun(kind: 'embedded' | 'server', keys: number, pg?: BenchSe
         rows60 = r;
       });
     }, 60_000);
-    const sent = await pace(stream, socket, c.port, perSecond, MEMORY_S);
+    const sent = await pace([stream], [socket], c.port, perSecond, MEMORY_S);
     clearInterval(sampler);
     clearTimeout(mark);
     const rowsEnd = await metric(c.url, 'flowradar_rows_written_total');

@@ -24,9 +24,6 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
-import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
-import { decodeSflow } from '../src/ingest/sflow.js';
-import { newFlowRecord } from '../src/ingest/types.js';
 import { encodeStream, type Protocol, syntheticFlows } from './flows.js';
 import {
   cpuSecondsOfTree,
@@ -42,7 +39,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
-import { exporterSocket, pace, ReplayStream } from './udp-sender.js';
+import { countRecords, exporterSocket, pace, ReplayStream } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
 const FULL_RATES = '100000,200000,400000,800000,1200000,1600000,2000000,2400000';
@@ -99,19 +96,7 @@ function encoded(protocol: Protocol, flows: number): Encoded {
   if (hit) return hit;
   const now = Date.now();
   const enc = encodeStream(protocol, syntheticFlows(flows, { nowMs: now, seed: 11 }), now);
-  const registry = new TemplateRegistry();
-  const record = newFlowRecord();
-  const out: Encoded = { datagrams: enc.datagrams, records: [], units: [] };
-  for (const d of enc.datagrams) {
-    const res =
-      protocol === 'sflow'
-        ? decodeSflow(d, { nowMs: now, record }, () => {})
-        : decodeNetflow(d, { exporter: 'x', registry, nowMs: now, record }, () => {});
-    out.records.push(res.records);
-    out.units.push(
-      protocol === 'ipfix' ? (res.dataRecords ?? res.records) : protocol === 'v5' ? res.records : 1,
-    );
-  }
+  const out: Encoded = { datagrams: enc.datagrams, ...countRecords(protocol, enc.datagrams, now) };
   encodings.set(key, out);
   return out;
 }

@@ -9,6 +9,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { decodeNetflow, TemplateRegistry } from '../src/ingest/netflow/index.js';
+import { decodeSflow } from '../src/ingest/sflow.js';
 import { newFlowRecord } from '../src/ingest/types.js';
 import type { SimFlow } from '../src/sim/encode.js';
 import { encodeStream, type Protocol } from './flows.js';
@@ -71,17 +72,35 @@ export class ExporterStream extends ReplayStream {
     domain = 1,
   ) {
     const datagrams = encodeStream(protocol, flows, nowMs, { domain }).datagrams.map((d) => Buffer.from(d));
-    const registry = new TemplateRegistry();
-    const record = newFlowRecord();
-    const records: number[] = [];
-    const units: number[] = [];
-    for (const d of datagrams) {
-      const res = decodeNetflow(d, { exporter: 'x', registry, nowMs, record }, () => {});
-      records.push(res.records);
-      units.push(protocol === 'ipfix' ? (res.dataRecords ?? res.records) : 1);
-    }
+    const { records, units } = countRecords(protocol, datagrams, nowMs);
     super(protocol, datagrams, records, units);
   }
+}
+
+/**
+ * Per datagram of one exporter's stream, in order (templates come first): the records our decoders
+ * count in it, and the units its header sequence advances by (IPFIX data records, v5 records, v9
+ * and sFlow one datagram).
+ * @example const { records, units } = countRecords('ipfix', datagrams, Date.now());
+ */
+export function countRecords(
+  protocol: Protocol,
+  datagrams: Uint8Array[],
+  nowMs: number,
+): { records: number[]; units: number[] } {
+  const registry = new TemplateRegistry();
+  const record = newFlowRecord();
+  const records: number[] = [];
+  const units: number[] = [];
+  for (const d of datagrams) {
+    const res =
+      protocol === 'sflow'
+        ? decodeSflow(d, { nowMs, record }, () => {})
+        : decodeNetflow(d, { exporter: 'x', registry, nowMs, record }, () => {});
+    records.push(res.records);
+    units.push(protocol === 'ipfix' ? (res.dataRecords ?? res.records) : protocol === 'v5' ? res.records : 1);
+  }
+  return { records, units };
 }
 
 /**
@@ -131,15 +150,13 @@ export interface PacedStream {
  * run side by side in one event loop (one sender process for every exporter).
  */
 export async function pace(
-  streams: PacedStream | PacedStream[],
-  sockets: Socket | Socket[],
+  streams: PacedStream[],
+  sockets: Socket[],
   port: number,
   recordsPerSecond: number,
   seconds: number,
 ): Promise<Sent> {
-  const all = Array.isArray(streams) ? streams : [streams];
-  const from = Array.isArray(sockets) ? sockets : [sockets];
-  const perDatagram = all.reduce((a, r) => a + r.recordsPerDatagram, 0) / all.length;
+  const perDatagram = streams.reduce((a, r) => a + r.recordsPerDatagram, 0) / streams.length;
   const dgRate = recordsPerSecond / perDatagram;
   let datagrams = 0;
   let records = 0;
@@ -149,9 +166,9 @@ export async function pace(
     if (elapsed >= seconds) break;
     const due = Math.floor(elapsed * dgRate);
     while (datagrams < due) {
-      const k = datagrams % all.length;
-      const [d, n] = all[k]!.next();
-      from[k]!.send(d, port, '127.0.0.1');
+      const k = datagrams % streams.length;
+      const [d, n] = streams[k]!.next();
+      sockets[k]!.send(d, port, '127.0.0.1');
       datagrams++;
       records += n;
     }
