@@ -383,6 +383,23 @@ export async function openServerDataset(
   return { db, info, url };
 }
 
+/** What each step of one day took on its connection, seconds, and its three slowest refreshes. */
+interface DaySteps {
+  copy?: number;
+  attach?: number;
+  refresh?: number;
+  compress?: number;
+  slowest?: string;
+}
+
+/** "copy 8.0, attach 2.1, refresh 30.1 s (slowest refreshes …)": the steps done so far. */
+function stepTimes(d: DaySteps): string {
+  const steps = (['copy', 'attach', 'refresh', 'compress'] as const)
+    .filter((k) => d[k] !== undefined)
+    .map((k) => `${k} ${d[k]!.toFixed(1)}`);
+  return `${steps.join(', ')} s (slowest refreshes ${d.slowest})`;
+}
+
 /**
  * Generates on the server. A day of minute rows is COPYed into a bare table (no index, so no
  * index maintenance per row) which is then attached to `traffic` as that day's chunk
@@ -461,8 +478,7 @@ async function generateOnServer(
     let refreshing: Promise<unknown> = Promise.resolve();
     const refreshed: Promise<unknown>[] = [];
     // Seconds each step of a day took on its connection (the steps of different days overlap).
-    const took: { copy?: number; attach?: number; refresh?: number; compress?: number; slowest?: string }[] =
-      [];
+    const took: DaySteps[] = [];
     const timed = async (
       day: number,
       step: 'copy' | 'attach' | 'refresh' | 'compress',
@@ -530,14 +546,7 @@ async function generateOnServer(
       if (day >= firstDay + 2) await refreshed[day - 2];
       const done = took[day - 2];
       log(
-        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds().toFixed(0)} s${
-          done
-            ? `; day ${day - 1} took ${(['copy', 'attach', 'refresh', 'compress'] as const)
-                .filter((k) => done[k] !== undefined)
-                .map((k) => `${k} ${done[k]!.toFixed(1)}`)
-                .join(', ')} s (slowest refreshes ${done.slowest})`
-            : ''
-        }`,
+        `dataset ${name} (server): day ${day + 1}/${gen.days}, ${count.rows.toLocaleString('en-US')} rows, ${seconds().toFixed(0)} s${done ? `; day ${day - 1} took ${stepTimes(done)}` : ''}`,
       );
     }
     await Promise.all([attaching, refreshing]);
