@@ -138,7 +138,7 @@ export function seriesFrom(
     ];
   });
   if (parts.length === 0) return sql`(SELECT time, ${m} FROM traffic WHERE false) w`;
-  return sql`(${sql.join(parts, sql` UNION ALL `)}) w`;
+  return sql`(${unionAll(parts)}) w`;
 }
 
 /**
