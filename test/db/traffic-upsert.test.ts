@@ -1,0 +1,68 @@
+/**
+ * The writers' upsert into the minute table (src/db/traffic.ts) adds to a row already there, and
+ * (migration 0012, fillfactor 70) does so on the row's own page: a collector adds to the same
+ * minute's rows at every flush, and an update that stays on its page touches none of the table's
+ * indexes. On a full page the new version would move elsewhere, which the row's ctid shows.
+ */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/client.js';
+import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
+import { MODES, testDatabase } from '../helpers/db.js';
+
+const MINUTE_MS = Date.parse('2026-11-20T10:07:00Z');
+
+function rows(asns: number[], bytes: number): TrafficDelta[] {
+  return asns.map((asn) => ({
+    minuteMs: MINUTE_MS,
+    asn,
+    location: 'DE',
+    adm1: 0,
+    product: 'HTTP',
+    direction: 'in',
+    bytes,
+    packets: 1,
+    flows: 1,
+  }));
+}
+
+/** ctid's block of each row of the minute, by AS. */
+async function blocks(db: Database): Promise<Map<number, string>> {
+  const found = await db.query<{ asn: number; block: string }>(
+    sql`SELECT asn, split_part(trim(both '()' from ctid::text), ',', 1) AS block
+          FROM traffic WHERE time = ${new Date(MINUTE_MS).toISOString()}::timestamptz`,
+  );
+  return new Map(found.map((r) => [r.asn, r.block]));
+}
+
+describe.each(MODES)('the minute table upsert (%s)', (mode) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await testDatabase(mode);
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('adds to existing rows on their own pages, so their indexes are not touched', async () => {
+    const all = Array.from({ length: 3000 }, (_, i) => i + 1);
+    await addTraffic(db, rows(all, 100));
+    const before = await blocks(db);
+    expect(before.size).toBe(3000);
+    // Spread over many pages: the check is about rows that share a page with others.
+    expect(new Set(before.values()).size).toBeGreaterThan(10);
+
+    // What one flush adds while the minute lasts: a tenth of the minute's keys again.
+    const again = all.filter((asn) => asn % 10 === 0);
+    await addTraffic(db, rows(again, 5));
+    const after = await blocks(db);
+    const moved = again.filter((asn) => after.get(asn) !== before.get(asn));
+    expect(moved).toEqual([]);
+
+    const [sums] = await db.query<{ bytes: string; n: string }>(
+      sql`SELECT sum(bytes)::text AS bytes, count(*)::text AS n
+            FROM traffic WHERE time = ${new Date(MINUTE_MS).toISOString()}::timestamptz`,
+    );
+    expect(sums).toEqual({ bytes: String(3000 * 100 + again.length * 5), n: '3000' });
+  });
+});
