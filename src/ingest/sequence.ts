@@ -125,28 +125,55 @@ export class SequenceTracker {
   }
 }
 
+/** Int32Array reads match DataView's little-endian ones only on a little-endian machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * A 32-bit hash of a whole datagram: tells a repeated datagram from new data under a reused
  * sequence number. It runs on every datagram before decoding, so it reads four bytes per step
- * (a multiply-xorshift mix, as in MurmurHash3) rather than one: byte-wise FNV-1a cost half as
- * much as decoding the records. Only compared with hashes of this process, never stored.
+ * into four independent lanes (multiply, rotate), which the processor runs side by side, and
+ * mixes them at the end (as in MurmurHash3): on a 1,400-byte datagram 0.57 µs through a DataView,
+ * 0.27 µs through an Int32Array when the datagram starts on a 4-byte boundary (the receiving thread
+ * aligns them), against 1.9 µs with one lane (the whole `Pipeline.handleDatagram` row of
+ * bench/decode.ts includes it). Every byte changes its lane, each step being a bijection of the
+ * lane. Only compared with hashes of this process, never stored; both reads give the same hash.
  * @example
  * sequences.isDuplicate(key, sequence, contentHash(datagram));
  */
 export function contentHash(buf: Uint8Array): number {
   const n = buf.length;
-  const words = n >>> 2;
-  let h = 0x811c9dc5 ^ n;
-  if (words > 0) {
-    const dv = new DataView(buf.buffer, buf.byteOffset, words << 2);
-    for (let i = 0; i < words; i++) {
-      let k = Math.imul(dv.getUint32(i << 2, true), 0xcc9e2d51);
-      k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-      h ^= k;
-      h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  const blocks = n >>> 4;
+  let a = 0x811c9dc5 ^ n;
+  let b = 0x9747b28c;
+  let c = 0x27d4eb2f;
+  let d = 0x165667b1;
+  if (LITTLE_ENDIAN && (buf.byteOffset & 3) === 0) {
+    const w = new Int32Array(buf.buffer, buf.byteOffset, blocks << 2);
+    for (let j = 0; j < w.length; j += 4) {
+      a = Math.imul(a ^ w[j]!, 0x01000193);
+      b = Math.imul(b ^ w[j + 1]!, 0x85ebca6b);
+      c = Math.imul(c ^ w[j + 2]!, 0xc2b2ae35);
+      d = Math.imul(d ^ w[j + 3]!, 0x27d4eb2f);
+      a = (a << 13) | (a >>> 19);
+      b = (b << 17) | (b >>> 15);
+      c = (c << 11) | (c >>> 21);
+      d = (d << 19) | (d >>> 13);
+    }
+  } else if (blocks > 0) {
+    const dv = new DataView(buf.buffer, buf.byteOffset, blocks << 4);
+    for (let i = 0; i < blocks << 4; i += 16) {
+      a = Math.imul(a ^ dv.getInt32(i, true), 0x01000193);
+      b = Math.imul(b ^ dv.getInt32(i + 4, true), 0x85ebca6b);
+      c = Math.imul(c ^ dv.getInt32(i + 8, true), 0xc2b2ae35);
+      d = Math.imul(d ^ dv.getInt32(i + 12, true), 0x27d4eb2f);
+      a = (a << 13) | (a >>> 19);
+      b = (b << 17) | (b >>> 15);
+      c = (c << 11) | (c >>> 21);
+      d = (d << 19) | (d >>> 13);
     }
   }
-  for (let i = words << 2; i < n; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  for (let i = blocks << 4; i < n; i++) a = Math.imul(a ^ buf[i]!, 0x01000193);
+  let h = a ^ Math.imul(b, 0xc2b2ae35) ^ Math.imul(c, 0x85ebca6b) ^ Math.imul(d, 0x01000193);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contentHash, MAX_GAP, REORDER_WINDOW, SequenceTracker } from '../../src/ingest/sequence.js';
 
@@ -38,6 +39,30 @@ describe('SequenceTracker', () => {
     expect(t.isDuplicate('a', 7, contentHash(new Uint8Array([0, 9, 1, 2, 4])))).toBe(false);
     expect(t.isDuplicate('a', 8, contentHash(d))).toBe(false);
     expect(t.isDuplicate('b', 7, contentHash(d))).toBe(false);
+  });
+
+  it('hashes the same bytes alike at any offset, and tells a datagram from one changed in any byte', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 1500 }),
+        fc.nat(7),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (bytes, offset, at, delta) => {
+          // The receiving thread aligns datagrams (Int32Array reads); other callers may not (DataView reads).
+          const shifted = new Uint8Array(bytes.length + offset);
+          shifted.set(bytes, offset);
+          const view = shifted.subarray(offset);
+          expect(contentHash(view)).toBe(contentHash(bytes));
+          if (bytes.length === 0) return;
+          const changed = bytes.slice();
+          const i = at % bytes.length;
+          changed[i] = (changed[i]! + delta) & 255;
+          expect(contentHash(changed)).not.toBe(contentHash(bytes));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('sees a restart when uptime goes back, the sequence jumps back past the window, or jumps far ahead', () => {
