@@ -2,7 +2,8 @@
 -- every flush while the minute lasts. A row updated on a full page moves to another page and gets a
 -- new entry in each of the table's four indexes; with room left on its page the update stays there
 -- (a heap-only tuple) and no index is touched. At fillfactor 70 an upsert of an existing row cost
--- 16-18 µs on the embedded database against 25-30 µs at 100 (BENCHMARKS.md, "Ingest, idle machine").
+-- 17 µs on the embedded database against 26 µs at 100, new rows 21 µs either way (bench/upsert.ts;
+-- BENCHMARKS.md, "Ingest on an idle machine").
 -- The setting reaches every chunk, existing and new (compressed ones too, where it is moot); it
 -- governs the pages written from now on.
 ALTER TABLE "traffic" SET (fillfactor = 70);
