@@ -7,14 +7,16 @@
  * flowradar_records_total) short of those sent, plus kernel drops (/proc/net/snmp Udp
  * RcvbufErrors/InErrors). The same sender and packets against nfcapd give the anchor, and both
  * receivers' CPU per million records is reported. `--decode-workers 1,2` compares collector
- * settings in one run. Without --quick, rates go up to 2.4 M records/s and the best setting then
- * runs 10 minutes at half its loss-free rate, RSS sampled.
+ * settings in one run. `--databases embedded,server` runs the collector on the embedded database
+ * and in server mode (a fresh database on the benchmarks' TimescaleDB server, bench/server.ts),
+ * the server's CPU reported beside the collector's. Without --quick, rates go up to 2.4 M
+ * records/s and the best setting then runs 10 minutes at half its loss-free rate, RSS sampled.
  *
  * The module exports its sender ({@link Replay}, {@link send}) for other benchmarks; it runs only
  * as the entry script.
  *
  * Run: node --import tsx bench/ingest.ts [--quick] [--protocol ipfix|v9|sflow] [--exporters 4]
- *   [--step 8] [--rates 100000,400000] [--decode-workers 1,2] [--soak 600]
+ *   [--step 8] [--rates 100000,400000] [--decode-workers 1,2] [--databases embedded,server] [--soak 600]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -39,6 +41,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
+import { type BenchServer, benchServer, treeCpuSeconds } from './server.js';
 import { countRecords, exporterSocket, pace, ReplayStream } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
@@ -55,7 +58,11 @@ interface Settings {
   exporters: number;
   /** Collector settings compared in one run; [undefined] = the service's default. */
   decodeWorkers: (number | undefined)[];
+  /** Where the collector writes: the embedded database, a database of the bench server, or both in turn. */
+  databases: DatabaseKind[];
 }
+
+type DatabaseKind = 'embedded' | 'server';
 
 function settingsOf(args = parseArgs()): Settings {
   const quick = args.quick;
@@ -67,6 +74,11 @@ function settingsOf(args = parseArgs()): Settings {
     soakS: Number(args.opts.soak ?? (quick ? 0 : 600)),
     exporters: Math.max(1, Number(args.opts.exporters ?? 4)),
     decodeWorkers: args.opts['decode-workers']?.split(',').map(Number) ?? [undefined],
+    databases: (args.opts.databases ?? 'embedded').split(',').map((d) => {
+      if (d !== 'embedded' && d !== 'server')
+        throw new Error(`--databases: ${d} is neither embedded nor server`);
+      return d;
+    }),
   };
 }
 
@@ -178,17 +190,23 @@ async function metric(url: string, name: string): Promise<number> {
   return sum;
 }
 
-/** `flowradar collect` with `decodeWorkers` (undefined: the service's default for this machine). */
+/**
+ * `flowradar collect` with `decodeWorkers` (undefined: the service's default for this machine), on
+ * the embedded database in `dataDir`, or in server mode on `databaseUrl`.
+ */
 async function startCollector(
   dataDir: string,
   protocol: Protocol,
   decodeWorkers: number | undefined,
+  databaseUrl?: string,
 ): Promise<Target & { url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const { DATABASE_URL: _inherited, ...env } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/api-server.ts', dataDir, '--collect'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
-      ...process.env,
+      ...env,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       ...(decodeWorkers !== undefined ? { BENCH_DECODE_WORKERS: String(decodeWorkers) } : {}),
     },
   });
@@ -265,6 +283,8 @@ interface Step {
   cpu: number;
   /** CPU seconds of the receiver's process tree over the step per million records received. */
   cpuPerM: number;
+  /** Server mode: the database server's CPU seconds over the step per million records received. */
+  dbCpuPerM?: number;
   rss: number;
 }
 
@@ -273,22 +293,33 @@ const perMillion = (cpuSeconds: number, records: number) =>
 
 interface OursResult {
   decodeWorkers: number | undefined;
+  database: DatabaseKind;
   steps: Step[];
   flowsInDb: number;
   decodedInSteps: number;
 }
 
+/** The database of the server-mode runs, made afresh for each. */
+const SERVER_DB = 'flowradar_ingest';
+
 async function stepOurs(
   set: Settings,
   replays: Replay[],
   decodeWorkers: number | undefined,
+  pg?: BenchServer,
 ): Promise<OursResult> {
   const dir = join(tempDir('ingest'), 'data');
-  const c = await startCollector(dir, set.protocol, decodeWorkers);
+  let databaseUrl: string | undefined;
+  if (pg) {
+    pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
+    databaseUrl = pg.urlOf(SERVER_DB);
+  }
+  const dbCpu = () => (pg ? treeCpuSeconds(pg.pid()) : 0);
+  const c = await startCollector(dir, set.protocol, decodeWorkers, databaseUrl);
   const steps: Step[] = [];
   let flushSum = 0;
   let flushCount = 0;
-  const label = decodeWorkers === undefined ? '' : ` (${decodeWorkers} decode workers)`;
+  const label = `${pg ? ' (server)' : ''}${decodeWorkers === undefined ? '' : ` (${decodeWorkers} decode workers)`}`;
   try {
     // Warm-up: templates learned, JIT warm.
     await send(replays, c.port, 5000, 2);
@@ -299,6 +330,7 @@ async function stepOurs(
       const before = await c.received();
       const k0 = udpStats();
       const cpu0 = cpuSecondsOfTree(c.pid);
+      const db0 = dbCpu();
       const t0 = performance.now();
       const s = await send(replays, c.port, r, set.stepS);
       // Let the collector drain its socket buffer (and its decode workers report, each flush).
@@ -311,6 +343,7 @@ async function stepOurs(
         got = now;
       }
       const cpuSeconds = cpuSecondsOfTree(c.pid) - cpu0;
+      const dbSeconds = dbCpu() - db0;
       const cpu = cpuSeconds / ((performance.now() - t0) / 1000);
       const k1 = udpStats();
       const fsum = await metric(c.url, 'flowradar_flush_seconds_sum');
@@ -323,6 +356,7 @@ async function stepOurs(
         kernelDrops: k1.inErrors - k0.inErrors,
         cpu,
         cpuPerM: perMillion(cpuSeconds, got - before),
+        ...(pg ? { dbCpuPerM: perMillion(dbSeconds, got - before) } : {}),
         rss: rssOf(c.pid),
       };
       flushSum = fsum;
@@ -337,14 +371,21 @@ async function stepOurs(
     await c.stop();
   }
   // What reached the database: flows are counted once per record, in its first minute.
-  const db = await openDatabase({ dataDir: dir });
+  const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir: dir });
   const [row] = await db.query<{ flows: number }>(
     sql`SELECT coalesce(sum(flows), 0)::float8 AS flows FROM traffic`,
   );
   await db.close();
   rmSync(join(dir, '..'), { recursive: true, force: true });
   const decoded = steps.reduce((a, s) => a + s.received, 0);
-  return { decodeWorkers, steps, flowsInDb: row?.flows ?? 0, decodedInSteps: decoded };
+  if (pg) pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
+  return {
+    decodeWorkers,
+    database: pg ? 'server' : 'embedded',
+    steps,
+    flowsInDb: row?.flows ?? 0,
+    decodedInSteps: decoded,
+  };
 }
 
 async function stepNfcapd(set: Settings, replays: Replay[]): Promise<Step[]> {
@@ -400,9 +441,11 @@ async function soak(
   replays: Replay[],
   recordsPerSecond: number,
   decodeWorkers: number | undefined,
+  pg?: BenchServer,
 ): Promise<SoakResult> {
   const dir = join(tempDir('soak'), 'data');
-  const c = await startCollector(dir, set.protocol, decodeWorkers);
+  if (pg) pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
+  const c = await startCollector(dir, set.protocol, decodeWorkers, pg?.urlOf(SERVER_DB));
   const samples: { t: number; rss: number }[] = [];
   const k0 = udpStats();
   const before = await c.received();
@@ -438,16 +481,34 @@ async function main() {
   const set = settingsOf();
   const replays = exporters(set.protocol, set.exporters, set.quick ? 40_000 : 100_000);
   const load = machine().load;
+  const pg = set.databases.includes('server') ? await benchServer() : undefined;
   const ours: OursResult[] = [];
-  for (const w of set.decodeWorkers) ours.push(await stepOurs(set, replays, w));
+  for (const database of set.databases)
+    for (const w of set.decodeWorkers)
+      ours.push(await stepOurs(set, replays, w, database === 'server' ? pg : undefined));
   const theirs = set.protocol === 'sflow' ? [] : await stepNfcapd(set, replays);
-  const best = ours.reduce((b, o) => (lossFree(o.steps, true) > lossFree(b.steps, true) ? o : b), ours[0]!);
+  // The soak and the CPU comparison take the best embedded setting when there is one: the default.
+  const candidates = ours.some((o) => o.database === 'embedded')
+    ? ours.filter((o) => o.database === 'embedded')
+    : ours;
+  const best = candidates.reduce(
+    (b, o) => (lossFree(o.steps, true) > lossFree(b.steps, true) ? o : b),
+    candidates[0]!,
+  );
   const oursBest = lossFree(best.steps, true);
   const theirsBest = lossFree(theirs, true);
   const soakResult =
-    set.soakS > 0 && oursBest > 0 ? await soak(set, replays, oursBest / 2, best.decodeWorkers) : undefined;
-  const who = (w: number | undefined) =>
-    w === undefined ? 'flowradar' : `flowradar, ${w} decode worker${w === 1 ? '' : 's'}`;
+    set.soakS > 0 && oursBest > 0
+      ? await soak(
+          set,
+          replays,
+          oursBest / 2,
+          best.decodeWorkers,
+          best.database === 'server' ? pg : undefined,
+        )
+      : undefined;
+  const who = (o: Pick<OursResult, 'decodeWorkers' | 'database'>) =>
+    `flowradar${o.database === 'server' ? ' (server mode)' : ''}${o.decodeWorkers === undefined ? '' : `, ${o.decodeWorkers} decode worker${o.decodeWorkers === 1 ? '' : 's'}`}`;
   const row = (name: string) => (s: Step) => [
     name,
     rate(s.rate),
@@ -459,17 +520,30 @@ async function main() {
       : `${(((s.sent - s.received) / s.sent) * 100).toFixed(2)} %`,
     `${(s.cpu * 100).toFixed(0)} %`,
     Number.isFinite(s.cpuPerM) ? s.cpuPerM.toFixed(2) : '—',
+    s.dbCpuPerM !== undefined && Number.isFinite(s.dbCpuPerM) ? s.dbCpuPerM.toFixed(2) : '—',
     mib(s.rss),
     s.flush ?? '—',
   ];
-  const fraction = theirsBest > 0 ? oursBest / theirsBest : Number.NaN;
   const topStep = (steps: Step[]) => steps.length > 0 && lossFree(steps, true) === steps.at(-1)!.rate;
-  // CPU per million records at the highest rate both received without loss: the same work for each.
-  const common = Math.min(oursBest, theirsBest);
-  const at = (steps: Step[]) =>
-    steps.filter((s) => s.kernelDrops === 0 && s.received >= s.sent && s.rate <= common * 1.01).at(-1);
-  const oursAt = at(best.steps);
-  const theirsAt = at(theirs);
+  // Each run against nfcapd: its loss-free rate as a share of nfcapd's, and CPU per million records
+  // at the highest rate both received without loss (the same work for each).
+  const against = (o: OursResult) => {
+    const mine = lossFree(o.steps, true);
+    const fraction = theirsBest > 0 ? mine / theirsBest : Number.NaN;
+    const common = Math.min(mine, theirsBest);
+    const at = (steps: Step[]) =>
+      steps.filter((s) => s.kernelDrops === 0 && s.received >= s.sent && s.rate <= common * 1.01).at(-1);
+    const oursAt = at(o.steps);
+    const theirsAt = at(theirs);
+    const share = Number.isFinite(fraction)
+      ? `${(fraction * 100).toFixed(0)} % of nfcapd (target ≥ 100 %: ${fraction >= 1 ? 'met' : '**missed**'})`
+      : 'no anchor';
+    const server = oursAt?.dbCpuPerM !== undefined ? ` + the server ${oursAt.dbCpuPerM.toFixed(2)} s` : '';
+    const cpu = oursAt
+      ? `${oursAt.cpuPerM.toFixed(2)} s${server}${theirsAt ? ` against nfcapd's ${theirsAt.cpuPerM.toFixed(2)} s (${(oursAt.cpuPerM / theirsAt.cpuPerM).toFixed(1)}×)` : ''}`
+      : '—';
+    return `${who(o)}: ${share}; CPU per million records at ${rate(common)} records/s ${cpu}`;
+  };
   let soakText = '';
   if (soakResult) {
     const rs = soakResult.samples.map((s) => s.rss);
@@ -478,14 +552,14 @@ async function main() {
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
     soakText = `
 
-Soak (${who(best.decodeWorkers)}): ${set.soakS / 60} minutes at ${rate(oursBest / 2)} records/s: sent ${num(soakResult.sent)}, decoded ${num(soakResult.received)}, kernel drops
+Soak (${who(best)}): ${set.soakS / 60} minutes at ${rate(oursBest / 2)} records/s: sent ${num(soakResult.sent)}, decoded ${num(soakResult.received)}, kernel drops
 ${soakResult.kernelDrops}, data sets that came before their template (undecodable, counted) ${soakResult.beforeTemplate}. RSS every 10 s: first minute ${mib(avg(first))}, last minute ${mib(avg(last))}, min ${mib(Math.min(...rs))},
 max ${mib(Math.max(...rs))} (${rs.map((r) => (r / 2 ** 20).toFixed(0)).join(' ')} MiB).`;
   }
   const dbLines = ours
     .map(
       (o) =>
-        `${who(o.decodeWorkers)}: sum(flows) in \`traffic\` = ${num(o.flowsInDb)} for ${num(o.decodedInSteps)} records decoded in the steps (+ the warm-up's)${o.flowsInDb >= o.decodedInSteps ? '' : ' — **records missing**'}`,
+        `${who(o)}: sum(flows) in \`traffic\` = ${num(o.flowsInDb)} for ${num(o.decodedInSteps)} records decoded in the steps (+ the warm-up's)${o.flowsInDb >= o.decodedInSteps ? '' : ' — **records missing**'}`,
     )
     .join('; ');
   const r0 = replays[0]!;
@@ -495,16 +569,18 @@ Sender: this process, ${set.exporters} exporter${set.exporters === 1 ? '' : 's'}
 our encoder (${r0.datagrams.length} distinct, ${r0.recordsPerDatagram.toFixed(1)} records each, 1:1000 sampling), sequence and export time patched per send,
 taking turns, paced every millisecond, ${set.stepS} s per step, loopback. Load average at the start: ${load}.
 Receiver: \`flowradar collect\` (bench/api-server.ts --collect: startService with the collector, embedded database in a
-temp directory, flush every 5 s); nfcapd 1.7 (\`-B 32 MiB\`, fresh per step, flows counted with \`nfdump -I\`). Socket
+temp directory, flush every 5 s; in server mode a fresh database on the benchmarks' TimescaleDB server, whose CPU is
+"server CPU s/M"); nfcapd 1.7 (\`-B 32 MiB\`, fresh per step, flows counted with \`nfdump -I\`). Socket
 buffers are capped by net.core.rmem_max = ${tryRun('sysctl', ['-n', 'net.core.rmem_max'])}. "received": ours = flowradar_records_total
 from /metrics, nfcapd = flows in its files. Kernel drops: datagrams, /proc/net/snmp Udp InErrors (⊇ RcvbufErrors) during the step.
 CPU: user + system seconds of the receiver's process tree (every thread) over the step; "CPU s/M" = those seconds per million records received.
 
-${table(['receiver', 'rate (records/s)', 'sent', 'received', 'kernel drops', 'loss', 'CPU', 'CPU s/M', 'RSS', 'DB flushes × mean'], [...ours.flatMap((o) => o.steps.map(row(who(o.decodeWorkers)))), ...theirs.map(row('nfcapd'))])}
+${table(['receiver', 'rate (records/s)', 'sent', 'received', 'kernel drops', 'loss', 'CPU', 'CPU s/M', 'server CPU s/M', 'RSS', 'DB flushes × mean'], [...ours.flatMap((o) => o.steps.map(row(who(o)))), ...theirs.map(row('nfcapd'))])}
 
-Highest loss-free rate: ${ours.map((o) => `${who(o.decodeWorkers)} ${rate(lossFree(o.steps, true))} records/s${topStep(o.steps) ? ' (the top step: the limit is higher)' : ''}`).join(', ')}; nfcapd ${rate(theirsBest)} records/s${topStep(theirs) ? ' (the top step: the limit is higher)' : ''}
-→ ${Number.isFinite(fraction) ? `${(fraction * 100).toFixed(0)} % of nfcapd` : 'no anchor'} (target ≥ 100 %: ${fraction >= 1 ? 'met' : '**missed**'}).
-CPU per million records at ${rate(common)} records/s: ${oursAt ? `flowradar ${oursAt.cpuPerM.toFixed(2)} s` : '—'}, ${theirsAt ? `nfcapd ${theirsAt.cpuPerM.toFixed(2)} s` : '—'}${oursAt && theirsAt ? ` (${(oursAt.cpuPerM / theirsAt.cpuPerM).toFixed(1)}×)` : ''}.
+Highest loss-free rate: ${ours.map((o) => `${who(o)} ${rate(lossFree(o.steps, true))} records/s${topStep(o.steps) ? ' (the top step: the limit is higher)' : ''}`).join(', ')}; nfcapd ${rate(theirsBest)} records/s${topStep(theirs) ? ' (the top step: the limit is higher)' : ''}
+
+${ours.map((o) => `- ${against(o)}.`).join('\n')}
+
 Database check after SIGTERM: ${dbLines}.${soakText}`);
 }
 
