@@ -1,5 +1,5 @@
 /**
- * The Node service (startService) on a data directory, for the API and ingest benchmarks: demo
+ * The Node service (startService) on a data directory, for the API benchmark: demo
  * off, maintenance and retention out of the way (a dataset may be older than the retention), rate
  * limits out of the way. Prints one JSON line {url, token, netflowPort, sflowPort, pid} when ready;
  * SIGTERM stops it (flushing the collector).

@@ -31,6 +31,7 @@ import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
 import type { SimFlow } from '../src/sim/encode.js';
 import { DEMO_PREFIXES } from '../src/sim/simulate.js';
+import { buildService, startCollectorProcess } from './collector-process.js';
 import { syntheticFlows } from './flows.js';
 import { cpuSecondsOf, emit, mib, num, parseArgs, rate, rssOf, sleep, table, tempDir } from './lib.js';
 import { type BenchServer, benchServer, treeCpuSeconds } from './server.js';
@@ -66,67 +67,15 @@ interface Collector {
   stop(): Promise<void>;
 }
 
-/**
- * A collector process as production runs it: the built `flowradar collect` (`node dist/cli.js`,
- * built by {@link main}), on the embedded database in its own data directory, or on `databaseUrl`.
- * Not through tsx: its loader (a hooks thread and the compiled sources) adds ~80 MiB to the RSS
- * of the process it runs in (a server-mode collector idled at 190 MiB under tsx, 106–117 built).
- * The port and the API's address come from its log lines.
- */
+/** A collector process (the built `flowradar collect`): embedded in its own data directory, or `databaseUrl`. */
 async function startCollector(i: number, databaseUrl?: string): Promise<Collector> {
   const dataDir = join(tempDir(`collector-${i}`), 'data');
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && k !== 'DATABASE_URL' && !k.startsWith('FLOWRADAR_')) env[k] = v;
-  if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  env.FLOWRADAR_COLLECTOR_ID = `bench-collector-${i}`;
-  const child = spawn(
-    process.execPath,
-    [
-      'dist/cli.js',
-      'collect',
-      '--data-dir',
-      dataDir,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--netflow-port',
-      '0',
-      '--sflow-port',
-      '0',
-      '--log-level',
-      'info',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env },
-  );
-  const info = await new Promise<{ url: string; netflowPort: number }>((ok, fail) => {
-    let netflowPort: number | undefined;
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as { msg?: string; netflow?: number; url?: string };
-      if (entry.msg === 'collector listening') netflowPort = entry.netflow;
-      if (entry.msg === 'flowradar is serving' && entry.url && netflowPort !== undefined) {
-        rl.removeAllListeners('line');
-        child.stdout!.resume();
-        ok({ url: entry.url, netflowPort });
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`collector ${i} exited with ${code}`)));
-  });
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  return {
-    url: info.url,
-    port: info.netflowPort,
-    pid: child.pid!,
+  const c = await startCollectorProcess({
     dataDir,
-    // Stopping twice (the finally blocks) waits for the same exit.
-    stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+    collectorId: `bench-collector-${i}`,
+    ...(databaseUrl ? { databaseUrl } : {}),
+  });
+  return { url: c.url, port: c.netflowPort, pid: c.pid, dataDir, stop: c.stop };
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -574,7 +523,7 @@ async function main() {
   const pg = needServer ? await benchServer() : undefined;
   // Every part runs the built service, as production does.
   log('building (npm run build)');
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  buildService();
   const sections: string[] = [];
   if (PARTS.includes('servers')) {
     const rows: ServerRow[] = DATABASES.includes('embedded') ? [await serversRun('embedded', 1)] : [];

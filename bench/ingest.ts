@@ -18,14 +18,14 @@
  * Run: node --import tsx bench/ingest.ts [--quick] [--protocol ipfix|v9|sflow] [--exporters 4]
  *   [--step 8] [--rates 100000,400000] [--decode-workers 1,2] [--databases embedded,server] [--soak 600]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
+import { buildService, startCollectorProcess } from './collector-process.js';
 import { encodeStream, type Protocol, syntheticFlows } from './flows.js';
 import {
   cpuSecondsOfTree,
@@ -81,8 +81,6 @@ function settingsOf(args = parseArgs()): Settings {
     }),
   };
 }
-
-const ROOT = new URL('..', import.meta.url).pathname;
 
 export interface ReplayOptions {
   /** Distinct flows encoded (default 100,000); replays of one protocol and size share the encoding. */
@@ -191,42 +189,27 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 /**
- * `flowradar collect` with `decodeWorkers` (undefined: the service's default for this machine), on
- * the embedded database in `dataDir`, or in server mode on `databaseUrl`.
+ * `flowradar collect` (built) with `decodeWorkers` (undefined: the service's default for this
+ * machine), on the embedded database in `dataDir`, or in server mode on `databaseUrl`.
  */
 async function startCollector(
   dataDir: string,
   protocol: Protocol,
   decodeWorkers: number | undefined,
   databaseUrl?: string,
-): Promise<Target & { url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const { DATABASE_URL: _inherited, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/api-server.ts', dataDir, '--collect'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...env,
-      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-      ...(decodeWorkers !== undefined ? { BENCH_DECODE_WORKERS: String(decodeWorkers) } : {}),
-    },
+): Promise<Target & { url: string; stop(): Promise<void> }> {
+  const c = await startCollectorProcess({
+    dataDir,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(decodeWorkers !== undefined ? { decodeWorkers } : {}),
   });
-  const line = await new Promise<string>((ok, fail) => {
-    createInterface({ input: child.stdout! }).once('line', ok);
-    child.once('exit', (code) => fail(new Error(`collector exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { url: string; netflowPort: number; sflowPort: number; pid: number };
   return {
     name: 'flowradar collect',
-    url: info.url,
-    port: protocol === 'sflow' ? info.sflowPort : info.netflowPort,
-    pid: info.pid,
-    child,
-    received: () => metric(info.url, 'flowradar_records_total'),
-    stop: () =>
-      new Promise<void>((ok) => {
-        child.once('exit', () => ok());
-        child.kill('SIGTERM');
-      }),
+    url: c.url,
+    port: protocol === 'sflow' ? c.sflowPort : c.netflowPort,
+    pid: c.pid,
+    received: () => metric(c.url, 'flowradar_records_total'),
+    stop: c.stop,
   };
 }
 
@@ -482,6 +465,7 @@ async function main() {
   const replays = exporters(set.protocol, set.exporters, set.quick ? 40_000 : 100_000);
   const load = machine().load;
   const pg = set.databases.includes('server') ? await benchServer() : undefined;
+  buildService();
   const ours: OursResult[] = [];
   for (const database of set.databases)
     for (const w of set.decodeWorkers)
@@ -568,8 +552,8 @@ max ${mib(Math.max(...rs))} (${rs.map((r) => (r / 2 ** 20).toFixed(0)).join(' ')
 Sender: this process, ${set.exporters} exporter${set.exporters === 1 ? '' : 's'} (each its own loopback address, source port, domain and sequence), ${set.protocol} datagrams of
 our encoder (${r0.datagrams.length} distinct, ${r0.recordsPerDatagram.toFixed(1)} records each, 1:1000 sampling), sequence and export time patched per send,
 taking turns, paced every millisecond, ${set.stepS} s per step, loopback. Load average at the start: ${load}.
-Receiver: \`flowradar collect\` (bench/api-server.ts --collect: startService with the collector, embedded database in a
-temp directory, flush every 5 s; in server mode a fresh database on the benchmarks' TimescaleDB server, whose CPU is
+Receiver: \`flowradar collect\` (built: \`node dist/cli.js collect\`, embedded database in a temp directory, flush
+every 5 s; in server mode a fresh database on the benchmarks' TimescaleDB server, whose CPU is
 "server CPU s/M"); nfcapd 1.7 (\`-B 32 MiB\`, fresh per step, flows counted with \`nfdump -I\`). Socket
 buffers are capped by net.core.rmem_max = ${tryRun('sysctl', ['-n', 'net.core.rmem_max'])}. "received": ours = flowradar_records_total
 from /metrics, nfcapd = flows in its files. Kernel drops: datagrams, /proc/net/snmp Udp InErrors (⊇ RcvbufErrors) during the step.
