@@ -68,13 +68,47 @@ export function byTrafficKey(a: TrafficDelta, b: TrafficDelta): number {
 }
 
 /**
+ * Sorted rows (by {@link byTrafficKey}) with the rows of one key summed into one: a key's rows are
+ * adjacent. Each row's counters are rounded before they are summed, as the statement rounds each
+ * row, so the sums are those of writing the rows one by one. The rows given are not changed (a
+ * batch may be written again after a failed attempt); a summed row is a new object.
+ */
+function sumAdjacent(sorted: TrafficDelta[]): TrafficDelta[] {
+  const out: TrafficDelta[] = [];
+  let summed = false;
+  for (const r of sorted) {
+    const last = out.at(-1);
+    if (last === undefined || byTrafficKey(last, r) !== 0) {
+      out.push(r);
+      summed = false;
+      continue;
+    }
+    const into = summed
+      ? last
+      : {
+          ...last,
+          bytes: Math.round(last.bytes),
+          packets: Math.round(last.packets),
+          flows: Math.round(last.flows),
+        };
+    into.bytes += Math.round(r.bytes);
+    into.packets += Math.round(r.packets);
+    into.flows += Math.round(r.flows);
+    out[out.length - 1] = into;
+    summed = true;
+  }
+  return out;
+}
+
+/**
  * Adds deltas to `traffic`: additive upserts, so several writers may each add part of a minute.
  * Rows are written in {@link byTrafficKey} order (json_to_recordset yields them in array order),
- * so concurrent writers never deadlock. Callers that need exactly-once run this inside a
- * transaction with their batch id.
+ * so concurrent writers never deadlock; rows of the same key (several batches written as one) are
+ * summed first, since one statement may not update a row twice. Callers that need exactly-once run
+ * this inside a transaction with their batch id.
  */
 export async function addTraffic(db: Pick<Database, 'query'>, rows: TrafficDelta[]): Promise<void> {
-  const sorted = [...rows].sort(byTrafficKey);
+  const sorted = sumAdjacent([...rows].sort(byTrafficKey));
   for (let i = 0; i < sorted.length; i += CHUNK) {
     if (i > 0) await yieldToLoop();
     await db.query(upsertChunk(sorted.slice(i, i + CHUNK)));

@@ -3,6 +3,7 @@
  * (migration 0012, fillfactor 70) does so on the row's own page: a collector adds to the same
  * minute's rows at every flush, and an update that stays on its page touches none of the table's
  * indexes. On a full page the new version would move elsewhere, which the row's ctid shows.
+ * Rows of one key given in one call are summed before the statement, which may not update a row twice.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,5 +65,31 @@ describe.each(MODES)('the minute table upsert (%s)', (mode) => {
             FROM traffic WHERE time = ${new Date(MINUTE_MS).toISOString()}::timestamptz`,
     );
     expect(sums).toEqual({ bytes: String(3000 * 100 + again.length * 5), n: '3000' });
+  });
+
+  it('sums rows of one key given together (batches written as one), each rounded as if written alone', async () => {
+    const minuteMs = MINUTE_MS + 60_000;
+    const row = (asn: number, bytes: number): TrafficDelta => ({
+      minuteMs,
+      asn,
+      location: 'FR',
+      product: 'OTHER',
+      direction: 'out',
+      bytes,
+      packets: 1.4,
+      flows: 1,
+    });
+    const given = [row(7, 1.4), row(8, 2.6), row(7, 1.4), { ...row(7, 0.6), adm1: 0 }];
+    const before = structuredClone(given);
+    await addTraffic(db, given);
+    expect(given).toEqual(before);
+    const found = await db.query<{ asn: number; bytes: string; packets: string; flows: string }>(
+      sql`SELECT asn, bytes::text, packets::text, flows::text FROM traffic
+            WHERE time = ${new Date(minuteMs).toISOString()}::timestamptz ORDER BY asn`,
+    );
+    expect(found).toEqual([
+      { asn: 7, bytes: '3', packets: '3', flows: '3' },
+      { asn: 8, bytes: '3', packets: '1', flows: '1' },
+    ]);
   });
 });
