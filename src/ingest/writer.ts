@@ -104,7 +104,7 @@ export function mergeBatches(batches: Batch[]): {
     }
   }
   return {
-    traffic: batches.length === 1 ? batches[0]!.traffic : batches.flatMap((b) => b.traffic),
+    traffic: batches.flatMap((b) => b.traffic),
     exporters: [...exporters.values()],
     minutes: [...minutes.values()],
   };
