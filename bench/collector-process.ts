@@ -78,3 +78,11 @@ export async function startCollectorProcess(opts: CollectorOptions): Promise<Col
     },
   };
 }
+
+/** The sum of every sample of `name` (all its labels) on a collector's /metrics. */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}

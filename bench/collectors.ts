@@ -31,10 +31,10 @@ import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
 import type { SimFlow } from '../src/sim/encode.js';
 import { DEMO_PREFIXES } from '../src/sim/simulate.js';
-import { buildService, startCollectorProcess } from './collector-process.js';
+import { buildService, metric, startCollectorProcess } from './collector-process.js';
 import { syntheticFlows } from './flows.js';
 import { cpuSecondsOf, emit, mib, num, parseArgs, rate, rssOf, sleep, table, tempDir } from './lib.js';
-import { type BenchServer, benchServer, treeCpuSeconds } from './server.js';
+import { type BenchServer, benchServer, freshDatabase, treeCpuSeconds } from './server.js';
 import { ExporterStream, exporterSocket, pace, udpInErrors } from './udp-sender.js';
 
 const args = parseArgs();
@@ -78,13 +78,6 @@ async function startCollector(i: number, databaseUrl?: string): Promise<Collecto
   return { url: c.url, port: c.netflowPort, pid: c.pid, dataDir, stop: c.stop };
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
 const sumOf = async (cs: Collector[], name: string) =>
   (await Promise.all(cs.map((c) => metric(c.url, name)))).reduce((a, b) => a + b, 0);
 
@@ -98,12 +91,6 @@ async function settle(cs: Collector[]): Promise<number> {
     got = now;
   }
   return got;
-}
-
-/** Fresh database on the bench server; the first collector migrates it. */
-function freshDatabase(pg: BenchServer): string {
-  pg.psql(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
-  return pg.urlOf(DB_NAME);
 }
 
 interface Stored {
@@ -163,7 +150,7 @@ async function serversRun(kind: 'embedded' | 'server', n: number, pg?: BenchServ
     (_, i) => new ExporterStream('ipfix', exporterFlows(i, now), now),
   );
   const sockets = await Promise.all(streams.map((_, i) => exporterSocket(`127.0.0.${10 + i}`)));
-  const url = pg ? freshDatabase(pg) : undefined;
+  const url = pg ? freshDatabase(pg, DB_NAME) : undefined;
   const first = await startCollector(0, url);
   const cs = [
     first,
@@ -271,7 +258,7 @@ async function memoryRun(kind: 'embedded' | 'server', keys: number, pg?: BenchSe
   const now = Date.now();
   const stream = new ExporterStream('v9', keyFlows(keys, now), now);
   const socket = await exporterSocket('127.0.0.20');
-  const url = pg ? freshDatabase(pg) : undefined;
+  const url = pg ? freshDatabase(pg, DB_NAME) : undefined;
   const c = await startCollector(0, url);
   const runLoad = load();
   try {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
-import { buildService, startCollectorProcess } from './collector-process.js';
+import { buildService, metric, startCollectorProcess } from './collector-process.js';
 import { encodeStream, type Protocol, syntheticFlows } from './flows.js';
 import {
   cpuSecondsOfTree,
@@ -41,7 +41,7 @@ import {
   tempDir,
   tryRun,
 } from './lib.js';
-import { type BenchServer, benchServer, treeCpuSeconds } from './server.js';
+import { type BenchServer, benchServer, freshDatabase, treeCpuSeconds } from './server.js';
 import { countRecords, exporterSocket, pace, ReplayStream } from './udp-sender.js';
 
 /** Records per second of the steps, full run and --quick. */
@@ -181,13 +181,6 @@ export async function send(replays: Replay[], port: number, recordsPerSecond: nu
   }
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
 /**
  * `flowradar collect` (built) with `decodeWorkers` (undefined: the service's default for this
  * machine), on the embedded database in `dataDir`, or in server mode on `databaseUrl`.
@@ -292,11 +285,7 @@ async function stepOurs(
   pg?: BenchServer,
 ): Promise<OursResult> {
   const dir = join(tempDir('ingest'), 'data');
-  let databaseUrl: string | undefined;
-  if (pg) {
-    pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
-    databaseUrl = pg.urlOf(SERVER_DB);
-  }
+  const databaseUrl = pg ? freshDatabase(pg, SERVER_DB) : undefined;
   const dbCpu = () => (pg ? treeCpuSeconds(pg.pid()) : 0);
   const c = await startCollector(dir, set.protocol, decodeWorkers, databaseUrl);
   const steps: Step[] = [];
@@ -427,8 +416,12 @@ async function soak(
   pg?: BenchServer,
 ): Promise<SoakResult> {
   const dir = join(tempDir('soak'), 'data');
-  if (pg) pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
-  const c = await startCollector(dir, set.protocol, decodeWorkers, pg?.urlOf(SERVER_DB));
+  const c = await startCollector(
+    dir,
+    set.protocol,
+    decodeWorkers,
+    pg ? freshDatabase(pg, SERVER_DB) : undefined,
+  );
   const samples: { t: number; rss: number }[] = [];
   const k0 = udpStats();
   const before = await c.received();

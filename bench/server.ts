@@ -61,6 +61,12 @@ export interface BenchServer {
   psql(text: string, db?: string): string;
 }
 
+/** postgres://… of database `name` on the bench server, dropped first so it starts empty (the first collector migrates it). */
+export function freshDatabase(pg: BenchServer, name: string): string {
+  pg.psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  return pg.urlOf(name);
+}
+
 /** The benchmarks' server, started (and created, the first time) when it is not running. */
 export async function benchServer(): Promise<BenchServer> {
   const missing = serverMissing();
