@@ -1,4 +1,4 @@
-import type { TrafficDelta } from '../db/traffic.js';
+import { newTrafficColumns, type TrafficColumns } from '../db/traffic.js';
 import type { Classification } from './enrich.js';
 import type { FlowRecord } from './types.js';
 
@@ -6,8 +6,6 @@ const MINUTE = 60_000;
 /** A flow longer than this is spread over its last MAX_SPREAD_MINUTES only (active timeouts are far shorter). */
 export const MAX_SPREAD_MINUTES = 120;
 
-const PRODUCTS = ['HTTP', 'OTHER'] as const;
-const DIRECTIONS = ['in', 'out'] as const;
 const EMPTY = -1;
 const INITIAL_CELLS = 1024;
 
@@ -19,11 +17,12 @@ function locationIndex(loc: string): number {
   return a * 26 + b;
 }
 
-function locationOf(index: number): string {
-  return String.fromCharCode(65 + Math.floor(index / 26), 65 + (index % 26));
-}
+/** Index → location code, built once: a drained row shares its location string, none is made per row. */
+const LOCATIONS = Array.from({ length: 26 * 26 }, (_, i) =>
+  String.fromCharCode(65 + Math.floor(i / 26), 65 + (i % 26)),
+);
 
-/** (location, product, direction) in one small integer: loc * 4 + product * 2 + direction. */
+/** (location, product, direction) in one small integer: loc * 4 + product * 2 + direction, product and direction as their codes in TrafficColumns. */
 function dimsOf(location: string, product: 'HTTP' | 'OTHER', direction: 'in' | 'out'): number {
   return locationIndex(location) * 4 + (product === 'HTTP' ? 0 : 2) + (direction === 'in' ? 0 : 1);
 }
@@ -45,7 +44,7 @@ function hashOf(minute: number, asn: number, dims: number, adm1: number): number
  * @example
  * const agg = new MinuteAggregator();
  * agg.addRecord(record, cls, samplingRate);
- * const rows = agg.drain(); // TrafficDelta[] for addTraffic
+ * const rows = agg.drain(); // TrafficColumns for addTraffic
  */
 export class MinuteAggregator {
   /** Hash slot → cell index, EMPTY when free; capacity a power of two, at most half full. */
@@ -254,7 +253,7 @@ export class MinuteAggregator {
   }
 
   /** Takes everything summed so far as rows, and starts empty. */
-  drain(): TrafficDelta[] {
+  drain(): TrafficColumns {
     const n = this.size;
     // Cells grouped by minute (first-seen order), first-seen order within a minute: a counting sort.
     const groups = this.groupMinutes.length;
@@ -263,22 +262,19 @@ export class MinuteAggregator {
     for (let g = 0; g < groups; g++) start[g + 1]! += start[g]!;
     const order = new Int32Array(n);
     for (let c = 0; c < n; c++) order[start[this.groupOf[c]!]!++] = c;
-    const rows: TrafficDelta[] = [];
+    const rows = newTrafficColumns(n);
     for (let i = 0; i < n; i++) {
       const c = order[i]!;
       const dims = this.dimsOfCell[c]!;
-      const adm1 = this.adm1Of[c]!;
-      rows.push({
-        minuteMs: this.minuteOf[c]! * MINUTE,
-        asn: this.asnOf[c]!,
-        location: locationOf(dims >> 2),
-        ...(adm1 !== 0 ? { adm1 } : {}),
-        product: PRODUCTS[(dims >> 1) & 1]!,
-        direction: DIRECTIONS[dims & 1]!,
-        bytes: this.values[c * 3]!,
-        packets: this.values[c * 3 + 1]!,
-        flows: this.values[c * 3 + 2]!,
-      });
+      rows.minuteMs[i] = this.minuteOf[c]! * MINUTE;
+      rows.asn[i] = this.asnOf[c]!;
+      rows.location[i] = LOCATIONS[dims >> 2]!;
+      rows.adm1[i] = this.adm1Of[c]!;
+      rows.product[i] = (dims >> 1) & 1;
+      rows.direction[i] = dims & 1;
+      rows.bytes[i] = this.values[c * 3]!;
+      rows.packets[i] = this.values[c * 3 + 1]!;
+      rows.flows[i] = this.values[c * 3 + 2]!;
     }
     this.slots.fill(EMPTY);
     this.size = 0;

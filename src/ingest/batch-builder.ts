@@ -4,7 +4,7 @@
  * the batch the writer takes when it is drained.
  */
 import type { ExporterDelta, ExporterMinuteDelta } from '../db/ingest-store.js';
-import type { TrafficDelta } from '../db/traffic.js';
+import type { TrafficRows } from '../db/traffic.js';
 import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
 import { type SamplingAccount, sample } from './sample.js';
@@ -72,7 +72,7 @@ export interface BatchBuilderOptions {
 
 /** What a drained builder holds: a batch without its id. */
 export interface BatchContent {
-  traffic: TrafficDelta[];
+  traffic: TrafficRows;
   exporters: ExporterDelta[];
   minutes: ExporterMinuteDelta[];
 }

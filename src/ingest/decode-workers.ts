@@ -5,7 +5,7 @@
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { ExporterDelta, ExporterMinuteDelta } from '../db/ingest-store.js';
-import type { TrafficDelta } from '../db/traffic.js';
+import { concatTraffic } from '../db/traffic.js';
 import type { BatchContent } from './batch-builder.js';
 import type { DecodeWorkerSettings, Drained, WorkerMessage, WorkerRequest } from './decode-worker.js';
 import type { ShardLogger } from './shard.js';
@@ -142,28 +142,17 @@ export class DecodeWorkers {
 }
 
 /**
- * One batch from several workers' batches: traffic rows with the same key summed (one statement
- * may not update a row twice), exporters and exporter minutes summed by key too. Sharding by
+ * One batch from several workers' batches: their traffic rows one after another (addTraffic sums
+ * the rows of one key as it writes them), exporters and exporter minutes summed by key. Sharding by
  * exporter address keeps the latter apart already; summing keeps them right if it ever did not.
  * @example
- * mergeBatches([a, b]).traffic; // a's and b's rows, one per (minute, asn, location, adm1, product, direction)
+ * mergeBatches([a, b]).traffic; // a's rows then b's, in columns
  */
 export function mergeBatches(batches: BatchContent[]): BatchContent {
   if (batches.length === 1) return batches[0]!;
-  const traffic = new Map<string, TrafficDelta>();
   const exporters = new Map<string, ExporterDelta>();
   const minutes = new Map<string, ExporterMinuteDelta>();
   for (const b of batches) {
-    for (const r of b.traffic) {
-      const key = `${r.minuteMs}|${r.asn}|${r.location}|${r.adm1 ?? 0}|${r.product}|${r.direction}`;
-      const held = traffic.get(key);
-      if (held === undefined) traffic.set(key, { ...r });
-      else {
-        held.bytes += r.bytes;
-        held.packets += r.packets;
-        held.flows += r.flows;
-      }
-    }
     for (const e of b.exporters) {
       const held = exporters.get(e.address);
       if (held === undefined) exporters.set(e.address, e);
@@ -181,7 +170,7 @@ export function mergeBatches(batches: BatchContent[]): BatchContent {
     }
   }
   return {
-    traffic: [...traffic.values()],
+    traffic: concatTraffic(batches.map((b) => b.traffic)),
     exporters: [...exporters.values()],
     minutes: [...minutes.values()],
   };

@@ -13,6 +13,7 @@ import {
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import lockfile from 'proper-lockfile';
+import { trafficRows } from '../db/traffic.js';
 import type { Batch } from './writer.js';
 
 /**
@@ -127,7 +128,7 @@ function encode(batch: Batch): Buffer {
     JSON.stringify({
       v: 1,
       id: batch.id,
-      t: batch.traffic.map((r) => [
+      t: trafficRows(batch.traffic).map((r) => [
         r.minuteMs,
         r.asn,
         r.location,

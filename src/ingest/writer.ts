@@ -6,7 +6,7 @@ import {
   upsertExporterMinutes,
   upsertExporters,
 } from '../db/ingest-store.js';
-import { addTraffic, type TrafficDelta } from '../db/traffic.js';
+import { addTraffic, concatTraffic, type TrafficColumns, type TrafficRows } from '../db/traffic.js';
 import type { Spool, SpoolChunk, SpoolDropReason } from './spool.js';
 
 export type { ExporterDelta, ExporterMinuteDelta };
@@ -33,7 +33,7 @@ export function newExporterDelta(address: string, nowMs: number): ExporterDelta 
 export interface Batch {
   /** Unique per batch; recorded in the same transaction, so a retried batch never counts twice. */
   id: string;
-  traffic: TrafficDelta[];
+  traffic: TrafficRows;
   exporters: ExporterDelta[];
   minutes: ExporterMinuteDelta[];
 }
@@ -54,14 +54,14 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
 
 /**
  * Sums batches as one: exporters by address (first seen = earliest, last seen = latest), minutes by
- * (minute, exporter, collector); traffic rows are the batches' rows one after another, which
- * addTraffic sums per (minute, asn, location, adm1, product, direction) as it sorts them (no key
- * string and no copy per row). Writing the sum adds exactly what writing each batch would.
+ * (minute, exporter, collector); traffic rows are the batches' rows one after another, in columns,
+ * which addTraffic sums per (minute, asn, location, adm1, product, direction) as it sorts them (no
+ * key string and no object per row). Writing the sum adds exactly what writing each batch would.
  * @example
  * const { traffic, exporters, minutes } = mergeBatches([a, b]);
  */
 export function mergeBatches(batches: Batch[]): {
-  traffic: TrafficDelta[];
+  traffic: TrafficColumns;
   exporters: (ExporterDelta & { firstSeenMs: number })[];
   minutes: ExporterMinuteDelta[];
 } {
@@ -104,23 +104,24 @@ export function mergeBatches(batches: Batch[]): {
     }
   }
   return {
-    traffic: batches.flatMap((b) => b.traffic),
+    traffic: concatTraffic(batches.map((b) => b.traffic)),
     exporters: [...exporters.values()],
     minutes: [...minutes.values()],
   };
 }
 
 /** The first and last minute of a batch's traffic; nulls when it has none. */
-function minuteSpan(rows: readonly TrafficDelta[]): {
+function minuteSpan(rows: TrafficRows): {
   firstMinuteMs: number | null;
   lastMinuteMs: number | null;
 } {
   if (rows.length === 0) return { firstMinuteMs: null, lastMinuteMs: null };
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  for (const r of rows) {
-    if (r.minuteMs < first) first = r.minuteMs;
-    if (r.minuteMs > last) last = r.minuteMs;
+  for (let i = 0; i < rows.length; i++) {
+    const m = Array.isArray(rows) ? rows[i]!.minuteMs : rows.minuteMs[i]!;
+    if (m < first) first = m;
+    if (m > last) last = m;
   }
   return { firstMinuteMs: first, lastMinuteMs: last };
 }

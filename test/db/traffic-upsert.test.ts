@@ -4,11 +4,12 @@
  * minute's rows at every flush, and an update that stays on its page touches none of the table's
  * indexes. On a full page the new version would move elsewhere, which the row's ctid shows.
  * Rows of one key given in one call are summed before the statement, which may not update a row twice.
+ * Rows in columns (the collector's flushes) are written as the same rows given as objects.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.js';
-import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
+import { addTraffic, concatTraffic, type TrafficDelta, trafficColumns } from '../../src/db/traffic.js';
 import { MODES, testDatabase } from '../helpers/db.js';
 
 const MINUTE_MS = Date.parse('2026-11-20T10:07:00Z');
@@ -91,5 +92,72 @@ describe.each(MODES)('the minute table upsert (%s)', (mode) => {
       { asn: 7, bytes: '3', packets: '3', flows: '3' },
       { asn: 8, bytes: '3', packets: '1', flows: '1' },
     ]);
+  });
+
+  it('writes rows in columns as it writes them as objects: escapes, the largest AS number stored, subdivisions, repeats', async () => {
+    const minute = (m: number) => MINUTE_MS + m * 60_000;
+    const given = (at: number): TrafficDelta[] => [
+      {
+        minuteMs: minute(at),
+        asn: 2_147_483_647,
+        location: '"\\',
+        product: 'HTTP',
+        direction: 'in',
+        bytes: 1e12 + 0.5,
+        packets: 3,
+        flows: 1,
+      },
+      {
+        minuteMs: minute(at),
+        asn: 13335,
+        location: 'US',
+        adm1: 5_332_921,
+        product: 'OTHER',
+        direction: 'out',
+        bytes: 7.5,
+        packets: 2.5,
+        flows: 2,
+      },
+      {
+        minuteMs: minute(at + 1),
+        asn: 13335,
+        location: 'US',
+        product: 'HTTP',
+        direction: 'out',
+        bytes: 9,
+        packets: 1,
+        flows: 1,
+      },
+      {
+        minuteMs: minute(at),
+        asn: 2_147_483_647,
+        location: '"\\',
+        product: 'HTTP',
+        direction: 'in',
+        bytes: 2,
+        packets: 1,
+        flows: 1,
+      },
+    ];
+    const written = (from: number) =>
+      db.query<Record<string, string>>(
+        sql`SELECT ((extract(epoch FROM time) * 1000)::bigint - ${minute(from)})::text AS at, asn::text, location,
+                   adm1::text, product, direction, bytes::text, packets::text, flows::text
+              FROM traffic WHERE time >= ${new Date(minute(from)).toISOString()}::timestamptz
+                             AND time < ${new Date(minute(from + 2)).toISOString()}::timestamptz
+             ORDER BY 1, 2, 3, 4, 5, 6`,
+      );
+    await addTraffic(db, given(10));
+    const rows = given(20);
+    // Two batches' columns, the repeated key in both.
+    await addTraffic(db, concatTraffic([trafficColumns(rows.slice(0, 2)), trafficColumns(rows.slice(2))]));
+    const byRows = await written(10);
+    expect(byRows).toHaveLength(3);
+    expect(byRows.find((r) => r.location === '"\\')).toMatchObject({
+      asn: '2147483647',
+      location: '"\\',
+      bytes: String(1e12 + 1 + 2),
+    });
+    expect(await written(20)).toEqual(byRows);
   });
 });

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.js';
+import { trafficRows } from '../../src/db/traffic.js';
 import { Spool, SpoolFullError, SpoolWriteError } from '../../src/ingest/spool.js';
 import { type Batch, BatchWriter, newExporterDelta, writeBatches } from '../../src/ingest/writer.js';
 import { trafficTotal } from '../helpers/collector.js';
@@ -57,7 +58,8 @@ function batch(i: number, rows = 20): Batch {
     ],
   };
 }
-const bytesOf = (bs: Batch[]) => bs.reduce((s, b) => s + b.traffic.reduce((t, r) => t + r.bytes, 0), 0);
+const bytesOf = (bs: Batch[]) =>
+  bs.reduce((s, b) => s + trafficRows(b.traffic).reduce((t, r) => t + r.bytes, 0), 0);
 const segments = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('seg-'));
 
 /** Reads and acknowledges everything, in chunks; returns the batches in replay order. */

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trafficRows } from '../../src/db/traffic.js';
 import { createEnricher, type Enricher } from '../../src/ingest/enrich.js';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { Pipeline } from '../../src/ingest/pipeline.js';
@@ -165,7 +166,9 @@ describe('POST /ingest/flows (goflow2 NDJSON)', () => {
       `${r.minuteMs}|${r.asn}|${r.location}|${r.product}|${r.direction}`;
     const byKey = (rows: Record<string, unknown>[]) => Object.fromEntries(rows.map((r) => [key(r), r]));
     expect(batches).toHaveLength(1);
-    expect(byKey(written)).toEqual(byKey(batches[0]!.traffic as unknown as Record<string, unknown>[]));
+    expect(byKey(written)).toEqual(
+      byKey(trafficRows(batches[0]!.traffic) as unknown as Record<string, unknown>[]),
+    );
     expect(written.length).toBeGreaterThan(3);
     expect(batches[0]!.exporters[0]).toMatchObject({ records: 3, samplingRates: { '100': 3 } });
     const [exporter] = await t.db.query<{ sampling_rates: Record<string, number> }>(
