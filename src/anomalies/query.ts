@@ -4,6 +4,7 @@
  */
 import { type SQL, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/client.js';
+import { MAX_STORED_ASN } from '../db/traffic.js';
 import { badParam } from '../errors.js';
 import { type Output, toCsv } from '../query/format.js';
 import { countryName, isCountryCode } from '../query/geo.js';
@@ -162,7 +163,7 @@ function where(f: AnomalyFilters, types: readonly string[]): SQL {
     conds.push(
       sql`a.start_time < ${ts(f.window.end)} AND (a.end_time IS NULL OR a.end_time > ${ts(f.window.start)})`,
     );
-  if (f.asn !== undefined) conds.push(sql`a.asn = ${f.asn}`);
+  if (f.asn !== undefined) conds.push(f.asn <= MAX_STORED_ASN ? sql`a.asn = ${f.asn}` : sql`false`);
   // An AS anomaly is in a location when the AS is registered there (asn_names.country).
   if (f.location !== undefined) conds.push(sql`coalesce(a.location, n.country) = ${f.location}`);
   return sql.join(conds, sql` AND `);

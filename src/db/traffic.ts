@@ -1,6 +1,14 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.js';
 
+/**
+ * The largest AS number `traffic` and its rollups hold: their `asn` is a PostgreSQL integer, while AS
+ * numbers run to 4,294,967,295 (4,200,000,000–4,294,967,294 are the 32-bit private range, common in
+ * data-centre fabrics). Larger ones are written as 0 (unknown) and counted per exporter
+ * ({@link BatchBuilder}); an API filter on one matches no row.
+ */
+export const MAX_STORED_ASN = 2_147_483_647;
+
 /** One row of `traffic` as writers produce it. */
 export interface TrafficDelta {
   /** Minute start, Unix ms. */

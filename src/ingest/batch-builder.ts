@@ -4,7 +4,7 @@
  * the batch the writer takes when it is drained.
  */
 import type { ExporterDelta, ExporterMinuteDelta } from '../db/ingest-store.js';
-import type { TrafficRows } from '../db/traffic.js';
+import { MAX_STORED_ASN, type TrafficRows } from '../db/traffic.js';
 import { MinuteAggregator } from './aggregate.js';
 import type { Classification, Enricher } from './enrich.js';
 import { type SamplingAccount, sample } from './sample.js';
@@ -140,12 +140,18 @@ export class BatchBuilder {
 
   /**
    * One decoded record of `exporter`: sample (its rate, counted on the account), classify, and
-   * add to its minutes scaled by the rate. Copies what it keeps; `r` may be reused after.
+   * add to its minutes scaled by the rate. An AS number above {@link MAX_STORED_ASN} is counted on
+   * the account (`asn_not_stored`) and the record kept as AS 0. Copies what it keeps; `r` may be reused after.
    */
   addRecord(r: FlowRecord, exporter: ExporterAccount): void {
     const rate = sample(r, exporter, this.opts.defaultSamplingRate);
     exporter.records++;
     this.opts.enricher.classify(r, this.cls);
+    if (this.cls.asn > MAX_STORED_ASN) {
+      // A row the database would refuse would fail its whole flush, and every retry after it.
+      this.cls.asn = 0;
+      exporter.countError('asn_not_stored');
+    }
     this.aggregator.addRecord(r, this.cls, rate);
   }
 

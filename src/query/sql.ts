@@ -8,6 +8,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Sources, VIEWS } from '../db/rollup-sources.js';
 import { type KeyColumn, TRAFFIC_MINUTES, TRAFFIC_WIDTHS, trafficRelation } from '../db/rollups.js';
+import { MAX_STORED_ASN } from '../db/traffic.js';
 import { continentsCovering } from './geo.js';
 import type { Filter, ParsedQuery, SeriesSpec } from './params.js';
 import { ORIGIN_MS } from './time.js';
@@ -193,8 +194,11 @@ export function whereOf(s: SeriesSpec, q: Pick<ParsedQuery, 'direction'>, contin
     sql`time >= ${new Date(s.start).toISOString()}::timestamptz`,
     sql`time < ${new Date(s.end).toISOString()}::timestamptz`,
   ];
-  if (s.asn.include.length) conds.push(sql`asn IN (${list(s.asn.include)})`);
-  if (s.asn.exclude.length) conds.push(sql`asn NOT IN (${list(s.asn.exclude)})`);
+  // An AS number the tables cannot hold matches no row (and would not bind to the column).
+  const asns = s.asn.include.filter((a) => a <= MAX_STORED_ASN);
+  const notAsns = s.asn.exclude.filter((a) => a <= MAX_STORED_ASN);
+  if (s.asn.include.length) conds.push(asns.length ? sql`asn IN (${list(asns)})` : sql`false`);
+  if (notAsns.length) conds.push(sql`asn NOT IN (${list(notAsns)})`);
   if (s.geoId.include.length) conds.push(sql`adm1 IN (${list(s.geoId.include)})`);
   if (s.geoId.exclude.length) conds.push(sql`adm1 NOT IN (${list(s.geoId.exclude)})`);
   if (continents) {
