@@ -39,8 +39,8 @@ function hashOf(minute: number, asn: number, dims: number, adm1: number): number
  * Sums flows into one-minute cells keyed like `traffic`: (minute, asn, location, adm1, product,
  * direction). The cells live in typed-array columns behind an open-addressing hash table with
  * numeric keys, so adding a flow allocates nothing once its cells exist (no Map, no key string,
- * no boxed number). Rows come out grouped by minute in first-seen order, cells in first-seen
- * order within a minute.
+ * no boxed number). Rows come out in the order their cells were first met (addTraffic orders them
+ * by key for the statement).
  * @example
  * const agg = new MinuteAggregator();
  * agg.addRecord(record, cls, samplingRate);
@@ -49,21 +49,15 @@ function hashOf(minute: number, asn: number, dims: number, adm1: number): number
 export class MinuteAggregator {
   /** Hash slot → cell index, EMPTY when free; capacity a power of two, at most half full. */
   private slots = new Int32Array(INITIAL_CELLS * 2).fill(EMPTY);
-  /** Per cell: minute index (Unix ms / 60,000), AS number, subdivision, dims, minute group, hash. */
+  /** Per cell: minute index (Unix ms / 60,000), AS number, subdivision, dims, hash. */
   private minuteOf = new Float64Array(INITIAL_CELLS);
   private asnOf = new Float64Array(INITIAL_CELLS);
   private adm1Of = new Int32Array(INITIAL_CELLS);
   private dimsOfCell = new Uint16Array(INITIAL_CELLS);
-  private groupOf = new Int32Array(INITIAL_CELLS);
   private hashOfCell = new Int32Array(INITIAL_CELLS);
   /** bytes, packets, flows per cell. */
   private values = new Float64Array(3 * INITIAL_CELLS);
   private size = 0;
-  /** Distinct minutes (as minute indices) in first-seen order, and minute index → group. */
-  private groupMinutes: number[] = [];
-  private groups = new Map<number, number>();
-  private lastMinute = Number.NaN;
-  private lastGroup = -1;
   /** Scaled bytes added since {@link takeAddedBytes} (the pipeline's bytes counter, per datagram). */
   private addedBytes = 0;
   // Inputs of one flow: written by add / addRecord, read by spread. Fields, not parameters, so a
@@ -204,23 +198,10 @@ export class MinuteAggregator {
     this.adm1Of[c] = adm1;
     this.dimsOfCell[c] = dims;
     this.hashOfCell[c] = hash;
-    this.groupOf[c] = this.groupFor(minute);
     this.values[c * 3] = 0;
     this.values[c * 3 + 1] = 0;
     this.values[c * 3 + 2] = 0;
     return c;
-  }
-
-  private groupFor(minute: number): number {
-    if (minute === this.lastMinute) return this.lastGroup;
-    let g = this.groups.get(minute);
-    if (g === undefined) {
-      g = this.groupMinutes.push(minute) - 1;
-      this.groups.set(minute, g);
-    }
-    this.lastMinute = minute;
-    this.lastGroup = g;
-    return g;
   }
 
   private growCells(): void {
@@ -234,7 +215,6 @@ export class MinuteAggregator {
     this.asnOf = grow(this.asnOf, (k) => new Float64Array(k));
     this.adm1Of = grow(this.adm1Of, (k) => new Int32Array(k));
     this.dimsOfCell = grow(this.dimsOfCell, (k) => new Uint16Array(k));
-    this.groupOf = grow(this.groupOf, (k) => new Int32Array(k));
     this.hashOfCell = grow(this.hashOfCell, (k) => new Int32Array(k));
     const values = new Float64Array(n * 3);
     values.set(this.values);
@@ -255,33 +235,21 @@ export class MinuteAggregator {
   /** Takes everything summed so far as rows, and starts empty. */
   drain(): TrafficColumns {
     const n = this.size;
-    // Cells grouped by minute (first-seen order), first-seen order within a minute: a counting sort.
-    const groups = this.groupMinutes.length;
-    const start = new Int32Array(groups + 1);
-    for (let c = 0; c < n; c++) start[this.groupOf[c]! + 1]!++;
-    for (let g = 0; g < groups; g++) start[g + 1]! += start[g]!;
-    const order = new Int32Array(n);
-    for (let c = 0; c < n; c++) order[start[this.groupOf[c]!]!++] = c;
     const rows = newTrafficColumns(n);
-    for (let i = 0; i < n; i++) {
-      const c = order[i]!;
+    for (let c = 0; c < n; c++) {
       const dims = this.dimsOfCell[c]!;
-      rows.minuteMs[i] = this.minuteOf[c]! * MINUTE;
-      rows.asn[i] = this.asnOf[c]!;
-      rows.location[i] = LOCATIONS[dims >> 2]!;
-      rows.adm1[i] = this.adm1Of[c]!;
-      rows.product[i] = (dims >> 1) & 1;
-      rows.direction[i] = dims & 1;
-      rows.bytes[i] = this.values[c * 3]!;
-      rows.packets[i] = this.values[c * 3 + 1]!;
-      rows.flows[i] = this.values[c * 3 + 2]!;
+      rows.minuteMs[c] = this.minuteOf[c]! * MINUTE;
+      rows.asn[c] = this.asnOf[c]!;
+      rows.location[c] = LOCATIONS[dims >> 2]!;
+      rows.adm1[c] = this.adm1Of[c]!;
+      rows.product[c] = (dims >> 1) & 1;
+      rows.direction[c] = dims & 1;
+      rows.bytes[c] = this.values[c * 3]!;
+      rows.packets[c] = this.values[c * 3 + 1]!;
+      rows.flows[c] = this.values[c * 3 + 2]!;
     }
     this.slots.fill(EMPTY);
     this.size = 0;
-    this.groupMinutes = [];
-    this.groups = new Map();
-    this.lastMinute = Number.NaN;
-    this.lastGroup = -1;
     return rows;
   }
 }

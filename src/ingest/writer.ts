@@ -118,8 +118,8 @@ function minuteSpan(rows: TrafficRows): {
   if (rows.length === 0) return { firstMinuteMs: null, lastMinuteMs: null };
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < rows.length; i++) {
-    const m = Array.isArray(rows) ? rows[i]!.minuteMs : rows.minuteMs[i]!;
+  const minutes = Array.isArray(rows) ? rows.map((r) => r.minuteMs) : rows.minuteMs.subarray(0, rows.length);
+  for (const m of minutes) {
     if (m < first) first = m;
     if (m > last) last = m;
   }
