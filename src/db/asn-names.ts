@@ -1,12 +1,15 @@
 /** AS names from the enrichment databases, which `top/ases` shows beside each AS number. */
 import { sql } from 'drizzle-orm';
 import type { Queryable } from './client.js';
+import { MAX_STORED_ASN } from './traffic.js';
 
 /** Rows per INSERT: one statement stays well under the protocol's 65,535 parameters. */
 const CHUNK = 1000;
 
 /**
- * Writes AS names, replacing the name and country of ASes already known.
+ * Writes AS names, replacing the name and country of ASes already known. Names of AS numbers above
+ * {@link MAX_STORED_ASN} are left out: the column would refuse them (and the service its start),
+ * and their traffic is written as AS 0.
  * @example
  * await upsertAsnNames(db, [[3243, 'MEO-RESIDENCIAL', 'PT']]);
  */
@@ -14,7 +17,7 @@ export async function upsertAsnNames(
   db: Queryable,
   names: Iterable<[asn: number, name: string, country: string | null]>,
 ): Promise<void> {
-  const rows = [...names];
+  const rows = [...names].filter(([asn]) => asn <= MAX_STORED_ASN);
   for (let i = 0; i < rows.length; i += CHUNK) {
     const chunk = rows.slice(i, i + CHUNK);
     await db.query(

@@ -3,11 +3,13 @@
  * `traffic` keeps AS numbers in a PostgreSQL integer. A record with one is written as AS 0 and
  * counted on its exporter (`asn_not_stored`), so its flush, and every one after it, is written
  * rather than refused by the database at each retry; an API filter on one matches no row instead
- * of failing the request.
+ * of failing the request; an enrichment database naming one (a TSV of a fabric's own ranges) does
+ * not stop the service from storing the other names.
  */
 import { sql } from 'drizzle-orm';
 import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getAsnNames, upsertAsnNames } from '../../src/db/asn-names.js';
 import { BatchBuilder } from '../../src/ingest/batch-builder.js';
 import { createEnricher } from '../../src/ingest/enrich.js';
 import { type FlowRecord, newFlowRecord } from '../../src/ingest/types.js';
@@ -82,5 +84,13 @@ describe.each(MODES)('AS numbers beyond the stored range (%s)', (mode) => {
     const anomalies = await t.get('/radar/traffic_anomalies?asn=4200000000');
     expect(anomalies.status).toBe(200);
     expect(anomalies.body.result.trafficAnomalies).toEqual([]);
+  });
+
+  it('stores the other AS names of an enrichment database that names one', async () => {
+    await upsertAsnNames(t.db, [
+      [4_200_000_001, 'FABRIC-LEAF-1', 'US'],
+      [174, 'COGENT-174', 'US'],
+    ]);
+    expect(await getAsnNames(t.db, [174])).toEqual(new Map([[174, 'COGENT-174']]));
   });
 });
