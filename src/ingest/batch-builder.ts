@@ -23,7 +23,7 @@ export class ExporterAccount implements SamplingAccount {
   records = 0;
   lostRecords = 0;
   unsampledRecords = 0;
-  /** Dropped datagrams or parts of them, by reason (decode errors, duplicates). */
+  /** Dropped datagrams or parts of them, by reason (decode errors, duplicates, an AS not stored). */
   readonly errors: Record<string, number> = {};
   readonly rates = new Map<number, number>();
   /** Collector id → last datagram received (Unix ms); stays empty for HTTP ingest. */
