@@ -4,13 +4,12 @@
  * logs what they log, and merges their drained batches into one for the single BatchWriter.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import type { ExporterDelta, ExporterMinuteDelta } from '../db/ingest-store.js';
-import { concatTraffic } from '../db/traffic.js';
 import type { BatchContent } from './batch-builder.js';
 import type { DecodeWorkerSettings, Drained, WorkerMessage, WorkerRequest } from './decode-worker.js';
 import type { ShardLogger } from './shard.js';
 import type { FlowTemplateTable } from './template-store.js';
 import { startThread } from './thread.js';
+import { sumBatches } from './writer.js';
 
 type Request = WorkerRequest extends infer R ? (R extends { op: unknown } ? R : never) : never;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -129,7 +128,7 @@ export class DecodeWorkers {
     );
     const drained = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     return {
-      batch: mergeBatches(drained.map((d) => d.batch)),
+      batch: mergeWorkerBatches(drained.map((d) => d.batch)),
       counts: drained.map((d) => d.counts),
       templates: drained.reduce((a, d) => a + d.templates, 0),
       adm1Names: drained.flatMap((d) => d.adm1Names),
@@ -142,58 +141,12 @@ export class DecodeWorkers {
 }
 
 /**
- * One batch from several workers' batches: their traffic rows one after another (addTraffic sums
- * the rows of one key as it writes them), exporters and exporter minutes summed by key. Sharding by
- * exporter address keeps the latter apart already; summing keeps them right if it ever did not.
- * @example
- * mergeBatches([a, b]).traffic; // a's rows then b's, in columns
+ * One batch from several workers' batches, summed as the writer sums batches ({@link sumBatches}):
+ * their traffic rows one after another, exporters and exporter minutes by key. Sharding by exporter
+ * address keeps the latter apart already; summing keeps them right if it ever did not.
  */
-export function mergeBatches(batches: BatchContent[]): BatchContent {
+function mergeWorkerBatches(batches: BatchContent[]): BatchContent {
   if (batches.length === 1) return batches[0]!;
-  const exporters = new Map<string, ExporterDelta>();
-  const minutes = new Map<string, ExporterMinuteDelta>();
-  for (const b of batches) {
-    for (const e of b.exporters) {
-      const held = exporters.get(e.address);
-      if (held === undefined) exporters.set(e.address, e);
-      else exporters.set(e.address, mergeExporter(held, e));
-    }
-    for (const m of b.minutes) {
-      const key = `${m.minuteMs}|${m.exporter}|${m.collector}`;
-      const held = minutes.get(key);
-      if (held === undefined) minutes.set(key, { ...m });
-      else {
-        held.records += m.records;
-        held.lostRecords += m.lostRecords;
-        held.unsampledRecords += m.unsampledRecords;
-      }
-    }
-  }
-  return {
-    traffic: concatTraffic(batches.map((b) => b.traffic)),
-    exporters: [...exporters.values()],
-    minutes: [...minutes.values()],
-  };
-}
-
-const sumInto = (a: Record<string, number>, b: Record<string, number>) => {
-  const out = { ...a };
-  for (const [k, n] of Object.entries(b)) out[k] = (out[k] ?? 0) + n;
-  return out;
-};
-
-function mergeExporter(a: ExporterDelta, b: ExporterDelta): ExporterDelta {
-  const collectors = { ...a.collectors };
-  for (const [k, ms] of Object.entries(b.collectors)) collectors[k] = Math.max(collectors[k] ?? 0, ms);
-  return {
-    address: a.address,
-    lastSeenMs: Math.max(a.lastSeenMs, b.lastSeenMs),
-    datagrams: a.datagrams + b.datagrams,
-    records: a.records + b.records,
-    lostRecords: a.lostRecords + b.lostRecords,
-    unsampledRecords: a.unsampledRecords + b.unsampledRecords,
-    errors: sumInto(a.errors, b.errors),
-    samplingRates: sumInto(a.samplingRates, b.samplingRates),
-    collectors,
-  };
+  const { traffic, exporters, minutes } = sumBatches(batches);
+  return { traffic, exporters: exporters.map(({ firstSeenMs: _, ...e }) => e), minutes };
 }

@@ -58,9 +58,9 @@ const addCounters = (into: Record<string, number>, from: Record<string, number>)
  * which addTraffic sums per (minute, asn, location, adm1, product, direction) as it sorts them (no
  * key string and no object per row). Writing the sum adds exactly what writing each batch would.
  * @example
- * const { traffic, exporters, minutes } = mergeBatches([a, b]);
+ * const { traffic, exporters, minutes } = sumBatches([a, b]);
  */
-export function mergeBatches(batches: Batch[]): {
+export function sumBatches(batches: readonly Omit<Batch, 'id'>[]): {
   traffic: TrafficColumns;
   exporters: (ExporterDelta & { firstSeenMs: number })[];
   minutes: ExporterMinuteDelta[];
@@ -143,7 +143,7 @@ export async function writeBatches(db: Database, batches: Batch[]): Promise<Set<
     );
     const fresh = unique.filter((b) => ids.has(b.id));
     if (fresh.length === 0) return ids;
-    const sum = mergeBatches(fresh);
+    const sum = sumBatches(fresh);
     await addTraffic(tx, sum.traffic);
     await upsertExporters(tx, sum.exporters);
     await upsertExporterMinutes(tx, sum.minutes);

@@ -461,7 +461,7 @@ describe('exporter_minutes upsert rules', () => {
         unsampledRecords: 0,
       }));
       // One transaction per inner list, as the writer writes what waits together; a list of two
-      // deltas is two batches summed by mergeBatches, which keeps collectors apart.
+      // deltas is two batches summed by sumBatches, which keeps collectors apart.
       await writeBatches(
         db,
         minutes.map((m) => ({ id: randomUUID(), traffic: [], exporters: [], minutes: [m] })),
