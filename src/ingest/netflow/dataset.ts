@@ -8,6 +8,7 @@ import type { DecodeResult, FlowSink } from '../types.js';
 import { K, lengthFits, NTP_UNIX_OFFSET_S, TWO_32, VARIABLE_LENGTH } from './elements.js';
 import { saneTimes, skip } from './message.js';
 import type { DecodePlan } from './plan.js';
+import { R, READ, READER_CLOCK, type ReaderHelpers, readerFor } from './reader.js';
 import type { DecodeContext, SourceState, Template, TemplateRegistry } from './templates.js';
 
 /**
@@ -110,6 +111,8 @@ function rateFromScratch(): number {
   return 0;
 }
 
+const HELPERS: ReaderHelpers = { setAddr, applyRare, scratch: S };
+
 /** Time and clock facts of the datagram being decoded. */
 export interface HeaderClock {
   exportMs: number;
@@ -179,6 +182,10 @@ export function decodeDataSet(
   const options = tpl.kind === 'options';
   const exportMs = clock.exportMs;
   const uptimeMs = clock.uptimeMs;
+  let reader = plan.reader;
+  if (reader === undefined)
+    reader = plan.reader = fixed ? (readerFor(kinds, lengths, HELPERS) ?? null) : null;
+  READER_CLOCK[0] = exportMs;
   resetScratch();
   let decoded = 0;
   while (end - off >= minLength) {
@@ -204,7 +211,19 @@ export function decodeDataSet(
     let dstFamily = 0;
     let p = off;
     let cut = false;
-    for (let i = 0; i < n; i++) {
+    if (reader !== null) {
+      reader(dv, p, rec, srcAddr, dstAddr);
+      startMs = READ[R.START_MS]!;
+      endMs = READ[R.END_MS]!;
+      hasStart = READ[R.HAS_START] === 1;
+      hasEnd = READ[R.HAS_END] === 1;
+      startUp = READ[R.START_UP]!;
+      endUp = READ[R.END_UP]!;
+      srcFamily = READ[R.SRC_FAMILY]!;
+      dstFamily = READ[R.DST_FAMILY]!;
+      p += minLength;
+    }
+    for (let i = reader !== null ? n : 0; i < n; i++) {
       const kind = kinds[i]!;
       let len = lengths[i]!;
       if (!fixed) {

@@ -13,6 +13,7 @@ import {
   ROLE_PRIORITY,
   VARIABLE_LENGTH,
 } from './elements.js';
+import type { FixedReader } from './reader.js';
 
 /** A template compiled for decoding: parallel arrays, one entry per (merged) field. */
 export interface DecodePlan {
@@ -27,6 +28,11 @@ export interface DecodePlan {
   readonly fixedLength: number;
   /** Some field we read is a sampling field, sampler id or system init time (kept in the scratch). */
   readonly hasRare: boolean;
+  /**
+   * The plan compiled to straight-line code (reader.ts), set by dataset.ts when it first decodes
+   * with a fixed-length plan; null: walk the plan (variable lengths, or no code generation).
+   */
+  reader?: FixedReader | null;
 }
 
 /** The raw field specifiers of one template, as parsed (scratch or stored). */
