@@ -21,7 +21,7 @@ export default defineConfig({
       'test/sim/*.test.ts',
       'test/helpers/*.test.ts',
       'test/db/{rollups,rollup-sources,quality-rollup,maintenance,traffic-columns}.test.ts',
-      'test/query/{embedded,continent-rollups,window-tiling}.test.ts',
+      'test/query/{embedded,continent-rollups,window-tiling,time}.test.ts',
       'test/routes/ingest-flows.test.ts',
       'test/{cache,http-headers,openapi,security}.test.ts',
     ],

@@ -31,7 +31,23 @@ export function bucketsBetween(start: number, end: number, interval: Interval): 
   return Math.ceil((end - floorTo(start, interval.ms)) / interval.ms);
 }
 
-/** UTC timestamp without milliseconds: 2026-11-23T10:00:00Z. */
+/** '00'…'59': the two digits of an hour, minute or second. */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** The day isoSeconds formatted last and its `YYYY-MM-DDT`: a series' points share a few days. */
+let prefixDay = Number.NaN;
+let prefix = '';
+
+/**
+ * UTC timestamp without milliseconds: 2026-11-23T10:00:00Z. Called for every point of every
+ * series answered, so the date part is formatted once per day met and the time of day from a
+ * table (a Date and toISOString per point were 5 % of the API's CPU on distinct queries).
+ */
 export function isoSeconds(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const day = Math.floor(ms / DAY);
+  if (day !== prefixDay) {
+    prefix = new Date(day * DAY).toISOString().slice(0, 11);
+    prefixDay = day;
+  }
+  const second = Math.floor((ms - day * DAY) / 1000);
+  return `${prefix}${TWO_DIGITS[Math.floor(second / 3600)]}:${TWO_DIGITS[Math.floor(second / 60) % 60]}:${TWO_DIGITS[second % 60]}Z`;
 }
