@@ -15,7 +15,7 @@ import { LRUCache } from 'lru-cache';
 import type { Queryable } from './db/client.js';
 import { getDataWatermark } from './db/watermarks.js';
 import type { AppEnv } from './deps.js';
-import { etagMatches, weakEtag } from './middleware/http-cache.js';
+import { etagMatches, renderedBody, weakEtag } from './middleware/http-cache.js';
 import { refreshedEvery } from './refreshed.js';
 
 /** Relative windows end with the bucket holding "now"; every interval's buckets are 15-minute aligned. */
@@ -144,7 +144,7 @@ export function responseCache(opts: ResponseCacheMiddlewareOptions): MiddlewareH
     const fresh = /no-cache/i.test(c.req.header('cache-control') ?? '');
     const hit = fresh ? undefined : cache.get(key, watermark);
     if (hit !== undefined) {
-      hit.etag ??= weakEtag(new TextEncoder().encode(hit.body).buffer as ArrayBuffer);
+      hit.etag ??= weakEtag(hit.body);
       const headers = { etag: hit.etag, 'x-cache': 'HIT' };
       const ifNoneMatch = c.req.header('if-none-match');
       if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, hit.etag)) return c.body(null, 304, headers);
@@ -156,7 +156,7 @@ export function responseCache(opts: ResponseCacheMiddlewareOptions): MiddlewareH
     cache.set(key, watermark, {
       status: res.status,
       contentType: res.headers.get('content-type') ?? 'application/json',
-      body: await res.clone().text(),
+      body: renderedBody(c) ?? (await res.clone().text()),
     });
     res.headers.set('x-cache', 'MISS');
   };

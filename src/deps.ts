@@ -59,4 +59,13 @@ export function readDatabase(deps: Pick<Deps, 'db' | 'readDb'>): Database {
   return deps.readDb ?? deps.db;
 }
 
-export type AppEnv = { Variables: { deps: Deps; caller: Caller } };
+/**
+ * A response and the text of its body, as the handler rendered it: the caching middlewares read the
+ * text from here instead of cloning the response's stream (see renderedBody in middleware/http-cache.ts).
+ */
+export interface Rendered {
+  response: Response;
+  text: string;
+}
+
+export type AppEnv = { Variables: { deps: Deps; caller: Caller; rendered?: Rendered } };

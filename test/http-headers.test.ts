@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { etagMatches } from '../src/middleware/http-cache.js';
+import { etagMatches, weakEtag } from '../src/middleware/http-cache.js';
 import { type TestApp, testApp } from './helpers/app.js';
 import { insertTraffic } from './helpers/db.js';
 
@@ -123,6 +123,23 @@ describe('HTTP headers for browsers and dashboards', () => {
       expect(v4.status).toBe(304);
       const head = await req(PATH, { authorization: `Bearer ${reader}` }, 'HEAD');
       expect(head.headers.get('etag')).toBe(etag);
+    });
+
+    it('tags the bytes it sends: a miss, a hit, JSON and CSV, a name outside ASCII', async () => {
+      // The tag of a rendered answer is hashed from its text, a cache hit's from the stored text:
+      // both must be the tag of the UTF-8 bytes on the wire.
+      const named =
+        '/radar/netflows/timeseries?name=z%C3%BCrich%E2%80%94%F0%9F%93%88&location=PT&dateRange=1d&aggInterval=1h';
+      for (const path of [named, `${named}&format=CSV`]) {
+        for (const turn of ['miss', 'hit']) {
+          const res = await req(path, { authorization: `Bearer ${reader}` });
+          expect(res.status, `${path} ${turn}`).toBe(200);
+          const bytes = await res.arrayBuffer();
+          expect(new TextDecoder().decode(bytes)).toContain('ürich—📈');
+          expect(res.headers.get('etag'), `${path} ${turn}`).toBe(weakEtag(bytes));
+          expect(res.headers.get('ratelimit'), `${path} ${turn}`).toMatch(/remaining=/);
+        }
+      }
     });
 
     it('gives CSV its own tag, and a new tag when the data changes', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../deps.js';
 
 /** Seconds a browser or dashboard may reuse an authenticated API answer before revalidating. */
@@ -19,8 +19,25 @@ const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'tra
  * node:crypto runs on Workers under nodejs_compat.
  * @example weakEtag(new TextEncoder().encode('{}').buffer) // 'W/"RBNvo1WzZ4oRRq0W9-hknpT7T8I"'
  */
-export function weakEtag(body: ArrayBuffer): string {
-  return `W/"${createHash('sha256').update(new Uint8Array(body)).digest('base64url').slice(0, 27)}"`;
+export function weakEtag(body: ArrayBuffer | string): string {
+  // A string is hashed as its UTF-8 bytes: what the response sends.
+  const bytes = typeof body === 'string' ? body : new Uint8Array(body);
+  return `W/"${createHash('sha256').update(bytes).digest('base64url').slice(0, 27)}"`;
+}
+
+/**
+ * The body text of the response the request is answering, when its handler rendered it as text
+ * (`c.var.rendered`) and that is still the body sent: the same response, or one a middleware made
+ * around the same body stream to change headers (Hono's c.header() after the handler, and the
+ * CORS middleware, do). Else undefined, and the body must be read from a clone: reading a clone
+ * tees the body's stream, which cost more than the whole JSON rendering on distinct queries.
+ */
+export function renderedBody(c: Context<AppEnv>): string | undefined {
+  const rendered = c.var.rendered;
+  if (rendered === undefined) return undefined;
+  const res = c.res;
+  if (res === rendered.response) return rendered.text;
+  return res.body !== null && res.body === rendered.response.body ? rendered.text : undefined;
 }
 
 /**
@@ -74,8 +91,9 @@ export function httpCache(opts: { maxAgeSeconds?: number } = {}): MiddlewareHand
     if (type.includes('text/event-stream')) return;
     const length = Number(res.headers.get('content-length') ?? 0);
     if (length > MAX_HASHED_BYTES) return;
-    const body = await res.clone().arrayBuffer();
-    if (body.byteLength > MAX_HASHED_BYTES) return;
+    // A rendered text's length in characters is at most its length in bytes.
+    const body = renderedBody(c) ?? (await res.clone().arrayBuffer());
+    if ((typeof body === 'string' ? body.length : body.byteLength) > MAX_HASHED_BYTES) return;
     const etag = weakEtag(body);
     res.headers.set('etag', etag);
     const ifNoneMatch = c.req.header('if-none-match');

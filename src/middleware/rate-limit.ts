@@ -73,7 +73,10 @@ export function tokenRateLimit(options: { counter: WindowCounter }): MiddlewareH
     if (state.count > counter.limit)
       throw tooMany(counter, state.resetMs, `more than ${counter.limit} requests per token`);
     await next();
+    // On the response's own headers: c.header() after the handler wraps the response in a new one
+    // per call, its body stream with it (and the caching middlewares lose the rendered text).
+    const headers = c.res.headers;
     for (const [k, v] of Object.entries(rateLimitHeaders(counter, state.remaining, state.resetMs)))
-      c.header(k, v);
+      headers.set(k, v);
   };
 }

@@ -7,10 +7,18 @@ import { dimensionOf } from '../query/groups.js';
 import { type Kind, type ParsedQuery, parseQuery, type QueryInput } from '../query/params.js';
 import type { Dimension } from '../query/sql.js';
 
-/** Renders a query result: the Radar envelope, or CSV with format=CSV. */
+/**
+ * Renders a query result: the Radar envelope, or CSV with format=CSV. The text is kept beside the
+ * response (`c.var.rendered`), so the response cache and the ETag read it without cloning the body.
+ */
 export function respond<T>(c: Context<AppEnv>, out: Output<T>): Response {
-  if ('csv' in out) return c.body(out.csv, 200, { 'content-type': 'text/csv; charset=utf-8' });
-  return c.json(envelope(out.result), 200);
+  const csv = 'csv' in out;
+  const text = csv ? out.csv : JSON.stringify(envelope(out.result));
+  const response = c.body(text, 200, {
+    'content-type': csv ? 'text/csv; charset=utf-8' : 'application/json',
+  });
+  c.set('rendered', { response, text });
+  return response;
 }
 
 /**
