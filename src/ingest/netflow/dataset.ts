@@ -223,6 +223,7 @@ export function decodeDataSet(
       dstFamily = READ[R.DST_FAMILY]!;
       p += minLength;
     }
+    // With a compiled reader the record has been read: the walk over the plan starts at its end.
     for (let i = reader !== null ? n : 0; i < n; i++) {
       const kind = kinds[i]!;
       let len = lengths[i]!;
