@@ -52,7 +52,23 @@ export const R = {
 } as const;
 
 /** Written by every reader call, read right after it (decoding is synchronous). */
-export const READ = new Float64Array(8);
+export const READ = new Float64Array(Object.keys(R).length);
+
+/** The generated code's last statement: each local into its slot of {@link READ}. */
+const OUT = (
+  [
+    [R.START_MS, 'startMs'],
+    [R.END_MS, 'endMs'],
+    [R.HAS_START, 'hasStart'],
+    [R.HAS_END, 'hasEnd'],
+    [R.START_UP, 'startUp'],
+    [R.END_UP, 'endUp'],
+    [R.SRC_FAMILY, 'srcFamily'],
+    [R.DST_FAMILY, 'dstFamily'],
+  ] as const
+)
+  .map(([slot, local]) => `R[${slot}] = ${local};`)
+  .join(' ');
 
 /** What a generated reader calls: dataset.ts's helpers, so both paths share them. */
 export interface ReaderHelpers {
@@ -138,11 +154,8 @@ function fieldCode(kind: number, len: number, o: number): string {
  * The reader of a fixed-length plan (`kinds`, `lengths`: no variable-length field), or undefined
  * where the runtime refuses to compile code. Delta-microsecond times are counted back from
  * `READER_CLOCK[0]`, the export time the caller sets per data set.
- * @example
- * const read = compileReader(plan.kinds, plan.lengths, helpers);
- * if (read) { READER_CLOCK[0] = exportMs; read(dv, off, rec, rec.srcAddr, rec.dstAddr); }
  */
-export function compileReader(
+function compileReader(
   kinds: Uint8Array,
   lengths: Uint16Array,
   helpers: ReaderHelpers,
@@ -160,8 +173,7 @@ return function read(dv, p, rec, srcAddr, dstAddr) {
   let v = 0, hi = 0, secs = 0, frac = 0, unix = 0;
   let startMs = 0, endMs = 0, hasStart = 0, hasEnd = 0, startUp = -1, endUp = -1, srcFamily = 0, dstFamily = 0;
   ${body.join('\n  ')}
-  R[0] = startMs; R[1] = endMs; R[2] = hasStart; R[3] = hasEnd;
-  R[4] = startUp; R[5] = endUp; R[6] = srcFamily; R[7] = dstFamily;
+  ${OUT}
 };`;
   try {
     const make = new Function('setAddr', 'applyRare', 'S', 'R', 'CLOCK', source) as (
@@ -182,7 +194,12 @@ export const READER_CLOCK = new Float64Array(1);
  */
 const readers = new LRUCache<string, { read: FixedReader | undefined }>({ max: 1024 });
 
-/** {@link compileReader}, shared by every plan of the same layout. */
+/**
+ * {@link compileReader}, shared by every plan of the same layout.
+ * @example
+ * const read = readerFor(plan.kinds, plan.lengths, helpers);
+ * if (read) { READER_CLOCK[0] = exportMs; read(dv, off, rec, rec.srcAddr, rec.dstAddr); }
+ */
 export function readerFor(
   kinds: Uint8Array,
   lengths: Uint16Array,
