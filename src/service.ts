@@ -38,6 +38,7 @@ export function openConfigured(config: Config, opts: { lockWaitMs?: number } = {
     max: config.databasePoolSize,
     pooler: config.databasePooler,
     parallelQueries: config.databaseParallelQueries,
+    genericPlans: config.databaseGenericPlans,
   });
 }
 
@@ -53,6 +54,7 @@ export async function openReadReplica(config: Config): Promise<Database | undefi
     max: config.databasePoolSize,
     pooler: config.databasePooler,
     parallelQueries: config.databaseParallelQueries,
+    genericPlans: config.databaseGenericPlans,
   });
 }
 

@@ -57,6 +57,8 @@ export interface OpenOptions {
   pooler?: 'none' | 'transaction';
   /** Server: parallel workers for its statements (see ServerClientOptions); default off. */
   parallelQueries?: boolean;
+  /** Server: one plan per prepared statement (see ServerClientOptions); default on. */
+  genericPlans?: boolean;
 }
 
 /** Opens the database of the configuration: a server when databaseUrl is set, else embedded. */

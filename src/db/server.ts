@@ -32,6 +32,19 @@ export interface ServerClientOptions {
    * takes no such startup parameter: set it on the role there.
    */
   parallelQueries?: boolean | undefined;
+  /**
+   * Prepared statements keep one plan, made for any parameters (plan_cache_mode =
+   * force_generic_plan; default true). PostgreSQL's own choice (`auto`) plans a statement anew
+   * for each execution's parameters as long as that looks cheaper to run, and over hypertables it
+   * always does: a generic plan lists every chunk and is costed as reading them all, though
+   * TimescaleDB excludes them when it starts to run (ChunkAppend). Planning over the chunks of the
+   * minute table and a few rollups then costs more than the statement: a distinct 2-series week
+   * spent 3.1–4.4 ms of PostgreSQL CPU planned anew, 2.2–2.4 ms with generic plans
+   * (bench/statements.ts). A plan is made again when a chunk is added, compressed or dropped
+   * (test/db/server-plans.test.ts). Sent only with named prepared statements: an unnamed one is
+   * planned at every execution anyway, and a generic plan there only loses the parameters' help.
+   */
+  genericPlans?: boolean | undefined;
 }
 
 const dialect = new PgDialect();
@@ -39,9 +52,10 @@ const dialect = new PgDialect();
 /** A postgres.js client with the settings both hosts use. */
 export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
   const pooled = opts.pooler === 'transaction';
+  const prepared = !pooled && (opts.prepare ?? true);
   return postgres(url, {
     max: opts.max ?? 10,
-    prepare: pooled ? false : (opts.prepare ?? true),
+    prepare: prepared,
     onnotice: () => {},
     // Reconnect within a second of the database returning: postgres.js's own backoff grows to
     // 20 s, and its callers (the ingest writer, readiness) already back off themselves.
@@ -54,6 +68,7 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
             client_min_messages: 'warning',
             ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
             ...(opts.parallelQueries ? {} : { max_parallel_workers_per_gather: '0' }),
+            ...(prepared && opts.genericPlans !== false ? { plan_cache_mode: 'force_generic_plan' } : {}),
           }),
     },
   });
