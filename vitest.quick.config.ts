@@ -20,7 +20,7 @@ export default defineConfig({
       'test/ingest/{aggregate,enrich,sequence,steps,sflow-fixtures,sflow-fuzz,sflow-hardening,sampled}.test.ts',
       'test/sim/*.test.ts',
       'test/helpers/*.test.ts',
-      'test/db/{rollups,rollup-sources,quality-rollup,maintenance,traffic-columns}.test.ts',
+      'test/db/{rollups,rollup-sources,quality-rollup,maintenance,traffic-columns,embedded-prepared}.test.ts',
       'test/query/{embedded,continent-rollups,window-tiling,time}.test.ts',
       'test/routes/ingest-flows.test.ts',
       'test/{cache,http-headers,openapi,security}.test.ts',

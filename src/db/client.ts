@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { lockDataDir, openPglite, type Pglite } from './embedded.js';
+import { lockDataDir, openPglite, type Pglite, preparedQueries } from './embedded.js';
 import { rowQueries } from './execute.js';
 import * as schema from './schema.js';
 import { openServer } from './server.js';
@@ -71,11 +71,13 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     const pgDir = opts.dataDir ? join(opts.dataDir, 'pg') : undefined;
     const pg = await openPglite(pgDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
     const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
+    const rows = rowQueries(orm);
     return {
       kind: 'embedded',
       orm,
       pglite: pg,
-      ...rowQueries(orm),
+      ...rows,
+      query: preparedQueries(pg, rows.query),
       exec: async (text) => {
         await pg.exec(text);
       },
