@@ -2,34 +2,22 @@
  * How far the data goes: what a response reports as `lastUpdated`, and what the response cache
  * keys its answers' validity on.
  */
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Queryable } from './client.js';
 
 /**
- * The newest minute in `traffic` over the last two days, Unix ms (NULL when none), as a scalar
- * subquery to select beside other things. The bound is a literal of now, so TimescaleDB opens only
- * those days' chunks (planning or starting a read over every chunk of a long retention costs more
- * than the answer).
- * @example sql`SELECT ${recentNewestMinuteSql()} AS newest`
- */
-export function recentNewestMinuteSql(): SQL {
-  const recent = new Date(Date.now() - 2 * 86_400_000).toISOString();
-  return sql`(SELECT (extract(epoch from max(time)) * 1000)::float8 FROM traffic WHERE time > ${recent}::timestamptz)`;
-}
-
-/**
- * The newest minute in `traffic`, Unix ms, or null when it is empty: over the last two days first
- * ({@link recentNewestMinuteSql}), the whole table only when nothing is that recent. `recent` is
- * that first read when the caller made it in a statement of its own.
+ * The newest minute in `traffic`, Unix ms, or null when it is empty. Asked first over the last two
+ * days with a literal bound, so the planner opens only those chunks (planning over every chunk of a
+ * long retention costs more than the answer); the whole table only when nothing is that recent.
  * @example
  * await getNewestMinute(db) // 1796136000000, i.e. 2026-12-01T14:40:00Z
  */
-export async function getNewestMinute(db: Queryable, recent?: number | null): Promise<number | null> {
-  if (recent === undefined) {
-    const [row] = await db.query<{ ms: number | null }>(sql`SELECT ${recentNewestMinuteSql()} AS ms`);
-    recent = row?.ms ?? null;
-  }
-  if (recent !== null) return recent;
+export async function getNewestMinute(db: Queryable): Promise<number | null> {
+  const recent = new Date(Date.now() - 2 * 86_400_000).toISOString();
+  const [row] = await db.query<{ ms: number | null }>(
+    sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic WHERE time > ${recent}::timestamptz`,
+  );
+  if (row?.ms != null) return row.ms;
   const [all] = await db.query<{ ms: number | null }>(
     sql`SELECT (extract(epoch from max(time)) * 1000)::float8 AS ms FROM traffic`,
   );

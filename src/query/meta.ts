@@ -10,7 +10,7 @@ import {
   splitMinutesSql,
 } from '../db/confidence.js';
 import { type Sources, sourcesOf } from '../db/rollup-sources.js';
-import { getNewestMinute, recentNewestMinuteSql } from '../db/watermarks.js';
+import { getNewestMinute } from '../db/watermarks.js';
 import type { AnswerAnnotation, AnswerMeta, AnswerTimeseriesMeta, Normalization } from '../routes/schemas.js';
 import { countryName } from './geo.js';
 import { ZERO_BASELINE_VALUE, type ZeroBaselines } from './normalize.js';
@@ -33,16 +33,14 @@ interface ConfidenceRows {
   outages: VerifiedAnomalyRow[];
   /** Whether any first-level subdivision has a name; asked only with `subdivisions`. */
   subdivisionsKnown: boolean;
-  /** The newest minute of `traffic` in the last two days, Unix ms (see recentNewestMinuteSql). */
-  recentNewest: number | null;
 }
 
 /**
  * The operator annotations, exporter quality, split minutes and verified anomalies of the windows
- * (src/db/confidence.ts, src/anomalies/store.ts), with `subdivisions` whether adm1_names holds
- * a name, and the newest recent minute (lastUpdated), in one statement: as five or six statements
- * of a few rows each they cost the database and the client more in round trips than in reading (a
- * distinct request spent as long on them as on its answer). Each is a scalar subquery aggregated to JSON text, which reads alike on every
+ * (src/db/confidence.ts, src/anomalies/store.ts), and with `subdivisions` whether adm1_names holds
+ * a name, in one statement: as four or five statements of a few rows each they cost the database
+ * and the client more in round trips than in reading (a distinct request spent as long on them as
+ * on its answer). Each is a scalar subquery aggregated to JSON text, which reads alike on every
  * driver; the rows are sorted again by their statement's ORDER BY, which an aggregate over a
  * subquery keeps in practice but does not promise.
  */
@@ -54,12 +52,11 @@ async function confidenceRows(
 ): Promise<ConfidenceRows> {
   const rowsOf = (part: SQL) => sql`coalesce((SELECT json_agg(x) FROM (${part}) x), '[]')::text`;
   const [row] = await db.query<
-    Record<'notes' | 'quality' | 'split' | 'outages', string> & { known: boolean; newest: number | null }
+    Record<'notes' | 'quality' | 'split' | 'outages', string> & { known: boolean }
   >(
     sql`SELECT ${rowsOf(annotationsSql(q.series))} AS notes, ${rowsOf(exporterQualitySql(q.series, src))} AS quality,
                ${rowsOf(splitMinutesSql(q.series))} AS split, ${rowsOf(verifiedAnomaliesSql(q.series))} AS outages,
-               ${subdivisions ? sql`EXISTS (SELECT 1 FROM adm1_names)` : sql`true`} AS known,
-               ${recentNewestMinuteSql()} AS newest`,
+               ${subdivisions ? sql`EXISTS (SELECT 1 FROM adm1_names)` : sql`true`} AS known`,
   );
   const parse = <T>(text: string | undefined) => JSON.parse(text ?? '[]') as T[];
   const order = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
@@ -71,7 +68,6 @@ async function confidenceRows(
       (a, b) => a.start_ms - b.start_ms || order(a.uuid, b.uuid),
     ),
     subdivisionsKnown: row?.known !== false,
-    recentNewest: row?.newest ?? null,
   };
 }
 
@@ -190,13 +186,11 @@ export const NEVER_UPDATED = '1970-01-01T00:00:00Z';
 
 /**
  * Runs `answer` and builds the `meta` of its NetFlows response (`subdivisions`: it is an ADM1
- * breakdown, see {@link subdivisionNote}). lastUpdated is read with the confidence rows, before the
+ * breakdown, see {@link subdivisionNote}). lastUpdated is read before the
  * answer starts: on one server a later snapshot holds all an earlier one did, so every minute
  * lastUpdated names is in the answer (a minute landing in between shows in the answer and in the
- * next lastUpdated, never in lastUpdated alone). Read beside the answer, in parallel, either could
- * be read first; a replica applying the primary's writes as it replays them would make that
- * visible. One statement for both rather than lastUpdated apart: a statement less per request, and
- * the answer starts about as soon (the two cost alike).
+ * next lastUpdated, never in lastUpdated alone). In parallel, either could be read first, and a
+ * replica applying the primary's writes as it replays them would make that visible.
  * @example
  * const [values, meta] = await withMeta(db, q, { normalization, withInterval: true }, () => seriesValues(db, q));
  */
@@ -218,14 +212,12 @@ export async function withMeta<T>(
   opts: { normalization: Normalization; withInterval: boolean; unit?: string; subdivisions?: boolean },
   answer: () => Promise<T>,
 ): Promise<[T, Meta | TimeseriesMeta]> {
-  const rows = await confidenceRows(
-    db,
-    q,
-    await sourcesOf(db)(),
-    needsSubdivisions(q, opts.subdivisions ?? false),
-  );
-  const last = await getNewestMinute(db, rows.recentNewest);
-  const value = await answer();
+  const [[value, last], rows] = await Promise.all([
+    getNewestMinute(db).then(async (last) => [await answer(), last] as const),
+    sourcesOf(db)().then((src) =>
+      confidenceRows(db, q, src, needsSubdivisions(q, opts.subdivisions ?? false)),
+    ),
+  ]);
   const confidence = confidenceOf(q, rows);
   const confidenceInfo = {
     ...confidence,
