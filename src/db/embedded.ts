@@ -110,7 +110,7 @@ function literal(v: unknown): string | undefined {
  * literals, on a session with plan_cache_mode = force_generic_plan: one plan per statement, its
  * chunks excluded when it runs. PGlite prepares only unnamed statements, so every query was
  * planned anew, and over hypertables planning cost more than the answer (a 2-series week on dataset
- * M: 9–25 ms a statement planned anew, 2.4–7 ms prepared; bench/api.ts, embedded row). A
+ * M: 9–25 ms a statement planned anew, 2.4–7 ms prepared; BENCHMARKS.md, "Statements planned once"). A
  * statement PostgreSQL will not PREPARE (a CALL, a parameter whose type it cannot infer) or with a
  * parameter {@link literal} refuses runs as before, through `unprepared`. The parsers are the ones
  * drizzle's PGlite driver reads rows with (dates, timestamps and intervals as the text PostgreSQL
