@@ -10,22 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.js';
 import { preparedQueries } from '../../src/db/embedded.js';
 import { rowQueries } from '../../src/db/execute.js';
-import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
 import { testDatabase } from '../helpers/db.js';
-
-const DAY = 86_400_000;
-const T0 = Date.parse('2026-11-01T00:00:00Z');
-const iso = (ms: number) => new Date(ms).toISOString();
-const row = (minuteMs: number, bytes: number): TrafficDelta => ({
-  minuteMs,
-  asn: 64_500,
-  location: 'DE',
-  product: 'HTTP',
-  direction: 'in',
-  bytes,
-  packets: 1,
-  flows: 1,
-});
+import { chunksComeAndGo, iso, T0, windowBytes } from '../helpers/plans.js';
 
 describe('embedded: statements prepared once', () => {
   let db: Database;
@@ -96,22 +82,7 @@ describe('embedded: statements prepared once', () => {
   });
 
   it('a statement planned once sees chunks added, compressed and dropped after it', async () => {
-    const total = async () =>
-      (
-        await db.query<{ b: number }>(
-          sql`SELECT coalesce(sum(bytes), 0)::float8 AS b FROM traffic WHERE time >= ${iso(T0 - 30 * DAY)}::timestamptz AND time < ${iso(T0 + 30 * DAY)}::timestamptz`,
-        )
-      )[0]!.b;
-    await addTraffic(db, [row(T0 + 60_000, 10)]);
-    expect(await total()).toBe(10);
-    await addTraffic(db, [row(T0 + 10 * DAY, 100)]);
-    expect(await total()).toBe(110);
-    await db.exec(`SELECT compress_chunk(c) FROM show_chunks('traffic') c`);
-    expect(await total()).toBe(110);
-    await addTraffic(db, [row(T0 + 120_000, 1_000)]);
-    expect(await total()).toBe(1_110);
-    await db.exec(`SELECT drop_chunks('traffic', older_than => '${iso(T0 + 5 * DAY)}'::timestamptz)`);
-    expect(await total()).toBe(100);
+    await chunksComeAndGo(db, () => windowBytes(db));
     const [plans] = await db.query<{ generic: number; custom: number }>(
       sql`SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
            WHERE statement LIKE '%sum(bytes)%FROM traffic WHERE time >=%'`,

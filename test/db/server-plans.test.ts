@@ -5,28 +5,13 @@
  * another connection adds a chunk, compresses one, refreshes a rollup or drops one; otherwise an
  * answer would silently miss the newest data.
  */
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { refreshRollups } from '../../src/db/maintenance.js';
-import { addTraffic, type TrafficDelta } from '../../src/db/traffic.js';
 import { type Cluster, startMigratedCluster } from '../helpers/pg-server.js';
-
-const DAY = 86_400_000;
-const T0 = Date.parse('2026-11-01T00:00:00Z');
-const iso = (ms: number) => new Date(ms).toISOString();
-
-const row = (minuteMs: number, bytes: number): TrafficDelta => ({
-  minuteMs,
-  asn: 64_500,
-  location: 'DE',
-  product: 'HTTP',
-  direction: 'in',
-  bytes,
-  packets: 1,
-  flows: 1,
-});
+import { chunksComeAndGo, DAY, iso, T0, windowBytes } from '../helpers/plans.js';
 
 /** How often each statement on this connection was run on a generic and on a custom plan. */
 async function plans(db: Database, like: string): Promise<{ generic: number; custom: number }> {
@@ -73,39 +58,22 @@ describe('server mode: one generic plan per prepared statement', () => {
   it('a statement planned once sees chunks another connection adds, compresses, refreshes and drops', async () => {
     const writer = await openDatabase({ databaseUrl: pg.url, max: 1 });
     const reader = await openDatabase({ databaseUrl: pg.url, max: 1 });
-    const window = { start: iso(T0 - 30 * DAY), end: iso(T0 + 30 * DAY) };
-    const total = async (table: SQL) => {
-      const [r] = await reader.query<{ b: number }>(
-        sql`SELECT coalesce(sum(bytes), 0)::float8 AS b FROM ${table} WHERE time >= ${window.start}::timestamptz AND time < ${window.end}::timestamptz`,
-      );
-      return r!.b;
-    };
-    const minutes = () => total(sql`traffic`);
-    const hours = () => total(sql`traffic_1h`);
+    const minutes = () => windowBytes(reader);
+    const hours = () => windowBytes(reader, sql`traffic_1h`);
     try {
-      await addTraffic(writer, [row(T0 + 60_000, 10)]);
-      await refreshRollups(writer);
-      expect([await minutes(), await hours()]).toEqual([10, 10]);
-      expect([await minutes(), await hours()]).toEqual([10, 10]);
-
-      // A day ten days on: a chunk the plans made so far do not list.
-      await addTraffic(writer, [row(T0 + 10 * DAY, 100)]);
-      expect(await minutes()).toBe(110);
-      await refreshRollups(writer);
-      expect(await hours()).toBe(110);
-
-      // Compressed, the rows move to another table that the plans must read instead.
-      await writer.exec(`SELECT compress_chunk(c) FROM show_chunks('traffic') c`);
-      expect(await minutes()).toBe(110);
-      await addTraffic(writer, [row(T0 + 120_000, 1_000)]);
-      expect(await minutes()).toBe(1_110);
-
-      await writer.exec(`SELECT drop_chunks('traffic', older_than => '${iso(T0 + 5 * DAY)}'::timestamptz)`);
-      expect(await minutes()).toBe(100);
-
+      await chunksComeAndGo(writer, minutes, {
+        first: async () => {
+          await refreshRollups(writer);
+          expect(await hours()).toBe(10);
+        },
+        afterNewChunk: async () => {
+          await refreshRollups(writer);
+          expect(await hours()).toBe(110);
+        },
+      });
       // Every read above ran on the one generic plan of its statement.
-      expect(await plans(reader, '%FROM traffic WHERE time >=%')).toEqual({ generic: 6, custom: 0 });
-      expect(await plans(reader, '%FROM traffic_1h WHERE time >=%')).toEqual({ generic: 3, custom: 0 });
+      expect(await plans(reader, '%FROM traffic WHERE time >=%')).toEqual({ generic: 5, custom: 0 });
+      expect(await plans(reader, '%FROM traffic_1h WHERE time >=%')).toEqual({ generic: 2, custom: 0 });
     } finally {
       await Promise.all([writer.close(), reader.close()]);
     }
