@@ -71,13 +71,12 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     const pgDir = opts.dataDir ? join(opts.dataDir, 'pg') : undefined;
     const pg = await openPglite(pgDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
     const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
-    const rows = rowQueries(orm);
     return {
       kind: 'embedded',
       orm,
       pglite: pg,
-      ...rows,
-      query: preparedQueries(pg, rows.query),
+      ...rowQueries(orm),
+      query: preparedQueries(pg),
       exec: async (text) => {
         await pg.exec(text);
       },

@@ -91,13 +91,7 @@ const LITERAL_MAX = 1024;
 function literal(v: unknown): string | undefined {
   if (v === null) return 'NULL';
   const text =
-    typeof v === 'number'
-      ? Number.isFinite(v)
-        ? String(v)
-        : undefined
-      : typeof v === 'string'
-        ? v
-        : undefined;
+    typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
   // Backslashes are plain characters under standard_conforming_strings, but an E'' string or a
   // changed setting would read them otherwise: those go unprepared rather than depend on it.
   if (text === undefined || text.length > LITERAL_MAX || text.includes('\\') || text.includes('\0'))
@@ -112,17 +106,14 @@ function literal(v: unknown): string | undefined {
  * planned anew, and over hypertables planning cost more than the answer (a 2-series week on dataset
  * M: 9–25 ms a statement planned anew, 2.4–7 ms prepared; BENCHMARKS.md, "Statements planned once"). A
  * statement PostgreSQL will not PREPARE (a CALL, a parameter whose type it cannot infer) or with a
- * parameter {@link literal} refuses runs as before, through `unprepared`. The parsers are the ones
+ * parameter {@link literal} refuses runs as before, unnamed with its parameters. The parsers are the ones
  * drizzle's PGlite driver reads rows with (dates, timestamps and intervals as the text PostgreSQL
  * sends), so rows come back alike either way.
  * @example
- * const query = preparedQueries(pg, (q) => orm.execute(q).then((r) => r.rows));
+ * const query = preparedQueries(pg);
+ * const rows = await query<{ n: number }>(sql`SELECT ${1}::int AS n`);
  */
-export function preparedQueries(
-  pg: PGlite,
-  unprepared: <T>(q: SQL) => Promise<T[]>,
-  opts: { max?: number } = {},
-): <T>(q: SQL) => Promise<T[]> {
+export function preparedQueries(pg: PGlite, opts: { max?: number } = {}): <T>(q: SQL) => Promise<T[]> {
   const max = opts.max ?? PREPARED_MAX;
   const dialect = new PgDialect();
   /**
@@ -143,15 +134,17 @@ export function preparedQueries(
     1187: asText,
     1231: asText,
   };
-  /** Evicted (or refused) by the time its EXECUTE ran: the statement is run the unnamed way. */
+  /** Evicted by the time its EXECUTE ran: the statement is run the unnamed way. */
   const gone = (err: unknown) => (err as { code?: unknown }).code === '26000';
   return async <T>(q: SQL): Promise<T[]> => {
+    // Built once: the unnamed way runs the same text and parameters, as drizzle's driver would.
     const { sql: text, params } = dialect.sqlToQuery(q);
-    if (params.length === 0) return unprepared<T>(q);
+    const unprepared = async <T>() => (await pg.query<T>(text, params, { parsers })).rows;
+    if (params.length === 0) return unprepared<T>();
     const args: string[] = [];
     for (const p of params) {
       const l = literal(p);
-      if (l === undefined) return unprepared<T>(q);
+      if (l === undefined) return unprepared<T>();
       args.push(l);
     }
     let named = names.get(text);
@@ -169,11 +162,11 @@ export function preparedQueries(
     } else names.delete(text);
     names.set(text, named);
     const name = await named;
-    if (name === null) return unprepared<T>(q);
+    if (name === null) return unprepared<T>();
     try {
       return (await pg.query<T>(`EXECUTE ${name}(${args.join(', ')})`, [], { parsers })).rows;
     } catch (err) {
-      if (gone(err)) return unprepared<T>(q);
+      if (gone(err)) return unprepared<T>();
       throw err;
     }
   };

@@ -58,7 +58,7 @@ describe('embedded: statements prepared once', () => {
   it('keeps at most `max` statements prepared, dropping the least recently used', async () => {
     const own = await testDatabase('embedded');
     try {
-      const q = preparedQueries(own.pglite!, rowQueries(own.orm).query, { max: 3 });
+      const q = preparedQueries(own.pglite!, { max: 3 });
       const count = async () =>
         (await own.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM pg_prepared_statements`))[0]!.n;
       const base = await count();
