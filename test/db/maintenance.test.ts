@@ -88,8 +88,8 @@ describe('rollup indexes', () => {
   it('every traffic rollup keeps its time and key indexes and none on product or direction', async () => {
     const db = await testDatabase();
     try {
-      const rows = await db.query<{ view: string; idx: string }>(
-        sql`SELECT c.view_name::text AS view, i.indexname::text AS idx FROM pg_indexes i
+      const rows = await db.query<{ view: string; idx: string; def: string }>(
+        sql`SELECT c.view_name::text AS view, i.indexname::text AS idx, i.indexdef::text AS def FROM pg_indexes i
               JOIN timescaledb_information.continuous_aggregates c
                 ON i.schemaname = c.materialization_hypertable_schema AND i.tablename = c.materialization_hypertable_name
              WHERE c.view_name LIKE 'traffic%'`,
@@ -97,14 +97,22 @@ describe('rollup indexes', () => {
       const of = (view: string) =>
         rows
           .filter((r) => r.view === view)
-          .map((r) => r.idx.replace(/^_materialized_hypertable_\d+_|^traffic_[a-z]+_15m_/, ''))
+          .map((r) => r.idx.replace(/^_materialized_hypertable_\d+_|^traffic_[a-z]+_(15m|1h|1d)_/, ''))
           .sort();
       for (const p of ['15m', '1h', '1d']) {
         if (p !== '15m')
           expect(of(`traffic_${p}`)).toEqual(['asn_time_idx', 'location_time_idx', 'time_idx']);
         expect(of(`traffic_total_${p}`)).toEqual(['time_idx']);
         expect(of(`traffic_asn_${p}`)).toEqual(['asn_time_idx', 'time_idx']);
-        expect(of(`traffic_loc_${p}`)).toEqual(['location_time_idx', 'time_idx']);
+        // Every column a location series reads is in its key index: planned once, a series of
+        // several locations must not find the time index cheaper (migration 0014).
+        expect(of(`traffic_loc_${p}`)).toEqual(['location_covering_idx', 'time_idx']);
+        const covering = rows.find(
+          (r) => r.view === `traffic_loc_${p}` && r.idx.endsWith('location_covering_idx'),
+        );
+        expect(covering?.def).toMatch(
+          /\(location, "time" DESC\) INCLUDE \(product, direction, bytes, packets, flows\)$/,
+        );
         expect(of(`traffic_cont_${p}`)).toEqual(['continent_time_idx', 'time_idx']);
       }
     } finally {
