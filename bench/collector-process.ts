@@ -20,6 +20,8 @@ export interface CollectorProcess {
   url: string;
   netflowPort: number;
   sflowPort: number;
+  /** How its receiving thread reads: 'recvmmsg' (the native reader) or 'dgram'. */
+  reader: string;
   pid: number;
   /** SIGTERM (the collector flushes), then its exit; stopping twice waits for the same exit. */
   stop(): Promise<void>;
@@ -33,6 +35,8 @@ export interface CollectorOptions {
   collectorId?: string;
   /** Decode threads; unset: the service's default for this machine. */
   decodeWorkers?: number;
+  /** FLOWRADAR_NATIVE_RECEIVER: false reads through dgram; unset: the default (native when built). */
+  nativeReceiver?: boolean;
 }
 
 /** Starts `flowradar collect` on loopback, ports chosen by the kernel, read from its log lines. */
@@ -42,6 +46,7 @@ export async function startCollectorProcess(opts: CollectorOptions): Promise<Col
     if (v !== undefined && k !== 'DATABASE_URL' && !k.startsWith('FLOWRADAR_')) env[k] = v;
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   if (opts.collectorId) env.FLOWRADAR_COLLECTOR_ID = opts.collectorId;
+  if (opts.nativeReceiver !== undefined) env.FLOWRADAR_NATIVE_RECEIVER = opts.nativeReceiver ? '1' : '0';
   const flags = ['--data-dir', opts.dataDir, '--host', '127.0.0.1', '--port', '0'];
   flags.push('--netflow-port', '0', '--sflow-port', '0', '--log-level', 'info');
   if (opts.decodeWorkers !== undefined) flags.push('--decode-workers', String(opts.decodeWorkers));
@@ -51,26 +56,36 @@ export async function startCollectorProcess(opts: CollectorOptions): Promise<Col
     env,
   });
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const ready = await new Promise<{ url: string; netflow: number; sflow: number }>((ok, fail) => {
-    let ports: { netflow: number; sflow: number } | undefined;
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as { msg?: string; netflow?: number; sflow?: number; url?: string };
-      if (entry.msg === 'collector listening') ports = { netflow: entry.netflow!, sflow: entry.sflow! };
-      if (entry.msg === 'flowradar is serving' && entry.url && ports) {
-        // Keep reading what it logs, so a full pipe never blocks it.
-        lines.removeAllListeners('line');
-        child.stdout!.resume();
-        ok({ url: entry.url, ...ports });
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`flowradar collect exited with ${code}`)));
-  });
+  const ready = await new Promise<{ url: string; netflow: number; sflow: number; reader: string }>(
+    (ok, fail) => {
+      let ports: { netflow: number; sflow: number; reader: string } | undefined;
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        if (!line.startsWith('{')) return;
+        const entry = JSON.parse(line) as {
+          msg?: string;
+          netflow?: number;
+          sflow?: number;
+          url?: string;
+          reader?: string;
+        };
+        if (entry.msg === 'collector listening')
+          ports = { netflow: entry.netflow!, sflow: entry.sflow!, reader: entry.reader! };
+        if (entry.msg === 'flowradar is serving' && entry.url && ports) {
+          // Keep reading what it logs, so a full pipe never blocks it.
+          lines.removeAllListeners('line');
+          child.stdout!.resume();
+          ok({ url: entry.url, ...ports });
+        }
+      });
+      child.once('exit', (code) => fail(new Error(`flowradar collect exited with ${code}`)));
+    },
+  );
   return {
     url: ready.url,
     netflowPort: ready.netflow,
     sflowPort: ready.sflow,
+    reader: ready.reader,
     pid: child.pid!,
     stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -60,7 +60,11 @@ interface Settings {
   decodeWorkers: (number | undefined)[];
   /** Where the collector writes: the embedded database, a database of the bench server, or both in turn. */
   databases: DatabaseKind[];
+  /** How the receiving thread reads its sockets: the native reader (the default) and/or dgram. */
+  readers: Reader[];
 }
+
+type Reader = 'recvmmsg' | 'dgram';
 
 type DatabaseKind = 'embedded' | 'server';
 
@@ -78,6 +82,10 @@ function settingsOf(args = parseArgs()): Settings {
       if (d !== 'embedded' && d !== 'server')
         throw new Error(`--databases: ${d} is neither embedded nor server`);
       return d;
+    }),
+    readers: (args.opts.readers ?? 'recvmmsg').split(',').map((r) => {
+      if (r !== 'recvmmsg' && r !== 'dgram') throw new Error(`--readers: ${r} is neither recvmmsg nor dgram`);
+      return r;
     }),
   };
 }
@@ -189,13 +197,17 @@ async function startCollector(
   dataDir: string,
   protocol: Protocol,
   decodeWorkers: number | undefined,
+  reader: Reader,
   databaseUrl?: string,
 ): Promise<Target & { url: string; stop(): Promise<void> }> {
   const c = await startCollectorProcess({
     dataDir,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(decodeWorkers !== undefined ? { decodeWorkers } : {}),
+    nativeReceiver: reader === 'recvmmsg',
   });
+  if (c.reader !== reader)
+    throw new Error(`the collector reads with ${c.reader}, not ${reader}: is the native reader built?`);
   return {
     name: 'flowradar collect',
     url: c.url,
@@ -269,6 +281,7 @@ const perMillion = (cpuSeconds: number, records: number) =>
 
 interface OursResult {
   decodeWorkers: number | undefined;
+  reader: Reader;
   database: DatabaseKind;
   steps: Step[];
   flowsInDb: number;
@@ -282,16 +295,17 @@ async function stepOurs(
   set: Settings,
   replays: Replay[],
   decodeWorkers: number | undefined,
+  reader: Reader,
   pg?: BenchServer,
 ): Promise<OursResult> {
   const dir = join(tempDir('ingest'), 'data');
   const databaseUrl = pg ? freshDatabase(pg, SERVER_DB) : undefined;
   const dbCpu = () => (pg ? treeCpuSeconds(pg.pid()) : 0);
-  const c = await startCollector(dir, set.protocol, decodeWorkers, databaseUrl);
+  const c = await startCollector(dir, set.protocol, decodeWorkers, reader, databaseUrl);
   const steps: Step[] = [];
   let flushSum = 0;
   let flushCount = 0;
-  const label = `${pg ? ' (server)' : ''}${decodeWorkers === undefined ? '' : ` (${decodeWorkers} decode workers)`}`;
+  const label = `${pg ? ' (server)' : ''}${decodeWorkers === undefined ? '' : ` (${decodeWorkers} decode workers)`}${reader === 'dgram' ? ' (dgram)' : ''}`;
   try {
     // Warm-up: templates learned, JIT warm.
     await send(replays, c.port, 5000, 2);
@@ -353,6 +367,7 @@ async function stepOurs(
   if (pg) pg.psql(`DROP DATABASE IF EXISTS ${SERVER_DB} WITH (FORCE)`);
   return {
     decodeWorkers,
+    reader,
     database: pg ? 'server' : 'embedded',
     steps,
     flowsInDb: row?.flows ?? 0,
@@ -413,6 +428,7 @@ async function soak(
   replays: Replay[],
   recordsPerSecond: number,
   decodeWorkers: number | undefined,
+  reader: Reader,
   pg?: BenchServer,
 ): Promise<SoakResult> {
   const dir = join(tempDir('soak'), 'data');
@@ -420,6 +436,7 @@ async function soak(
     dir,
     set.protocol,
     decodeWorkers,
+    reader,
     pg ? freshDatabase(pg, SERVER_DB) : undefined,
   );
   const samples: { t: number; rss: number }[] = [];
@@ -462,7 +479,8 @@ async function main() {
   const ours: OursResult[] = [];
   for (const database of set.databases)
     for (const w of set.decodeWorkers)
-      ours.push(await stepOurs(set, replays, w, database === 'server' ? pg : undefined));
+      for (const reader of set.readers)
+        ours.push(await stepOurs(set, replays, w, reader, database === 'server' ? pg : undefined));
   const theirs = set.protocol === 'sflow' ? [] : await stepNfcapd(set, replays);
   // The soak and the CPU comparison take the best embedded setting when there is one: the default.
   const candidates = ours.some((o) => o.database === 'embedded')
@@ -481,11 +499,12 @@ async function main() {
           replays,
           oursBest / 2,
           best.decodeWorkers,
+          best.reader,
           best.database === 'server' ? pg : undefined,
         )
       : undefined;
-  const who = (o: Pick<OursResult, 'decodeWorkers' | 'database'>) =>
-    `flowradar${o.database === 'server' ? ' (server mode)' : ''}${o.decodeWorkers === undefined ? '' : `, ${o.decodeWorkers} decode worker${o.decodeWorkers === 1 ? '' : 's'}`}`;
+  const who = (o: Pick<OursResult, 'decodeWorkers' | 'database' | 'reader'>) =>
+    `flowradar${o.database === 'server' ? ' (server mode)' : ''}${o.decodeWorkers === undefined ? '' : `, ${o.decodeWorkers} decode worker${o.decodeWorkers === 1 ? '' : 's'}`}${o.reader === 'dgram' ? ', dgram reader' : ''}`;
   const row = (name: string) => (s: Step) => [
     name,
     rate(s.rate),

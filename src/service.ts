@@ -218,7 +218,12 @@ export async function startService(
       pipeline.start();
       udp = await startUdp(
         pipeline,
-        { host: config.host, netflowPort: config.netflowPort, sflowPort: config.sflowPort },
+        {
+          host: config.host,
+          netflowPort: config.netflowPort,
+          sflowPort: config.sflowPort,
+          native: config.nativeReceiver,
+        },
         logger,
       );
     }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Pipeline } from './pipeline.js';
-import type { CloseMessage, ListenerKind, ReceiverMessage } from './receiver.js';
+import type { CloseMessage, ListenerKind, ReaderKind, ReceiverMessage } from './receiver.js';
 import { startThread } from './thread.js';
 
 export interface UdpOptions {
@@ -9,11 +9,15 @@ export interface UdpOptions {
   sflowPort: number;
   /** Kernel receive buffer asked for; the kernel caps it at net.core.rmem_max. */
   recvBufferSize?: number;
+  /** Read through the native recvmmsg reader when built (default); false: Node's dgram. */
+  native?: boolean;
 }
 
 export interface UdpListeners {
   netflowPort: number;
   sflowPort: number;
+  /** How the receiving thread reads: the native reader when built, else dgram. */
+  reader: ReaderKind;
   close(): Promise<void>;
 }
 
@@ -37,6 +41,7 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
         recvBufferSize: opts.recvBufferSize ?? 32 * 1024 * 1024,
         maxQueuedBytes: MAX_QUEUED_BYTES,
         shards,
+        native: opts.native,
       },
     },
     shards,
@@ -74,6 +79,7 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
   return {
     netflowPort: ready.netflow,
     sflowPort: ready.sflow,
+    reader: ready.reader,
     close: async () => {
       const exited = new Promise<void>((ok) => worker.once('exit', () => ok()));
       worker.postMessage('close' satisfies CloseMessage);

@@ -4,13 +4,16 @@
  * long enough for the kernel buffer (capped by net.core.rmem_max) to overflow, were datagrams
  * read there. Here datagrams wait in this thread's memory (at most `maxQueuedBytes`, the
  * rest dropped and counted) and go to the main thread in batches, one transferred buffer each.
+ * On Linux the sockets are read by the native reader (native-receiver.ts: recvmmsg, many
+ * datagrams per system call); without it, or for a host name, through Node's dgram.
  *
  * Started by {@link startUdp} (collector.ts) as a worker thread; the messages it exchanges with
  * the main thread are the types below.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { BATCH, loadNativeUdp, META_INTS, type NativeUdp, SCRATCH_BYTES } from './native-receiver.js';
 
 export type ListenerKind = 'netflow' | 'sflow';
 
@@ -27,12 +30,17 @@ export interface ReceiverSettings {
    * ({@link shardOf}); empty = every datagram to the main thread.
    */
   shards: MessagePort[];
+  /** Read through the native recvmmsg reader when it is built (default true); else Node's dgram. */
+  native?: boolean;
 }
+
+/** How the receiving thread reads its sockets: many datagrams per system call, or dgram's one. */
+export type ReaderKind = 'recvmmsg' | 'dgram';
 
 /** Messages from the receiving thread. */
 export type ReceiverMessage =
   /** Both sockets are bound: their ports and the receive buffer the kernel granted. */
-  | { ready: { netflow: number; sflow: number; recvBuffer: number } }
+  | { ready: { netflow: number; sflow: number; recvBuffer: number; reader: ReaderKind; readerNote?: string } }
   /** A socket failed (at bind: the start fails). */
   | { error: string }
   /**
@@ -66,43 +74,82 @@ const aligned = (n: number) => (n + 7) & ~7;
 /** Datagrams that arrived in one turn of this thread's loop go together, or every this many. */
 const BATCH_DATAGRAMS = 64;
 
-function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): void {
-  const { host, ports, recvBufferSize, maxQueuedBytes, shards } = settings;
-  const wildcard = host === '0.0.0.0' || host === '::';
-  // One dual-stack socket per kind unless bound to a specific IPv4 address.
-  const v4 = !wildcard && isIPv4(host);
+/** Datagrams queued per destination and sent in batches, one transferred buffer each. */
+function batcher(port: NonNullable<typeof parentPort>, shards: MessagePort[]) {
   // One queue per destination: the main thread, or each decode worker.
   const targets: Pick<MessagePort, 'postMessage'>[] = shards.length > 0 ? shards : [port];
-  let queues: [ListenerKind, string, Buffer][][] = targets.map(() => []);
+  let queues: [ListenerKind, string, Uint8Array][][] = targets.map(() => []);
   let queued = 0;
   let queuedBytes = 0;
   let dropped = 0;
-  let scheduled = false;
+  return {
+    get queuedBytes() {
+      return queuedBytes;
+    },
+    push(kind: ListenerKind, address: string, msg: Uint8Array): void {
+      queues[targets.length === 1 ? 0 : shardOf(address, targets.length)]!.push([kind, address, msg]);
+      queuedBytes += msg.length;
+      queued++;
+    },
+    drop(): void {
+      dropped++;
+    },
+    /** Whether a batch is as large as it gets before it is sent. */
+    get full() {
+      return queued >= BATCH_DATAGRAMS * targets.length;
+    },
+    flush(): void {
+      if (queued === 0 && dropped === 0) return;
+      for (let t = 0; t < targets.length; t++) {
+        const queue = queues[t]!;
+        if (queue.length === 0) continue;
+        let bytes = 0;
+        for (const [, , msg] of queue) bytes += aligned(msg.length);
+        const data = new Uint8Array(bytes);
+        const meta: (string | number)[] = [];
+        let at = 0;
+        for (const [kind, address, msg] of queue) {
+          data.set(msg, at);
+          meta.push(kind, address, at, msg.length);
+          at += aligned(msg.length);
+        }
+        targets[t]!.postMessage({ meta, data, dropped: 0 } satisfies ReceiverMessage, [data.buffer]);
+      }
+      if (dropped > 0)
+        port.postMessage({ meta: [], data: new Uint8Array(0), dropped } satisfies ReceiverMessage);
+      queues = targets.map(() => []);
+      queued = 0;
+      queuedBytes = 0;
+      dropped = 0;
+    },
+  };
+}
 
+/** The address a socket binds: one dual-stack socket per kind unless given a specific IPv4 address. */
+function bindAddress(host: string): { address: string; v4: boolean } {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return { address: wildcard ? '::' : host, v4: !wildcard && isIPv4(host) };
+}
+
+function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): void {
+  // The native reader takes IP addresses only; a host name goes through dgram's lookup.
+  const native = settings.native === false ? { reason: 'nativeReceiver is off' } : loadNativeUdp();
+  if ('udp' in native && isIP(bindAddress(settings.host).address)) runNative(port, settings, native.udp);
+  else runDgram(port, settings, 'reason' in native ? native.reason : 'host is a name');
+}
+
+function runDgram(
+  port: NonNullable<typeof parentPort>,
+  settings: ReceiverSettings,
+  readerNote: string,
+): void {
+  const { host, ports, recvBufferSize, maxQueuedBytes, shards } = settings;
+  const { address: bindTo, v4 } = bindAddress(host);
+  const batch = batcher(port, shards);
+  let scheduled = false;
   const flush = (): void => {
     scheduled = false;
-    if (queued === 0 && dropped === 0) return;
-    for (let t = 0; t < targets.length; t++) {
-      const queue = queues[t]!;
-      if (queue.length === 0) continue;
-      let bytes = 0;
-      for (const [, , msg] of queue) bytes += aligned(msg.length);
-      const data = new Uint8Array(bytes);
-      const meta: (string | number)[] = [];
-      let at = 0;
-      for (const [kind, address, msg] of queue) {
-        data.set(msg, at);
-        meta.push(kind, address, at, msg.length);
-        at += aligned(msg.length);
-      }
-      targets[t]!.postMessage({ meta, data, dropped: 0 } satisfies ReceiverMessage, [data.buffer]);
-    }
-    if (dropped > 0)
-      port.postMessage({ meta: [], data: new Uint8Array(0), dropped } satisfies ReceiverMessage);
-    queues = targets.map(() => []);
-    queued = 0;
-    queuedBytes = 0;
-    dropped = 0;
+    batch.flush();
   };
 
   const sockets = {} as Record<ListenerKind, Socket>;
@@ -111,14 +158,12 @@ function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): 
     const socket = createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false, recvBufferSize });
     sockets[kind] = socket;
     socket.on('message', (msg, rinfo) => {
-      if (queuedBytes + msg.length > maxQueuedBytes) {
-        dropped++;
+      if (batch.queuedBytes + msg.length > maxQueuedBytes) {
+        batch.drop();
         return;
       }
-      const address = plainAddress(rinfo.address);
-      queues[targets.length === 1 ? 0 : shardOf(address, targets.length)]!.push([kind, address, msg]);
-      queuedBytes += msg.length;
-      if (++queued >= BATCH_DATAGRAMS * targets.length) flush();
+      batch.push(kind, plainAddress(rinfo.address), msg);
+      if (batch.full) flush();
       else if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
@@ -127,13 +172,15 @@ function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): 
     socket.once('error', (err) =>
       port.postMessage({ error: `${kind}: ${err.message}` } satisfies ReceiverMessage),
     );
-    socket.bind({ port: ports[kind], address: wildcard ? '::' : host }, () => {
+    socket.bind({ port: ports[kind], address: bindTo }, () => {
       if (++bound < 2) return;
       port.postMessage({
         ready: {
           netflow: sockets.netflow.address().port,
           sflow: sockets.sflow.address().port,
           recvBuffer: sockets.netflow.getRecvBufferSize(),
+          reader: 'dgram',
+          readerNote,
         },
       } satisfies ReceiverMessage);
     });
@@ -147,6 +194,80 @@ function run(port: NonNullable<typeof parentPort>, settings: ReceiverSettings): 
         if (--open === 0) process.exit(0);
       });
   });
+}
+
+/** Datagrams one native read may return: two sockets' worth of system calls. */
+const NATIVE_MAX = 2 * BATCH;
+/** Senders' addresses as text, by their words: exporters are few; cleared past this many. */
+const ADDRESS_CACHE = 4096;
+
+/**
+ * The native reader's loop: each turn polls both sockets and reads what they hold, many datagrams
+ * per system call, then yields to this thread's event loop (so 'close' is seen). Idle, a turn waits
+ * up to 20 ms in poll; after a small read it sleeps 1 ms so the next read finds a batch, not one
+ * datagram (the kernel buffer holds them meanwhile).
+ */
+function runNative(port: NonNullable<typeof parentPort>, settings: ReceiverSettings, udp: NativeUdp): void {
+  const { host, ports, recvBufferSize, shards } = settings;
+  const kinds = ['netflow', 'sflow'] as const;
+  const opened: [number, number, number][] = [];
+  try {
+    for (const kind of kinds) {
+      try {
+        opened.push(udp.open(bindAddress(host).address, ports[kind], recvBufferSize));
+      } catch (err) {
+        throw new Error(`${kind}: ${(err as Error).message}`);
+      }
+    }
+  } catch (err) {
+    for (const [fd] of opened) udp.close(fd);
+    port.postMessage({ error: (err as Error).message } satisfies ReceiverMessage);
+    return;
+  }
+  const fds = Int32Array.from(opened, ([fd]) => fd);
+  const scratch = new Uint8Array(SCRATCH_BYTES);
+  const out = new Uint8Array(NATIVE_MAX * 65536);
+  const meta = new Int32Array(NATIVE_MAX * META_INTS);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const names = new Map<number | string, string>();
+  const addressAt = (m: number): string => {
+    const family = meta[m + 3]!;
+    const key = family === 4 ? meta[m + 4]! : `${meta[m + 4]},${meta[m + 5]},${meta[m + 6]},${meta[m + 7]}`;
+    let name = names.get(key);
+    if (name === undefined) {
+      if (names.size >= ADDRESS_CACHE) names.clear();
+      name = udp.ntop(family, meta[m + 4]!, meta[m + 5]!, meta[m + 6]!, meta[m + 7]!);
+      names.set(key, name);
+    }
+    return name;
+  };
+  const batch = batcher(port, shards);
+  let closing = false;
+  const turn = (): void => {
+    if (closing) return;
+    let n = udp.recv(fds, scratch, out, meta, 0);
+    if (n === 0) n = udp.recv(fds, scratch, out, meta, 20);
+    for (let i = 0; i < n; i++) {
+      const m = i * META_INTS;
+      const at = meta[m + 1]!;
+      batch.push(kinds[meta[m]!]!, addressAt(m), out.subarray(at, at + meta[m + 2]!));
+    }
+    // The views above are of `out`, which the next read overwrites: send them now.
+    batch.flush();
+    if (n > 0 && n < BATCH / 2) Atomics.wait(sleeper, 0, 0, 1);
+    setImmediate(turn);
+  };
+  port.on('message', (m: unknown) => {
+    if (m !== ('close' satisfies CloseMessage)) return;
+    closing = true;
+    batch.flush();
+    for (const fd of fds) udp.close(fd);
+    process.exit(0);
+  });
+  port.postMessage({
+    ready: { netflow: opened[0]![1], sflow: opened[1]![1], recvBuffer: opened[0]![2], reader: 'recvmmsg' },
+  } satisfies ReceiverMessage);
+  setImmediate(turn);
 }
 
 // The main thread imports only this module's types; a worker started without settings does nothing.

@@ -26,6 +26,8 @@ export async function testCollector(
   opts: Partial<EnrichOptions> &
     Partial<Omit<PipelineOptions, 'db' | 'enricher' | 'metrics' | 'logger'>> & {
       recvBufferSize?: number;
+      /** The receiving thread's reader: native recvmmsg when built (default), or dgram. */
+      native?: boolean;
     } = {},
 ): Promise<TestCollector> {
   const enrichOptions = {
@@ -55,6 +57,7 @@ export async function testCollector(
       netflowPort: 0,
       sflowPort: 0,
       ...(opts.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}),
+      ...(opts.native !== undefined ? { native: opts.native } : {}),
     },
     logger,
   );

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
 import { encodeIpfix, type SimFlow } from '../../src/sim/encode.js';
 import { testCollector, trafficTotal } from '../helpers/collector.js';
@@ -26,7 +27,10 @@ function next() {
 next();
 `;
 
-describe('UDP receiving thread', () => {
+describe.each([
+  { reader: 'recvmmsg', native: true },
+  { reader: 'dgram', native: false },
+] as const)('UDP receiving thread, reading with $reader', ({ reader, native }) => {
   let db: Database;
   beforeAll(async () => {
     db = await testDatabase('embedded');
@@ -53,7 +57,10 @@ describe('UDP receiving thread', () => {
     const out = encodeIpfix(flows, { exportMs: now, domain: 1 });
     const bytes = out.datagrams.reduce((a, d) => a + d.length, 0);
     // A small kernel buffer (the kernel doubles it): far less than what is sent while blocked.
-    const c = await testCollector(db, { localNetworks: ['10.20.0.0/16'], recvBufferSize: 64 * 1024 });
+    const c = await testCollector(db, { localNetworks: ['10.20.0.0/16'], recvBufferSize: 64 * 1024, native });
+    // On Linux the native reader is built at install (scripts/build-native.mjs): a build that
+    // failed must fail here, not fall back unseen.
+    expect(c.udp.reader).toBe(process.platform === 'linux' || !native ? reader : 'dgram');
     let handled = 0;
     const original = c.pipeline.handleDatagram.bind(c.pipeline);
     c.pipeline.handleDatagram = (buf, address, kind) => {
@@ -81,5 +88,12 @@ describe('UDP receiving thread', () => {
       await c.stop();
     }
     expect(await trafficTotal(db)).toBe(flows.reduce((a, f) => a + f.bytes, 0));
+  });
+});
+
+describe('the reader setting', () => {
+  it('is the native reader by default, dgram with nativeReceiver off', () => {
+    expect(loadConfig({}).nativeReceiver).toBe(true);
+    expect(loadConfig({ env: { FLOWRADAR_NATIVE_RECEIVER: '0' } }).nativeReceiver).toBe(false);
   });
 });
