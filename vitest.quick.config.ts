@@ -17,7 +17,7 @@ export default defineConfig({
     isolate: false,
     include: [
       'test/ingest/netflow/*.test.ts',
-      'test/ingest/{aggregate,enrich,sequence,steps,sflow-fixtures,sflow-fuzz,sflow-hardening,sampled}.test.ts',
+      'test/ingest/{aggregate,enrich,sequence,steps,sflow-fixtures,sflow-fuzz,sflow-hardening,sampled,native-receiver}.test.ts',
       'test/sim/*.test.ts',
       'test/helpers/*.test.ts',
       'test/db/{rollups,rollup-sources,quality-rollup,maintenance,traffic-columns,embedded-prepared}.test.ts',
