@@ -118,7 +118,8 @@ const ConfigFields = z.object({
   /**
    * The receiving thread reads its sockets with the native reader (recvmmsg: many datagrams per
    * system call, built at install by scripts/build-native.mjs) when it is built; off, or not built,
-   * through Node's dgram, one datagram per call (~3× the receiving thread's CPU).
+   * through Node's dgram, one datagram per call (the whole collector's CPU per record is a third
+   * higher that way: 0.77 against 0.57 s per million records in the ingest benchmark).
    */
   nativeReceiver: z.boolean().default(true),
   /** How often aggregated minutes are written. */
