@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 import type { Pipeline } from './pipeline.js';
-import type { CloseMessage, ListenerKind, ReaderKind, ReceiverMessage } from './receiver.js';
+import {
+  batchHandled,
+  type CloseMessage,
+  type ListenerKind,
+  type ReaderKind,
+  type ReceiverMessage,
+} from './receiver.js';
 import { startThread } from './thread.js';
 
 export interface UdpOptions {
@@ -11,6 +17,8 @@ export interface UdpOptions {
   recvBufferSize?: number;
   /** Read through the native recvmmsg reader when built (default); false: Node's dgram. */
   native?: boolean;
+  /** Datagram bytes read and not yet handled before datagrams are dropped (default 64 MiB). */
+  maxQueuedBytes?: number;
 }
 
 export interface UdpListeners {
@@ -21,7 +29,7 @@ export interface UdpListeners {
   close(): Promise<void>;
 }
 
-/** Datagrams the receiving thread may hold while the main thread is busy (64 MiB). */
+/** Datagram bytes read and not yet handled while the main thread (or a decode worker) is busy: 64 MiB. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -39,7 +47,7 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
         host: opts.host,
         ports: { netflow: opts.netflowPort, sflow: opts.sflowPort },
         recvBufferSize: opts.recvBufferSize ?? 32 * 1024 * 1024,
-        maxQueuedBytes: MAX_QUEUED_BYTES,
+        maxQueuedBytes: opts.maxQueuedBytes ?? MAX_QUEUED_BYTES,
         shards,
         native: opts.native,
       },
@@ -47,9 +55,12 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
     shards,
   );
   type Ready = Extract<ReceiverMessage, { ready: unknown }>['ready'];
+  // The bytes this thread has yet to handle, shared with the receiving thread: sent before `ready`.
+  let inflight: Int32Array | undefined;
   const ready = await new Promise<Ready>((ok, fail) => {
     worker.on('message', function first(m: ReceiverMessage) {
-      if ('ready' in m) {
+      if ('inflight' in m) inflight = m.inflight;
+      else if ('ready' in m) {
         worker.off('message', first);
         ok(m.ready);
       } else if ('error' in m) fail(new Error(m.error));
@@ -73,6 +84,7 @@ export async function startUdp(pipeline: Pipeline, opts: UdpOptions, logger: Log
         meta[i] as ListenerKind,
       );
     }
+    batchHandled(inflight, data);
   });
   worker.on('error', (err) => logger.error({ err }, 'UDP receiver failed'));
   logger.info(ready, 'collector listening');

@@ -9,7 +9,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { BatchContent } from './batch-builder.js';
 import { createEnricher, type EnrichOptions } from './enrich.js';
 import { type IngestCounts, newIngestCounts } from './metrics.js';
-import type { ListenerKind, ReceiverMessage } from './receiver.js';
+import { batchHandled, type ListenerKind, type ReceiverMessage } from './receiver.js';
 import { IngestShard, type ShardLogger } from './shard.js';
 import type { FlowTemplateTable } from './template-store.js';
 
@@ -95,7 +95,9 @@ async function run(port: NonNullable<typeof parentPort>, settings: DecodeWorkerS
     collectorId: settings.collectorId,
   });
 
+  let inflight: Int32Array | undefined;
   settings.datagrams.on('message', (m: ReceiverMessage) => {
+    if ('inflight' in m) inflight = m.inflight;
     if (!('meta' in m)) return;
     const { meta, data } = m;
     for (let i = 0; i < meta.length; i += 4) {
@@ -106,6 +108,7 @@ async function run(port: NonNullable<typeof parentPort>, settings: DecodeWorkerS
         meta[i] as ListenerKind,
       );
     }
+    batchHandled(inflight, data);
   });
 
   const drain = async (awaitSave: boolean): Promise<Drained> => {

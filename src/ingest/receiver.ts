@@ -2,8 +2,10 @@
  * The receiving thread: binds the sockets and reads datagrams as they come, whatever the main
  * thread is doing. The embedded database runs on the main thread, and a flush there can hold it
  * long enough for the kernel buffer (capped by net.core.rmem_max) to overflow, were datagrams
- * read there. Here datagrams wait in this thread's memory (at most `maxQueuedBytes`, the
- * rest dropped and counted) and go to the main thread in batches, one transferred buffer each.
+ * read there. Here datagrams are read at once and go to the main thread (or the decode workers) in
+ * batches, one transferred buffer each; the bytes sent and not yet handled are counted in memory
+ * both sides share ({@link InflightMessage}), and past `maxQueuedBytes` datagrams are dropped and
+ * counted, so a stalled consumer costs a bounded amount of memory.
  * On Linux the sockets are read by the native reader (native-receiver.ts: recvmmsg, many
  * datagrams per system call); without it, or for a host name, through Node's dgram.
  *
@@ -23,7 +25,7 @@ export interface ReceiverSettings {
   ports: Record<ListenerKind, number>;
   /** Kernel receive buffer asked for; the kernel caps it at net.core.rmem_max. */
   recvBufferSize: number;
-  /** Datagrams held while the main thread is busy; past it they are dropped and counted. */
+  /** Datagram bytes sent and not yet handled; past it datagrams are dropped and counted. */
   maxQueuedBytes: number;
   /**
    * Decode workers' ports: datagrams of one exporter address always go to the same one
@@ -37,8 +39,21 @@ export interface ReceiverSettings {
 /** How the receiving thread reads its sockets: many datagrams per system call, or dgram's one. */
 export type ReaderKind = 'recvmmsg' | 'dgram';
 
+/**
+ * The first message to each consumer (the main thread, each decode worker): the bytes of batches
+ * sent and not yet handled, at index 0, which the consumer lowers by `data.byteLength` once it
+ * has handled a batch ({@link batchHandled}).
+ */
+export type InflightMessage = { inflight: Int32Array };
+
+/** A consumer has handled a batch: its bytes no longer count against `maxQueuedBytes`. */
+export const batchHandled = (inflight: Int32Array | undefined, data: Uint8Array) => {
+  if (inflight) Atomics.sub(inflight, 0, data.byteLength);
+};
+
 /** Messages from the receiving thread. */
 export type ReceiverMessage =
+  | InflightMessage
   /** Both sockets are bound: their ports and the receive buffer the kernel granted. */
   | { ready: { netflow: number; sflow: number; recvBuffer: number; reader: ReaderKind; readerNote?: string } }
   /** A socket failed (at bind: the start fails). */
@@ -74,25 +89,29 @@ const aligned = (n: number) => (n + 7) & ~7;
 /** Datagrams that arrived in one turn of this thread's loop go together, or every this many. */
 const BATCH_DATAGRAMS = 64;
 
-/** Datagrams queued per destination and sent in batches, one transferred buffer each. */
-function batcher(port: NonNullable<typeof parentPort>, shards: MessagePort[]) {
+/**
+ * Datagrams queued per destination and sent in batches, one transferred buffer each; a datagram
+ * that would take the bytes not yet handled past `maxQueuedBytes` is dropped and counted.
+ */
+function batcher(port: NonNullable<typeof parentPort>, shards: MessagePort[], maxQueuedBytes: number) {
   // One queue per destination: the main thread, or each decode worker.
   const targets: Pick<MessagePort, 'postMessage'>[] = shards.length > 0 ? shards : [port];
+  const inflight = new Int32Array(new SharedArrayBuffer(4));
+  for (const t of targets) t.postMessage({ inflight } satisfies ReceiverMessage);
   let queues: [ListenerKind, string, Uint8Array][][] = targets.map(() => []);
   let queued = 0;
   let queuedBytes = 0;
   let dropped = 0;
   return {
-    get queuedBytes() {
-      return queuedBytes;
-    },
+    /** Queues a datagram, or drops and counts it when the consumers are that far behind. */
     push(kind: ListenerKind, address: string, msg: Uint8Array): void {
+      if (Atomics.load(inflight, 0) + queuedBytes + msg.length > maxQueuedBytes) {
+        dropped++;
+        return;
+      }
       queues[targets.length === 1 ? 0 : shardOf(address, targets.length)]!.push([kind, address, msg]);
       queuedBytes += msg.length;
       queued++;
-    },
-    drop(): void {
-      dropped++;
     },
     /** Whether a batch is as large as it gets before it is sent. */
     get full() {
@@ -113,6 +132,7 @@ function batcher(port: NonNullable<typeof parentPort>, shards: MessagePort[]) {
           meta.push(kind, address, at, msg.length);
           at += aligned(msg.length);
         }
+        Atomics.add(inflight, 0, data.byteLength);
         targets[t]!.postMessage({ meta, data, dropped: 0 } satisfies ReceiverMessage, [data.buffer]);
       }
       if (dropped > 0)
@@ -145,7 +165,7 @@ function runDgram(
 ): void {
   const { host, ports, recvBufferSize, maxQueuedBytes, shards } = settings;
   const { address: bindTo, v4 } = bindAddress(host);
-  const batch = batcher(port, shards);
+  const batch = batcher(port, shards, maxQueuedBytes);
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
@@ -158,10 +178,6 @@ function runDgram(
     const socket = createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false, recvBufferSize });
     sockets[kind] = socket;
     socket.on('message', (msg, rinfo) => {
-      if (batch.queuedBytes + msg.length > maxQueuedBytes) {
-        batch.drop();
-        return;
-      }
       batch.push(kind, plainAddress(rinfo.address), msg);
       if (batch.full) flush();
       else if (!scheduled) {
@@ -208,7 +224,7 @@ const ADDRESS_CACHE = 4096;
  * datagram (the kernel buffer holds them meanwhile).
  */
 function runNative(port: NonNullable<typeof parentPort>, settings: ReceiverSettings, udp: NativeUdp): void {
-  const { host, ports, recvBufferSize, shards } = settings;
+  const { host, ports, recvBufferSize, maxQueuedBytes, shards } = settings;
   const kinds = ['netflow', 'sflow'] as const;
   const opened: [number, number, number][] = [];
   try {
@@ -241,12 +257,23 @@ function runNative(port: NonNullable<typeof parentPort>, settings: ReceiverSetti
     }
     return name;
   };
-  const batch = batcher(port, shards);
+  const batch = batcher(port, shards, maxQueuedBytes);
   let closing = false;
+  let lastError = 0;
   const turn = (): void => {
     if (closing) return;
-    let n = udp.recv(fds, scratch, out, meta, 0);
-    if (n === 0) n = udp.recv(fds, scratch, out, meta, 20);
+    let n: number;
+    try {
+      n = udp.recv(fds, scratch, out, meta, 0) || udp.recv(fds, scratch, out, meta, 20);
+    } catch (err) {
+      // A socket error (as dgram's 'error'): reported at most once a second, and reading goes on.
+      if (Date.now() - lastError > 1000) {
+        lastError = Date.now();
+        port.postMessage({ error: (err as Error).message } satisfies ReceiverMessage);
+      }
+      setTimeout(turn, 10);
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const m = i * META_INTS;
       const at = meta[m + 1]!;

@@ -28,6 +28,8 @@ export async function testCollector(
       recvBufferSize?: number;
       /** The receiving thread's reader: native recvmmsg when built (default), or dgram. */
       native?: boolean;
+      /** Datagram bytes read and not yet handled before the receiving thread drops (64 MiB). */
+      maxQueuedBytes?: number;
     } = {},
 ): Promise<TestCollector> {
   const enrichOptions = {
@@ -58,6 +60,7 @@ export async function testCollector(
       sflowPort: 0,
       ...(opts.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}),
       ...(opts.native !== undefined ? { native: opts.native } : {}),
+      ...(opts.maxQueuedBytes !== undefined ? { maxQueuedBytes: opts.maxQueuedBytes } : {}),
     },
     logger,
   );

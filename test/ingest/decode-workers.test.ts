@@ -146,4 +146,26 @@ describe('decode workers', () => {
       await db.close();
     }
   });
+
+  it('hand each batch back to the receiving thread: sending many times maxQueuedBytes loses nothing', async () => {
+    const db = await testDatabase();
+    try {
+      const out = encodeIpfix(flows(4000, 9), { exportMs: NOW, domain: 4 });
+      const bytes = out.datagrams.reduce((a, d) => a + d.length, 0);
+      const max = 16 * 1024;
+      expect(bytes).toBeGreaterThan(8 * max);
+      const c = await testCollector(db, { decodeWorkers: 2, maxQueuedBytes: max });
+      try {
+        // In steps the workers keep up with: were a worker's batches never handed back, the
+        // receiving thread would count them against the bound and drop everything after the first.
+        for (let i = 0; i < out.datagrams.length; i += 4)
+          await c.send(out.datagrams.slice(i, i + 4), 'netflow', EXPORTERS[0]);
+      } finally {
+        await c.stop();
+      }
+      expect(await trafficTotal(db, 'flows')).toBe(4000);
+    } finally {
+      await db.close();
+    }
+  });
 });
