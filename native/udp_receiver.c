@@ -157,7 +157,9 @@ static napi_value Recv(napi_env env, napi_callback_info info) {
   static __thread struct sockaddr_in6 from[BATCH];
   size_t count = 0, at = 0;
   for (size_t s = 0; ready > 0 && s < nfds; s++) {
-    if (!(pfds[s].revents & POLLIN)) continue;
+    /* A pending socket error (POLLERR) is read too: recvmmsg reports and clears it, so a
+       poll that keeps waking on it cannot spin. */
+    if (!(pfds[s].revents & (POLLIN | POLLERR))) continue;
     for (;;) {
       size_t room = (outBytes - at) / SLOT; /* datagrams surely fitting in out */
       size_t want = maxCount - count;
