@@ -178,6 +178,8 @@ static napi_value Recv(napi_env env, napi_callback_info info) {
       int n = recvmmsg(fds[s], msgs, (unsigned)want, MSG_DONTWAIT, NULL);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        /* Datagrams already read this call are handed over; the error (now cleared) is not. */
+        if (count > 0) goto done;
         return throw_errno(env, "recvmmsg");
       }
       for (int i = 0; i < n; i++) {
@@ -209,6 +211,7 @@ static napi_value Recv(napi_env env, napi_callback_info info) {
       if ((size_t)n < want) break; /* the socket is drained */
     }
   }
+done:;
   napi_value result;
   napi_create_uint32(env, (uint32_t)count, &result);
   return result;
