@@ -178,7 +178,9 @@ const embeddedSink = (db: Database): Sink => ({
   },
 });
 
-export const serverSink = (client: postgres.Sql) => {
+export const serverSink = (
+  client: postgres.Sql,
+): Sink & { copyBinary(table: string, pieces: Iterable<Buffer>): Promise<void> } => {
   const copy = async (table: string, format: 'csv' | 'binary', pieces: Iterable<string | Buffer>) => {
     const stream = await client.unsafe(`COPY ${table} FROM STDIN WITH (FORMAT ${format})`).writable();
     for (const piece of pieces) {
@@ -189,18 +191,15 @@ export const serverSink = (client: postgres.Sql) => {
     await finished(stream);
   };
   return {
-    copy: (table: string, lines: Iterable<string[]>) =>
-      copy(
-        table,
-        'csv',
-        (function* () {
-          for (const piece of lines) yield `${piece.join('\n')}\n`;
-        })(),
-      ),
+    copy: (table: string, lines: Iterable<string[]>) => copy(table, 'csv', csvText(lines)),
     /** Pieces of PostgreSQL's binary COPY format, header and trailer included. */
     copyBinary: (table: string, pieces: Iterable<Buffer>) => copy(table, 'binary', pieces),
-  } satisfies Sink & Record<string, unknown>;
+  };
 };
+
+function* csvText(lines: Iterable<string[]>): Generator<string> {
+  for (const piece of lines) yield `${piece.join('\n')}\n`;
+}
 
 const TRAFFIC_COLUMNS = 'traffic (time, asn, location, product, direction, bytes, packets, flows)';
 /** PostgreSQL's binary COPY header: signature, flags, no extension. */
