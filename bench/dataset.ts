@@ -579,9 +579,9 @@ async function inDependencyOrder(
  * (`attach_chunk` builds its unique key in one pass); the rollups are refreshed over the day and the
  * chunk is compressed when it is older than the dataset's last 7 days, as maintenance would. Three
  * connections work one step apart (copy day d, attach it, refresh day d − 1 on two connections,
- * compress day d − 2 on another), so the server and the generator keep both cores busy. An attached chunk leaves no invalidation behind
- * (its rows were never inserted through the hypertable), so each day is refreshed with `force`.
- * The continuous aggregates are read
+ * compress day d − 2 on another), so the server and the generator keep both cores busy. An
+ * attached chunk leaves no invalidation behind (its rows were never inserted through the
+ * hypertable), so each day is refreshed with `force`. The continuous aggregates are read
  * materialized-only meanwhile: refreshing a rollup of rollups otherwise re-aggregates, in its
  * parents' real-time part, every minute not yet refreshed.
  */
