@@ -74,6 +74,7 @@ const db: Database = {
   query: (q) => requestDb().query(q),
   transaction: (f) => requestDb().transaction(f),
   exec: (text) => requestDb().exec(text),
+  execPlannedForValues: (text) => requestDb().execPlannedForValues(text),
   exclusive: (name, f) => requestDb().exclusive(name, f),
   close: async () => {},
 };

@@ -20,6 +20,9 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/** The embedded session's plan_cache_mode: each prepared statement planned once (see preparedQueries). */
+export const PLAN_CACHE_MODE = 'force_generic_plan';
+
 /** Opens (creating if needed) the embedded database. `dataDir` undefined = in memory. */
 export async function openPglite(dataDir: string | undefined, opts: { loadDataDir?: Blob } = {}) {
   const pg = new PGlite({
@@ -32,7 +35,7 @@ export async function openPglite(dataDir: string | undefined, opts: { loadDataDi
   // an existing directory TimescaleDB must be loaded explicitly, or compression, refresh and
   // retention fail with "not supported under the current license".
   await pg.exec(
-    `SET client_min_messages = warning; SET plan_cache_mode = force_generic_plan; LOAD 'timescaledb';`,
+    `SET client_min_messages = warning; SET plan_cache_mode = ${PLAN_CACHE_MODE}; LOAD 'timescaledb';`,
   );
   return pg;
 }

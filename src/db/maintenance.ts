@@ -33,7 +33,7 @@ export async function refreshRollups(
     if (source === 'daily') throw new Error(`${rollup.name}: no rollup reads a daily table`);
     const start = retention ? `now() - INTERVAL '${seconds(retention[source])}'` : 'NULL';
     const end = rollup.liveBucket ? `time_bucket(INTERVAL '${seconds(rollup.widthMs)}', now())` : 'NULL';
-    await db.exec(`CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`);
+    await db.execPlannedForValues(`CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`);
   }
 }
 

@@ -49,6 +49,10 @@ export interface ServerClientOptions {
 
 const dialect = new PgDialect();
 
+/** Whether a client of these options starts its connections with plan_cache_mode = force_generic_plan. */
+const genericPlansOf = (opts: ServerClientOptions) =>
+  opts.pooler !== 'transaction' && (opts.prepare ?? true) && opts.genericPlans !== false;
+
 /** A postgres.js client with the settings both hosts use. */
 export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
   const pooled = opts.pooler === 'transaction';
@@ -68,7 +72,7 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
             client_min_messages: 'warning',
             ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
             ...(opts.parallelQueries ? {} : { max_parallel_workers_per_gather: '0' }),
-            ...(prepared && opts.genericPlans !== false ? { plan_cache_mode: 'force_generic_plan' } : {}),
+            ...(genericPlansOf(opts) ? { plan_cache_mode: 'force_generic_plan' } : {}),
           }),
     },
   });
@@ -82,7 +86,7 @@ export function serverClient(url: string, opts: ServerClientOptions = {}): postg
 export function serverDatabase(
   client: postgres.Sql,
   lockClient?: () => postgres.Sql,
-  opts: { prepare?: boolean } = {},
+  opts: { prepare?: boolean; genericPlans?: boolean } = {},
 ): Database {
   const orm = drizzle(client, { schema }) as unknown as Orm;
   let locks: postgres.Sql | undefined;
@@ -107,6 +111,25 @@ export function serverDatabase(
     exec: async (text) => {
       await client.unsafe(text).simple();
     },
+    execPlannedForValues: async (text) => {
+      if (!opts.genericPlans) {
+        await client.unsafe(text).simple();
+        return;
+      }
+      // The pool's connections start with plan_cache_mode = force_generic_plan: one of them, held
+      // for the statement, plans for values meanwhile; RESET gives back its startup value.
+      const conn = await client.reserve();
+      try {
+        await conn.unsafe('SET plan_cache_mode = auto').simple();
+        await conn.unsafe(text).simple();
+      } finally {
+        await conn
+          .unsafe('RESET plan_cache_mode')
+          .simple()
+          .catch(() => {});
+        conn.release();
+      }
+    },
     exclusive: async <T>(name: string, f: () => Promise<T>) => {
       if (!lockClient) throw new Error('this database has no lock connection');
       locks ??= lockClient();
@@ -130,7 +153,7 @@ export function openServer(url: string, opts: ServerClientOptions = {}): Databas
     () => serverClient(url, { ...opts, max: 1 }),
     // A transaction-mode pooler hands each statement to any server connection, where a statement
     // prepared elsewhere is unknown (see ServerClientOptions.pooler).
-    { prepare: opts.pooler !== 'transaction' && (opts.prepare ?? true) },
+    { prepare: opts.pooler !== 'transaction' && (opts.prepare ?? true), genericPlans: genericPlansOf(opts) },
   );
 }
 

@@ -12,7 +12,7 @@ export const DAY = 86_400_000;
 export const T0 = Date.parse('2026-11-01T00:00:00Z');
 export const iso = (ms: number) => new Date(ms).toISOString();
 
-const trafficRow = (minuteMs: number, bytes: number): TrafficDelta => ({
+export const trafficRow = (minuteMs: number, bytes: number): TrafficDelta => ({
   minuteMs,
   asn: 64_500,
   location: 'DE',
