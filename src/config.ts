@@ -40,7 +40,8 @@ const ConfigFields = z.object({
    * (TimescaleDB's startup exclusion). Off: PostgreSQL plans a statement on hypertables anew for
    * every request's parameters, which cost more than running it (a distinct 2-series week on
    * dataset M: 3.1–4.4 ms of PostgreSQL CPU a request planned anew, 2.2–2.4 ms generic). Only where
-   * statements are prepared (not through a transaction pooler, not in a Worker).
+   * statements are prepared (not through a transaction pooler, not in a Worker). Rollup refreshes
+   * are planned for their span either way (Database.execPlannedForValues).
    */
   databaseGenericPlans: z.boolean().default(true),
   /**
