@@ -49,14 +49,18 @@ export interface ServerClientOptions {
 
 const dialect = new PgDialect();
 
-/** Whether a client of these options starts its connections with plan_cache_mode = force_generic_plan. */
-const genericPlansOf = (opts: ServerClientOptions) =>
-  opts.pooler !== 'transaction' && (opts.prepare ?? true) && opts.genericPlans !== false;
+/**
+ * Whether a client of these options prepares named statements (a transaction-mode pooler hands
+ * each statement to any server connection, where a statement prepared elsewhere is unknown), and
+ * whether its connections start with plan_cache_mode = force_generic_plan.
+ */
+const preparesOf = (opts: ServerClientOptions) => opts.pooler !== 'transaction' && (opts.prepare ?? true);
+const genericPlansOf = (opts: ServerClientOptions) => preparesOf(opts) && opts.genericPlans !== false;
 
 /** A postgres.js client with the settings both hosts use. */
 export function serverClient(url: string, opts: ServerClientOptions = {}): postgres.Sql {
   const pooled = opts.pooler === 'transaction';
-  const prepared = !pooled && (opts.prepare ?? true);
+  const prepared = preparesOf(opts);
   return postgres(url, {
     max: opts.max ?? 10,
     prepare: prepared,
@@ -148,13 +152,10 @@ export function serverDatabase(
 
 /** A pool and its lock connection on `url`: what `openDatabase` does with a databaseUrl. */
 export function openServer(url: string, opts: ServerClientOptions = {}): Database {
-  return serverDatabase(
-    serverClient(url, opts),
-    () => serverClient(url, { ...opts, max: 1 }),
-    // A transaction-mode pooler hands each statement to any server connection, where a statement
-    // prepared elsewhere is unknown (see ServerClientOptions.pooler).
-    { prepare: opts.pooler !== 'transaction' && (opts.prepare ?? true), genericPlans: genericPlansOf(opts) },
-  );
+  return serverDatabase(serverClient(url, opts), () => serverClient(url, { ...opts, max: 1 }), {
+    prepare: preparesOf(opts),
+    genericPlans: genericPlansOf(opts),
+  });
 }
 
 /**
