@@ -6,7 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config.js';
-import { ROLLUPS, sourceRetention } from '../src/db/rollups.js';
+import { refreshStatements } from '../src/db/maintenance.js';
 import { openServerDataset } from './dataset.js';
 import { parseArgs } from './lib.js';
 
@@ -15,7 +15,6 @@ const name = (args.opts['server-datasets'] ?? 'XL') as 'XL';
 const rounds = Number(args.opts.rounds ?? 3);
 const { db, info } = await openServerDataset(name, { log: (s) => process.stderr.write(`${s}\n`) });
 const { retention } = loadConfig({});
-const seconds = (ms: number) => `${Math.floor(ms / 1000)} seconds`;
 try {
   let asn = 65_000;
   // Round 0 materializes what the dataset left pending; it is not printed.
@@ -28,13 +27,10 @@ try {
       );
       const each: string[] = [];
       const t0 = performance.now();
-      for (const rollup of ROLLUPS) {
-        const start = `now() - INTERVAL '${seconds(retention[sourceRetention(rollup) as 'raw' | 'hourly'])}'`;
-        const end = rollup.liveBucket ? `time_bucket(INTERVAL '${seconds(rollup.widthMs)}', now())` : 'NULL';
-        const text = `CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`;
+      for (const { rollup, text } of refreshStatements(retention)) {
         const t = performance.now();
         await (way === 'generic' ? db.exec(text) : db.execPlannedForValues(text));
-        each.push(`${rollup.name} ${((performance.now() - t) / 1000).toFixed(2)}`);
+        each.push(`${rollup} ${((performance.now() - t) / 1000).toFixed(2)}`);
       }
       if (round > 0)
         process.stdout.write(

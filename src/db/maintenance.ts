@@ -28,13 +28,23 @@ export async function refreshRollups(
   db: Database,
   retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
 ): Promise<void> {
-  for (const rollup of ROLLUPS) {
+  for (const { text } of refreshStatements(retention)) await db.execPlannedForValues(text);
+}
+
+/** The statements of {@link refreshRollups}, one per rollup of the catalogue, in its order. */
+export function refreshStatements(
+  retention?: Pick<Config['retention'], 'raw' | 'hourly'>,
+): { rollup: string; text: string }[] {
+  return ROLLUPS.map((rollup) => {
     const source = sourceRetention(rollup);
     if (source === 'daily') throw new Error(`${rollup.name}: no rollup reads a daily table`);
     const start = retention ? `now() - INTERVAL '${seconds(retention[source])}'` : 'NULL';
     const end = rollup.liveBucket ? `time_bucket(INTERVAL '${seconds(rollup.widthMs)}', now())` : 'NULL';
-    await db.execPlannedForValues(`CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`);
-  }
+    return {
+      rollup: rollup.name,
+      text: `CALL refresh_continuous_aggregate('${rollup.name}', ${start}, ${end});`,
+    };
+  });
 }
 
 /** Compresses old `traffic` chunks and drops what is past retention, per table. */
