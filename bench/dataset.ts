@@ -577,6 +577,72 @@ async function inDependencyOrder(
   await Promise.all(done.values());
 }
 
+/** An index the server generator drops for the load and builds again at the end. */
+export interface LoadIndex {
+  /** schema.name */
+  name: string;
+  /** Its CREATE INDEX statement. */
+  def: string;
+}
+
+/**
+ * The indexes a load goes faster without: the minute table's secondary indexes and the rollups'
+ * key indexes (by AS, location, …); not the minute table's unique key nor the rollups' time
+ * indexes (see generateOnServer).
+ */
+export function loadIndexes(db: Database): Promise<LoadIndex[]> {
+  return db.query<LoadIndex>(
+    sql`SELECT format('%I.%I', schemaname, indexname) AS name, indexdef AS def FROM pg_indexes
+         WHERE (schemaname = 'public' AND tablename = 'traffic' AND indexname <> 'traffic_key')
+            OR (schemaname = '_timescaledb_internal' AND indexname <> tablename || '_time_idx'
+                AND tablename IN (SELECT materialization_hypertable_name
+                                    FROM timescaledb_information.continuous_aggregates
+                                   WHERE view_name <> 'exporter_hours'))`,
+  );
+}
+
+/**
+ * Builds `indexes` on `conns`, one build per connection at a time (one per core). `largest first`
+ * (the default) starts with the indexes of the largest heaps, so that no core is left alone at the
+ * end on one big build, and without parallel workers, which on two cores only contend with the
+ * other build; `listed` is the order given, with the server's parallel workers (as before).
+ * A build sorts its table's heap: for `traffic`, only its uncompressed days.
+ * `onBuilt` hears of each index built, with its seconds.
+ */
+export async function buildIndexes(
+  db: Database,
+  conns: readonly Database[],
+  indexes: readonly LoadIndex[],
+  way: 'largest first' | 'listed' = 'largest first',
+  onBuilt: (index: LoadIndex, seconds: number) => void = () => {},
+): Promise<void> {
+  const heapBytes = async (def: string) => {
+    const table = / ON (\S+) USING /.exec(def)?.[1];
+    if (!table) throw new Error(`no table in ${def}`);
+    const [size] = await db.query<{ bytes: number }>(
+      sql`SELECT (pg_relation_size(${table}::regclass) + coalesce(sum(pg_relation_size(inhrelid)), 0))::float8 AS bytes
+            FROM pg_inherits WHERE inhparent = ${table}::regclass`,
+    );
+    return size?.bytes ?? 0;
+  };
+  const builds =
+    way === 'listed'
+      ? [...indexes]
+      : (await Promise.all(indexes.map(async (i) => ({ ...i, bytes: await heapBytes(i.def) })))).sort(
+          (a, b) => b.bytes - a.bytes,
+        );
+  await Promise.all(
+    conns.map(async (conn) => {
+      await conn.exec(`SET max_parallel_maintenance_workers = ${way === 'listed' ? 'DEFAULT' : 0}`);
+      for (let index = builds.shift(); index; index = builds.shift()) {
+        const t = performance.now();
+        await conn.exec(`${index.def};`);
+        onBuilt(index, (performance.now() - t) / 1000);
+      }
+    }),
+  );
+}
+
 /**
  * Generates on the server. A day of minute rows is COPYed into a bare table (no index, so no
  * index maintenance per row) which is then attached to `traffic` as that day's chunk
@@ -622,12 +688,10 @@ async function generateOnServer(
     // A generation that was stopped resumes after its last refreshed day (bench_progress); its
     // time is the sum of its sessions'.
     const [resumed] = await db
-      .query<{ end_ms: number; indexes: { name: string; def: string }[] }>(
-        sql`SELECT end_ms, indexes FROM bench_progress_meta`,
-      )
+      .query<{ end_ms: number; indexes: LoadIndex[] }>(sql`SELECT end_ms, indexes FROM bench_progress_meta`)
       .catch(() => []);
     const DATASET_END = resumed?.end_ms ?? Math.floor(Date.now() / MINUTE) * MINUTE;
-    let indexes = resumed?.indexes ?? [];
+    let indexes: LoadIndex[] = resumed?.indexes ?? [];
     if (!resumed) {
       await migrate(db);
       await setRealtime(false);
@@ -638,14 +702,7 @@ async function generateOnServer(
       // random descent of each index per row, which cost more than the aggregation (asn_15m: a
       // day's 930 k rows took 9.2 s into a table with its two indexes, 4.3 s into one without);
       // built once at the end, sorted. Their time indexes stay, for the refreshes' own reads.
-      indexes = await db.query<{ name: string; def: string }>(
-        sql`SELECT format('%I.%I', schemaname, indexname) AS name, indexdef AS def FROM pg_indexes
-             WHERE (schemaname = 'public' AND tablename = 'traffic' AND indexname <> 'traffic_key')
-                OR (schemaname = '_timescaledb_internal' AND indexname <> tablename || '_time_idx'
-                    AND tablename IN (SELECT materialization_hypertable_name
-                                        FROM timescaledb_information.continuous_aggregates
-                                       WHERE view_name <> 'exporter_hours'))`,
-      );
+      indexes = await loadIndexes(db);
       for (const index of indexes) await db.exec(`DROP INDEX ${index.name};`);
       await db.exec(
         `CREATE TABLE bench_progress (day int PRIMARY KEY, rows bigint NOT NULL, seconds float8 NOT NULL);
@@ -755,14 +812,7 @@ async function generateOnServer(
     await Promise.all([attaching, refreshing, compressing]);
     await copier.unsafe('TRUNCATE asn_names');
     await sink.copy('asn_names (asn, name, country)', [gen.names()]);
-    // Built two at a time, one per core (each build sorts its rows; the server parallelizes little
-    // of it on two cores).
-    const builds = [...indexes];
-    await Promise.all(
-      refreshers.map(async (conn) => {
-        for (let index = builds.shift(); index; index = builds.shift()) await conn.exec(`${index.def};`);
-      }),
-    );
+    await buildIndexes(db, refreshers, indexes);
     log(`dataset ${name} (server): ${indexes.length} indexes built; ${seconds().toFixed(0)} s`);
     await setRealtime(true);
     log(`dataset ${name} (server): rollups to now, exporter_hours, compression; ${seconds().toFixed(0)} s`);

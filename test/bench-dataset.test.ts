@@ -1,11 +1,15 @@
 /**
  * The benchmarks' server datasets are written in PostgreSQL's binary COPY format, each day's rows
  * by key (the minute table's compression order) rather than by time: the same rows as the CSV the
- * embedded datasets are written with, in that order, on a real server.
+ * embedded datasets are written with, in that order, on a real server. The indexes the
+ * generator drops for the load come back as they were.
  */
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayGenerator, serverSink } from '../bench/dataset.js';
+import { buildIndexes, dayGenerator, loadIndexes, serverSink } from '../bench/dataset.js';
+import { openDatabase } from '../src/db/client.js';
+import { migrate } from '../src/db/migrate.js';
 import { type Cluster, startCluster } from './helpers/pg-server.js';
 
 describe('bench datasets: binary COPY by key', () => {
@@ -52,5 +56,45 @@ describe('bench datasets: binary COPY by key', () => {
        WHERE prev_key > ROW(asn, location, product, direction)
           OR (prev_key = ROW(asn, location, product, direction) AND prev_time <= time)`);
     expect(order).toEqual({ out_of_order: 0 });
+  });
+
+  it('builds again, either way, the indexes it drops for the load', async () => {
+    await pg.psql('CREATE DATABASE load_indexes');
+    const url = pg.urlOf('load_indexes');
+    const db = await openDatabase({ databaseUrl: url, max: 1 });
+    const conns = await Promise.all([0, 1].map(() => openDatabase({ databaseUrl: url, max: 1 })));
+    try {
+      await migrate(db);
+      const everyIndex = () =>
+        db.query<{ name: string; def: string }>(
+          sql`SELECT schemaname || '.' || indexname AS name, indexdef AS def FROM pg_indexes
+               WHERE schemaname IN ('public', '_timescaledb_internal') ORDER BY 1`,
+        );
+      const before = await everyIndex();
+      const dropped = await loadIndexes(db);
+      const names = dropped.map((i) => i.name);
+      // The minute table's secondary indexes and the rollups' key indexes; not the unique key, not
+      // a time index the refreshes read by.
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'public.traffic_asn_time_idx',
+          '_timescaledb_internal.traffic_asn_15m_asn_time_idx',
+          '_timescaledb_internal.traffic_loc_15m_location_covering_idx',
+        ]),
+      );
+      expect(names).not.toContain('public.traffic_key');
+      expect(names.some((n) => /_materialized_hypertable_\d+_time_idx$/.test(n))).toBe(false);
+      for (const way of ['largest first', 'listed'] as const) {
+        for (const index of dropped) await db.exec(`DROP INDEX ${index.name};`);
+        expect((await everyIndex()).length).toBe(before.length - dropped.length);
+        const built: string[] = [];
+        await buildIndexes(db, conns, dropped, way, (index) => built.push(index.name));
+        expect(built.sort()).toEqual([...names].sort());
+        expect(await everyIndex()).toEqual(before);
+      }
+    } finally {
+      for (const c of conns) await c.close();
+      await db.close();
+    }
   });
 });
