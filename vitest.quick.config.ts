@@ -23,7 +23,7 @@ export default defineConfig({
       'test/db/{rollups,rollup-sources,quality-rollup,maintenance,traffic-columns,embedded-prepared}.test.ts',
       'test/query/{embedded,continent-rollups,window-tiling,time}.test.ts',
       'test/routes/ingest-flows.test.ts',
-      'test/{cache,http-headers,openapi,security}.test.ts',
+      'test/{cache,http-headers,openapi,security,bench-ingest}.test.ts',
     ],
   },
 });
