@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { openDatabase } from '../src/db/client.js';
-import { buildService, metric, startCollectorProcess } from './collector-process.js';
+import { buildService, metric, metricByLabels, startCollectorProcess } from './collector-process.js';
 import { encodeStream, type Protocol, syntheticFlows } from './flows.js';
 import {
   cpuSecondsOfTree,
@@ -276,6 +276,8 @@ export interface Step {
   cpuPerM: number;
   /** Server mode: the database server's CPU seconds over the step per million records received. */
   dbCpuPerM?: number;
+  /** Ours: what the collector counted dropping itself over the step, by reason (`receive_queue 1,204`), or none. */
+  collectorDrops?: string;
   rss: number;
 }
 
@@ -293,6 +295,24 @@ interface OursResult {
 
 /** The database of the server-mode runs, made afresh for each. */
 const SERVER_DB = 'flowradar_ingest';
+
+/** The collector's own drop counters, by reason: datagrams it could not decode, and what it dropped after. */
+async function collectorDrops(url: string): Promise<Map<string, number>> {
+  const drops = new Map<string, number>();
+  for (const name of ['flowradar_decode_errors_total', 'flowradar_drops_total'])
+    for (const [labels, n] of await metricByLabels(url, name)) {
+      const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? labels;
+      drops.set(reason, (drops.get(reason) ?? 0) + n);
+    }
+  return drops;
+}
+
+/** What grew between two readings of {@link collectorDrops}: `receive_queue 1,204, duplicate 3`, or none. */
+const dropsBetween = (before: Map<string, number>, after: Map<string, number>) =>
+  [...after]
+    .filter(([reason, n]) => n > (before.get(reason) ?? 0))
+    .map(([reason, n]) => `${reason} ${num(n - (before.get(reason) ?? 0))}`)
+    .join(', ') || 'none';
 
 async function stepOurs(
   set: Settings,
@@ -317,6 +337,7 @@ async function stepOurs(
     flushCount = await metric(c.url, 'flowradar_flush_seconds_count');
     for (const r of set.rates) {
       const before = await c.received();
+      const drops0 = await collectorDrops(c.url);
       const k0 = udpStats();
       const cpu0 = cpuSecondsOfTree(c.pid);
       const db0 = dbCpu();
@@ -344,6 +365,7 @@ async function stepOurs(
         sent: s.records,
         received: got - before,
         kernelDrops: k1.inErrors - k0.inErrors,
+        collectorDrops: dropsBetween(drops0, await collectorDrops(c.url)),
         cpu,
         cpuPerM: perMillion(cpuSeconds, got - before),
         ...(pg ? { dbCpuPerM: perMillion(dbSeconds, got - before) } : {}),
@@ -353,7 +375,7 @@ async function stepOurs(
       flushCount = fcount;
       steps.push(step);
       process.stderr.write(
-        `ingest ours${label} ${num(r)}/s: sent ${num(step.sent)} received ${num(step.received)} kernel drops ${step.kernelDrops} cpu ${(cpu * 100).toFixed(0)}% ${step.cpuPerM.toFixed(2)} s/M\n`,
+        `ingest ours${label} ${num(r)}/s: sent ${num(step.sent)} received ${num(step.received)} kernel drops ${step.kernelDrops} collector drops ${step.collectorDrops} cpu ${(cpu * 100).toFixed(0)}% ${step.cpuPerM.toFixed(2)} s/M\n`,
       );
       if (step.received < step.sent) break;
     }
@@ -534,6 +556,7 @@ async function main() {
     num(s.sent),
     num(s.received),
     s.kernelDrops,
+    s.collectorDrops ?? '—',
     s.received >= s.sent && s.kernelDrops === 0
       ? 'none'
       : `${(((s.sent - s.received) / s.sent) * 100).toFixed(2)} %`,
@@ -596,10 +619,12 @@ Receiver: \`flowradar collect\` (built: \`node dist/cli.js collect\`, embedded d
 every 5 s; in server mode a fresh database on the benchmarks' TimescaleDB server, whose CPU is
 "server CPU s/M"); nfcapd 1.7 (\`-B 32 MiB\`, fresh per step, flows counted with \`nfdump -I\`). Socket
 buffers are capped by net.core.rmem_max = ${tryRun('sysctl', ['-n', 'net.core.rmem_max'])}. "received": ours = flowradar_records_total
-from /metrics, nfcapd = flows in its files. Kernel drops: datagrams, /proc/net/snmp Udp InErrors (⊇ RcvbufErrors) during the step.
+from /metrics, nfcapd = flows in its files. Kernel drops: datagrams, /proc/net/snmp Udp InErrors (⊇ RcvbufErrors) during the step. Collector drops: what ours counted dropping
+itself over the step, by reason (flowradar_decode_errors_total and flowradar_drops_total: \`receive_queue\` counts datagrams
+past the receiving thread's bound, write reasons count rows).
 CPU: user + system seconds of the receiver's process tree (every thread) over the step; "CPU s/M" = those seconds per million records received.
 
-${table(['receiver', 'rate (records/s)', 'sent', 'received', 'kernel drops', 'loss', 'CPU', 'CPU s/M', 'server CPU s/M', 'RSS', 'DB flushes × mean'], [...ours.flatMap((o) => o.steps.map(row(who(o)))), ...theirs.map(row('nfcapd'))])}
+${table(['receiver', 'rate (records/s)', 'sent', 'received', 'kernel drops', 'collector drops', 'loss', 'CPU', 'CPU s/M', 'server CPU s/M', 'RSS', 'DB flushes × mean'], [...ours.flatMap((o) => o.steps.map(row(who(o)))), ...theirs.map(row('nfcapd'))])}
 
 Highest loss-free rate: ${ours.map((o) => `${who(o)} ${rate(lossFree(o.steps))} records/s${topStep(o.steps) ? ' (the top step: the limit is higher)' : ''}`).join(', ')}; nfcapd ${rate(theirsBest)} records/s${topStep(theirs) ? ' (the top step: the limit is higher)' : ''}
 
