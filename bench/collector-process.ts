@@ -94,21 +94,21 @@ export async function startCollectorProcess(opts: CollectorOptions): Promise<Col
   };
 }
 
-/** The sum of every sample of `name` (all its labels) on a collector's /metrics. */
 /**
- * The samples of `name` that carry labels, from the collector's /metrics, by their label text:
- * `flowradar_drops_total{reason="receive_queue"} 12` gives `reason="receive_queue"` → 12.
+ * The labelled samples of the counters `names` on a collector's /metrics (one read), summed by
+ * their label text: `flowradar_drops_total{reason="receive_queue"} 12` gives `reason="receive_queue"` → 12.
  */
-export async function metricByLabels(url: string, name: string): Promise<Map<string, number>> {
+export async function metricByLabels(url: string, names: readonly string[]): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)\{([^}]*)\} (\S+)$/.exec(line);
-    if (m?.[1] === name) samples.set(m[2]!, Number(m[3]));
+    if (m && names.includes(m[1]!)) samples.set(m[2]!, (samples.get(m[2]!) ?? 0) + Number(m[3]));
   }
   return samples;
 }
 
+/** The sum of every sample of `name` (all its labels) on a collector's /metrics. */
 export async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;

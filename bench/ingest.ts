@@ -299,11 +299,13 @@ const SERVER_DB = 'flowradar_ingest';
 /** The collector's own drop counters, by reason: datagrams it could not decode, and what it dropped after. */
 async function collectorDrops(url: string): Promise<Map<string, number>> {
   const drops = new Map<string, number>();
-  for (const name of ['flowradar_decode_errors_total', 'flowradar_drops_total'])
-    for (const [labels, n] of await metricByLabels(url, name)) {
-      const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? labels;
-      drops.set(reason, (drops.get(reason) ?? 0) + n);
-    }
+  for (const [labels, n] of await metricByLabels(url, [
+    'flowradar_decode_errors_total',
+    'flowradar_drops_total',
+  ])) {
+    const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? labels;
+    drops.set(reason, (drops.get(reason) ?? 0) + n);
+  }
   return drops;
 }
 
